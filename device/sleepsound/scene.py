@@ -1,0 +1,51 @@
+"""The immutable snapshot the audio thread follows.
+
+The command loop owns all state. Whenever something audible changes it hands the
+audio thread a new :class:`Scene`; the engine compares it with the one it follows and
+ramps towards it, sample by sample. Nothing in a scene is ever mutated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A second source mixed under the main one (pink noise under a whisper track)."""
+
+    sound: str
+    volume: float = 30.0
+    """Relative level 0–100 on the same taper as the main volume."""
+
+
+@dataclass(frozen=True)
+class SleepFade:
+    """A long fade to silence, linear in dB, that the engine runs sample-accurately.
+
+    ``token`` identifies one fade: a new token restarts the fade from the current
+    level; the same token keeps the running fade going.
+    """
+
+    token: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What should be heard now.
+
+    ``sound`` is a source spec that the engine's source factory understands (a
+    generator name such as ``pink-noise`` or a resolved file path); ``None`` means
+    silence. When ``sound`` changes the engine crossfades over ``transition_s``
+    (fading in from silence, out to silence, or across between two sounds);
+    ``restart_token`` lets the same sound be restarted on purpose.
+    """
+
+    sound: str | None = None
+    volume: float = 30.0
+    max_volume: float = 100.0
+    transition_s: float = 3.0
+    layer: Layer | None = None
+    sleep_fade: SleepFade | None = None
+    restart_token: int = 0

@@ -1,0 +1,1 @@
+"""Where samples come from: sound files and generators, as endless float32 block streams."""
