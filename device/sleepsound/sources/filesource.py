@@ -1,0 +1,188 @@
+"""Sound files as endless, seamless streams at the output's rate and channel count.
+
+A file is read block by block (never whole: a 10-hour file plays in constant
+memory), looped with a crossfaded seam, mapped to the output's channels and
+resampled with soxr. The loop is made at the file's own rate, before resampling,
+so the resampler sees one continuous signal and adds no edge of its own.
+
+How the seam works: the first ``seam`` frames of the file (the head) are kept in
+memory. Reading always holds the last ``seam`` frames back, so that when the file
+ends (whatever its header claimed: truncated files end early) those held frames are
+the tail. The tail is crossfaded into the head with :func:`seam_gains`, and the next
+pass continues just after the head. Each pass therefore lasts ``frames - seam``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import soundfile
+import soxr
+
+from sleepsound.dsp.gain import seam_gains
+from sleepsound.errors import SoundFileError, UnknownSoundError
+
+log = logging.getLogger(__name__)
+
+READ_FRAMES = 4096
+"""Frames decoded per read: large enough to keep Python overhead low, small in memory."""
+
+SEAM_S = 1.0
+"""Length of the loop crossfade (shortened for files under four times this)."""
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
+
+
+def map_channels(block: np.ndarray, channels: int) -> np.ndarray:
+    """Return ``block`` with ``channels`` columns.
+
+    Mono is copied to every output channel; several channels are downmixed (averaged)
+    only for a mono output; extra channels beyond the output's are dropped, keeping
+    the front pair's stereo image intact.
+    """
+    have = block.shape[1]
+    if have == channels:
+        return block
+    if channels == 1:
+        return block.mean(axis=1, keepdims=True, dtype=np.float32)
+    if have == 1:
+        return np.repeat(block, channels, axis=1)
+    if have > channels:
+        return np.ascontiguousarray(block[:, :channels])
+    return np.concatenate([block, np.repeat(block[:, -1:], channels - have, axis=1)], axis=1)
+
+
+def open_sound_file(path: str) -> soundfile.SoundFile:
+    """Open ``path`` for reading, turning every failure into a clear SoundError."""
+    if not os.path.exists(path):
+        raise UnknownSoundError(f"no such sound file: {path}")
+    if os.path.isdir(path):
+        raise SoundFileError(f"{path} is a directory, not a sound file")
+    try:
+        handle = soundfile.SoundFile(path)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
+        reason = str(error).split(":", 1)[-1].strip() or type(error).__name__
+        raise SoundFileError(
+            f"cannot decode {path}: {reason} (sleepsound plays WAV, FLAC, OGG and MP3 files)"
+        ) from error
+    if handle.frames == 0 or handle.samplerate <= 0 or handle.channels <= 0:
+        handle.close()
+        raise SoundFileError(f"{path} holds no audio (0 frames)")
+    return handle
+
+
+class FileSource:
+    """A sound file looped seamlessly forever, at ``rate`` Hz with ``channels`` channels."""
+
+    def __init__(self, path: str, rate: int, channels: int, seam_s: float = SEAM_S) -> None:
+        self.path = path
+        self.rate = rate
+        self.channels = channels
+        self._file = open_sound_file(path)
+        self.native_rate = self._file.samplerate
+        self.native_channels = self._file.channels
+        self.declared_frames = self._file.frames
+        self._seam = max(min(round(seam_s * self.native_rate), self.declared_frames // 4), 0)
+        try:
+            self._head = self._read_native(self._seam)
+            self._file.seek(0)
+        except SoundFileError:
+            self._file.close()
+            raise
+        self._native = self._native_blocks()
+        self._resampler = (
+            soxr.ResampleStream(self.native_rate, rate, channels, dtype="float32", quality="HQ")
+            if self.native_rate != rate
+            else None
+        )
+        self._pending: collections.deque[np.ndarray] = collections.deque()
+        self._pending_frames = 0
+        self.loops = 0
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.path!r}, rate={self.rate}, channels={self.channels})"
+
+    def _read_native(self, frames: int) -> np.ndarray:
+        try:
+            return self._file.read(frames, dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise SoundFileError(f"cannot decode {self.path}: {error}") from error
+
+    def _native_blocks(self) -> Iterator[np.ndarray]:
+        """Yield the looped stream at the file's own rate and channel count."""
+        start = 0
+        while True:
+            if start:
+                self._file.seek(start)
+            held: collections.deque[np.ndarray] = collections.deque()
+            held_frames = 0
+            produced = 0
+            while True:
+                chunk = self._read_native(READ_FRAMES)
+                if len(chunk) == 0:
+                    break
+                held.append(chunk)
+                held_frames += len(chunk)
+                # Release whole chunks while the rest still covers a full seam.
+                while held and held_frames - len(held[0]) >= self._seam:
+                    released = held.popleft()
+                    held_frames -= len(released)
+                    produced += len(released)
+                    yield released
+            tail = np.concatenate(held) if held else np.empty((0, self.native_channels), "float32")
+            body = max(len(tail) - self._seam, 0)
+            if body:
+                produced += body
+                yield tail[:body]
+            tail = tail[body:]
+            overlap = min(len(tail), len(self._head))
+            if produced == 0 and overlap == 0:
+                raise SoundFileError(f"{self.path} ended before any audio could be read")
+            if overlap < len(tail):
+                yield tail[: len(tail) - overlap]
+            fade_out, fade_in = seam_gains(tail[-overlap:], self._head[:overlap])
+            yield tail[len(tail) - overlap :] * fade_out[:, None] + (
+                self._head[:overlap] * fade_in[:, None]
+            )
+            self.loops += 1
+            start = overlap
+
+    def _refill(self) -> None:
+        native = next(self._native)
+        block = map_channels(native, self.channels)
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(block)
+        if len(block):
+            self._pending.append(block)
+            self._pending_frames += len(block)
+
+    def read(self, frames: int) -> np.ndarray:
+        """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array."""
+        while self._pending_frames < frames:
+            self._refill()
+        out = np.empty((frames, self.channels), dtype=np.float32)
+        filled = 0
+        while filled < frames:
+            block = self._pending[0]
+            take = min(len(block), frames - filled)
+            out[filled : filled + take] = block[:take]
+            filled += take
+            if take == len(block):
+                self._pending.popleft()
+            else:
+                self._pending[0] = block[take:]
+        self._pending_frames -= frames
+        return out
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def open_file(path: str, rate: int, channels: int) -> FileSource:
+    """Open a sound file as an endless source at ``rate`` Hz with ``channels`` channels."""
+    return FileSource(path, rate, channels)
