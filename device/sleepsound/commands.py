@@ -1,0 +1,346 @@
+"""The command vocabulary: one parser for every adapter (button, MQTT, socket, CLI).
+
+A command arrives as a JSON object (a ``dict``). :func:`parse_command` checks it and
+returns a frozen :class:`Command`; anything wrong raises :class:`CommandError` whose
+``field`` names the offending key, so a bad command never reaches the player and
+never changes state. Keys may be combined; the setters apply first, then the
+optional ``action``::
+
+    {"action": "play", "sound": "rain", "volume": 30, "sleep_timer": 45, "fade": 5}
+    {"action": "stop", "fade": 10}      {"action": "toggle"}
+    {"action": "next"}  {"action": "previous"}  {"action": "timer_cycle"}
+    {"volume": 40}  {"volume_step": -5}  {"sleep_timer": 0}  {"sound": "rain"}
+    {"layer": "on" | "off" | "<sound id>"}  {"layer_volume": 25}
+    {"action": "status"}                # a query: the state, no change, not a "touch"
+
+``transaction`` (any JSON scalar) is echoed in the reply. Home Assistant's MQTT
+entities send bare values on ``<base>/set/<key>`` (``45``, ``45.0``, ``rain``,
+``ON``): :func:`parse_plain` turns one of those into the same :class:`Command`.
+
+Replies are built with :func:`reply_ok` and :func:`reply_error`; when parsing fails,
+:func:`transaction_of` still recovers the transaction to echo.
+
+Sounds are named by library id or generator name, never by path: this module only
+checks the shape of a name (no ``/``, ``\\``, ``..``, leading ``.``); whether the id
+exists is the player's business (it knows the catalogue).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from sleepsound.errors import CommandError
+
+Action = Literal["play", "stop", "toggle", "next", "previous", "timer_cycle", "status"]
+Transaction = str | int | float | bool
+
+ACTIONS: Final[tuple[Action, ...]] = (
+    "play",
+    "stop",
+    "toggle",
+    "next",
+    "previous",
+    "timer_cycle",
+    "status",
+)
+"""Every value ``action`` may take."""
+
+FADE_ACTIONS: Final = frozenset({"play", "stop", "toggle"})
+"""Actions that accept ``fade`` (fade-in for play, fade-out for stop)."""
+
+SETTERS: Final[tuple[str, ...]] = (
+    "sound",
+    "volume",
+    "volume_step",
+    "sleep_timer",
+    "layer",
+    "layer_volume",
+)
+"""Keys that change a setting; they apply before the action, in this order."""
+
+KEYS: Final[tuple[str, ...]] = ("action", *SETTERS, "fade", "transaction")
+"""Every key a command object may hold."""
+
+VOLUME_RANGE: Final = (0.0, 100.0)
+VOLUME_STEP_RANGE: Final = (-100.0, 100.0)
+SLEEP_TIMER_RANGE_MIN: Final = (0.0, 720.0)
+FADE_RANGE_S: Final = (0.0, 3600.0)
+MAX_NAME_CHARS: Final = 64
+MAX_TRANSACTION_CHARS: Final = 128
+
+LAYER_ON: Final = "on"
+LAYER_OFF: Final = "off"
+
+PLAIN_STATE: Final[Mapping[str, Action]] = {"ON": "play", "OFF": "stop", "TOGGLE": "toggle"}
+"""``set/state`` payloads (what a Home Assistant switch sends) and the action each means."""
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One checked command. ``None`` means "key absent"; numbers are finite floats.
+
+    ``transaction`` is ``None`` when the command had none (a JSON ``null``
+    transaction counts as none: there is nothing to match a reply against).
+    """
+
+    action: Action | None = None
+    sound: str | None = None
+    volume: float | None = None
+    volume_step: float | None = None
+    sleep_timer: float | None = None
+    """Minutes; 0 switches the timer off."""
+    layer: str | None = None
+    """``"on"``, ``"off"`` or a sound id to layer under the main sound."""
+    layer_volume: float | None = None
+    fade: float | None = None
+    """Seconds: fade-in for ``play``, fade-out for ``stop`` (and ``toggle`` either way)."""
+    transaction: Transaction | None = None
+
+    @property
+    def is_query(self) -> bool:
+        """True for a pure status query: it changes nothing and is no "touch" of a control."""
+        return self.action in (None, "status") and not self.has_setters
+
+    @property
+    def has_setters(self) -> bool:
+        """True when the command changes at least one setting."""
+        return any(getattr(self, key) is not None for key in SETTERS)
+
+
+def parse_command(raw: object) -> Command:
+    """Check a command object (a decoded JSON value) and return it as a :class:`Command`.
+
+    Raises :class:`CommandError` naming the first offending key. Strings are never
+    accepted for numbers here (use :func:`parse_plain` for bare MQTT values).
+    """
+    if not isinstance(raw, Mapping):
+        raise CommandError(
+            f'a command must be a JSON object such as {{"action": "play"}}, not {_json_type(raw)}'
+        )
+    for key in raw:
+        if not isinstance(key, str) or key not in KEYS:
+            raise CommandError(_unknown("key", key, KEYS), str(key))
+    transaction = _transaction(raw.get("transaction"))
+    action = _action(raw["action"]) if "action" in raw else None
+    values: dict[str, Any] = {
+        "sound": _name(raw, "sound"),
+        "volume": _number(raw, "volume", VOLUME_RANGE, "a number from 0 to 100"),
+        "volume_step": _number(raw, "volume_step", VOLUME_STEP_RANGE, "a number from -100 to 100"),
+        "sleep_timer": _number(
+            raw, "sleep_timer", SLEEP_TIMER_RANGE_MIN, "a number of minutes from 0 (off) to 720"
+        ),
+        "layer": _name(raw, "layer"),
+        "layer_volume": _number(raw, "layer_volume", VOLUME_RANGE, "a number from 0 to 100"),
+        "fade": _number(raw, "fade", FADE_RANGE_S, "a number of seconds from 0 to 3600"),
+    }
+    if values["volume"] is not None and values["volume_step"] is not None:
+        raise CommandError("give volume or volume_step, not both", "volume_step")
+    if values["fade"] is not None and action not in FADE_ACTIONS:
+        raise CommandError('fade only goes with "action": "play", "stop" or "toggle"', "fade")
+    if not raw or (action is None and all(v is None for v in values.values())):
+        raise CommandError(
+            'the command is empty: give an action (e.g. {"action": "play"}) or a setting '
+            f"({', '.join(SETTERS)})"
+        )
+    return Command(action=action, transaction=transaction, **values)
+
+
+def parse_plain(key: str, text: str | bytes) -> Command:
+    """Turn a bare value sent on ``<base>/set/<key>`` into a :class:`Command`.
+
+    ``key`` is a command key (``volume``, ``sleep_timer``, ``sound``, ``layer``,
+    ``action`` …) or ``state`` with ``ON``/``OFF``/``TOGGLE`` (any case). Numbers may
+    be written ``45``, ``45.0`` or ``+5``; NaN and infinity are refused.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CommandError(f"{key}: the value is not UTF-8 text", key) from None
+    value = text.strip()
+    if key == "state":
+        action = PLAIN_STATE.get(value.upper())
+        if action is None:
+            raise CommandError(f"state must be ON, OFF or TOGGLE, not {value!r}", "state")
+        return parse_command({"action": action})
+    if key in ("transaction", "fade"):
+        raise CommandError(f"{key} cannot be sent on its own", key)
+    if key not in KEYS:
+        raise CommandError(_unknown("key", key, (*KEYS[:-2], "state")), key)
+    if key in ("action", "sound", "layer"):
+        return parse_command({key: value.lower() if key == "action" else value})
+    if not _PLAIN_NUMBER.fullmatch(value):
+        raise CommandError(f"{key} must be a number, not {_short(value)!r}", key)
+    number = float(value)
+    if not math.isfinite(number):  # 1e999 overflows to inf
+        raise CommandError(f"{key} must be a finite number", key)
+    return parse_command({key: int(number) if number.is_integer() else number})
+
+
+def transaction_of(raw: object) -> Transaction | None:
+    """The valid ``transaction`` of a raw command, or ``None``; never raises.
+
+    Lets an adapter echo the transaction in the error reply of a command that
+    failed to parse.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return _transaction(raw.get("transaction"))
+    except CommandError:
+        return None
+
+
+def reply_ok(
+    *, warnings: tuple[str, ...] | list[str] = (), transaction: Transaction | None = None
+) -> dict[str, Any]:
+    """The reply to an accepted command: ``{"status": "ok"}`` plus warnings and transaction.
+
+    Several warnings are joined with ``"; "`` into the one ``warning`` string.
+    """
+    reply: dict[str, Any] = {"status": "ok"}
+    if warnings:
+        reply["warning"] = "; ".join(warnings)
+    if transaction is not None:
+        reply["transaction"] = transaction
+    return reply
+
+
+def reply_error(
+    error: CommandError | str, field: str | None = None, *, transaction: Transaction | None = None
+) -> dict[str, Any]:
+    """The reply to a refused command: status, the reason, and the offending ``field``.
+
+    ``field`` defaults to the error's own; it is left out when there is none.
+    """
+    if isinstance(error, CommandError):
+        message, field = str(error), field if field is not None else error.field
+    else:
+        message = error
+    reply: dict[str, Any] = {"status": "error", "error": message}
+    if field is not None:
+        reply["field"] = field
+    if transaction is not None:
+        reply["transaction"] = transaction
+    return reply
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_sound_name(value: object, field: str) -> str:
+    """Return ``value`` if it is a plausible sound id; else raise :class:`CommandError`.
+
+    Ids are short names, never paths: a command must not be able to make the
+    daemon open an arbitrary file.
+    """
+    if not isinstance(value, str):
+        raise CommandError(
+            f"{field} must be a sound name (a string), not {_json_type(value)}", field
+        )
+    if not value.strip():
+        raise CommandError(f"{field} must not be empty", field)
+    if len(value) > MAX_NAME_CHARS:
+        raise CommandError(f"{field} is too long (at most {MAX_NAME_CHARS} characters)", field)
+    if "/" in value or "\\" in value or ".." in value or value.startswith("."):
+        raise CommandError(
+            f"{field} names a sound by its id (e.g. 'rain' or 'pink-noise'), not a path",
+            field,
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in value):
+        raise CommandError(f"{field} contains control characters", field)
+    return value
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _action(value: object) -> Action:
+    if not isinstance(value, str):
+        raise CommandError(f"action must be one of {', '.join(ACTIONS)}", "action")
+    if value not in ACTIONS:
+        raise CommandError(
+            f"unknown action {_short(value)!r}{did_you_mean(value, ACTIONS)}; "
+            f"actions are {', '.join(ACTIONS)}",
+            "action",
+        )
+    return value  # type: ignore[return-value]  # narrowed by the membership test
+
+
+def _name(raw: Mapping[str, object], key: str) -> str | None:
+    if key not in raw:
+        return None
+    return check_sound_name(raw[key], key)
+
+
+def _number(
+    raw: Mapping[str, object], key: str, bounds: tuple[float, float], expected: str
+) -> float | None:
+    if key not in raw:
+        return None
+    value = raw[key]
+    # bool is an int in Python but never a number in JSON: true must not mean 1.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CommandError(f"{key} must be {expected}, not {_json_type(value)}", key)
+    number = float(value)
+    low, high = bounds
+    if not math.isfinite(number) or not low <= number <= high:
+        raise CommandError(f"{key} must be {expected}", key)
+    return number
+
+
+def _transaction(value: object) -> Transaction | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CommandError("transaction must be a finite number or a string", "transaction")
+    if isinstance(value, str) and len(value) > MAX_TRANSACTION_CHARS:
+        raise CommandError(
+            f"transaction is too long (at most {MAX_TRANSACTION_CHARS} characters)",
+            "transaction",
+        )
+    if not isinstance(value, str | int | float | bool):
+        raise CommandError(
+            f"transaction must be a string, number or boolean, not {_json_type(value)}",
+            "transaction",
+        )
+    return value
+
+
+def _unknown(what: str, word: object, choices: tuple[str, ...]) -> str:
+    shown = _short(str(word))
+    return (
+        f"unknown {what} {shown!r}{did_you_mean(str(word), choices)}; known: {', '.join(choices)}"
+    )
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """Keep echoed input short: a hostile payload must not flood logs and replies."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__

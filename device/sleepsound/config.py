@@ -1,0 +1,450 @@
+"""The configuration: one TOML file, every key optional, checked all at once.
+
+Where it comes from (:func:`resolve_config_path`): ``--config PATH``, else
+``$SLEEPSOUND_CONFIG``, else ``/etc/sleepsound/config.toml`` if it exists, else the
+built-in defaults. A path given explicitly (option or variable) must exist.
+
+Checking (:func:`parse_config`) uses a JSON schema per section, kept below as data.
+Every problem is collected before anything is reported, each with its key path and,
+for an unknown key, the nearest known one::
+
+    audio.max_volume: 150 is greater than the maximum of 100
+    audio.voluem: unknown key (did you mean 'volume'?)
+
+and :class:`~sleepsound.errors.ConfigError` carries them all (``problems``).
+
+The result is a frozen :class:`Config` with one frozen dataclass per section; the
+defaults documented on those classes are the defaults, and the shipped
+``data/config.example.toml`` lists each one (a test keeps the two equal).
+
+Adding a section is one edit: put a :class:`SectionSpec` (the JSON schema of its
+keys, the dataclass to build, an optional cross-field check) into :data:`SECTIONS`.
+A module that owns its section may keep the spec itself and register it lazily
+as ``"controls": "sleepsound.controls.config:SECTION"`` (imported on first use, so
+there is no import cycle); read it back with ``config.section("controls")``.
+Adding a key to a section is one property in its schema plus one dataclass field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import math
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import jsonschema
+
+from sleepsound.errors import ConfigError
+
+DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
+ENV_VAR: Final = "SLEEPSOUND_CONFIG"
+
+# -- sections: the typed result ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """``[audio]``: where the sound goes and how it moves."""
+
+    output: str = "alsa"
+    """``"alsa"`` (a sound card) or ``"clock"`` (paced silence sink: tests, no card)."""
+    device: str = "default"
+    """ALSA device name (``plughw:CARD=Headphones``); by name, never by card index."""
+    record: str | None = None
+    """Clock output only: a WAV file to record what would have been played."""
+    volume: float = 30.0
+    """Start-up volume 0–100, used when there is no saved state (first boot)."""
+    max_volume: float = 80.0
+    """The ceiling no command can pass (0–100): safe levels for a whole night."""
+    fade_in_s: float = 3.0
+    """How long play takes to rise from silence."""
+    fade_out_s: float = 5.0
+    """How long stop takes to fall to silence."""
+    crossfade_s: float = 4.0
+    """How long a change of sound overlaps the old and the new."""
+    rate: int = 48000
+    channels: int = 2
+    period_frames: int = 1024
+    periods: int = 4
+    format: str = "auto"
+    """Sample format written to the device: ``"auto"``, ``"S16_LE"`` or ``"S32_LE"``."""
+
+
+@dataclass(frozen=True)
+class SleepConfig:
+    """``[sleep]``: the sleep timer."""
+
+    timer_min: float | None = None
+    """Minutes every play starts its timer with (0 = no timer). Unset: each play
+    uses the last timer you chose, which is saved across restarts."""
+    fade_min: float = 10.0
+    """The timer's final minutes fade to silence (the whole timer if it is shorter)."""
+    presets_min: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0, 90.0)
+    """What ``timer_cycle`` (a press of the timer button) steps through, then off."""
+
+
+@dataclass(frozen=True)
+class SoundsConfig:
+    """``[sounds]``: the library."""
+
+    dir: str = "/var/lib/sleepsound/sounds"
+    """Where sound files live."""
+    default: str = "pink-noise"
+    """The sound played when none has been chosen yet (a library id or generator)."""
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """``[control]``: the local control socket."""
+
+    socket: str = "/run/sleepsound/control.sock"
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """``[state]``: the saved state (volume, sound, timer, layer)."""
+
+    file: str = "/var/lib/sleepsound/state.json"
+    save_delay_s: float = 5.0
+    """Save once the settings have been still this long (SD cards wear)."""
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """``[mqtt]``: Home Assistant and friends."""
+
+    host: str = ""
+    """Broker host name; empty switches MQTT off."""
+    port: int = 1883
+    device_id: str = ""
+    """Stable id in topics and unique ids; empty derives one from the machine id."""
+
+
+# -- sections: the schemas ---------------------------------------------------------------
+
+
+def _number(low: float, high: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
+def _integer(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+_PATH: Final = {"type": "string", "minLength": 1}
+_SOUND_ID: Final = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    # an id, never a path: no slashes, no leading dot, no ".."
+    "pattern": r"^(?!\.)(?!.*\.\.)[^/\\\x00-\x1f]+$",
+}
+
+AUDIO_SCHEMA: Final[dict[str, Any]] = {
+    "output": {"enum": ["alsa", "clock"]},
+    "device": {"type": "string", "minLength": 1},
+    "record": _PATH,
+    "volume": _number(0, 100),
+    "max_volume": _number(1, 100),
+    "fade_in_s": _number(0, 600),
+    "fade_out_s": _number(0, 600),
+    "crossfade_s": _number(0, 600),
+    "rate": _integer(8000, 192000),
+    "channels": _integer(1, 8),
+    "period_frames": _integer(64, 65536),
+    "periods": _integer(2, 32),
+    "format": {"enum": ["auto", "S16_LE", "S32_LE"]},
+}
+
+SLEEP_SCHEMA: Final[dict[str, Any]] = {
+    "timer_min": _number(0, 720),
+    "fade_min": _number(0, 720),
+    "presets_min": {
+        "type": "array",
+        "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 720},
+        "minItems": 1,
+        "maxItems": 12,
+        "uniqueItems": True,
+    },
+}
+
+SOUNDS_SCHEMA: Final[dict[str, Any]] = {"dir": _PATH, "default": _SOUND_ID}
+CONTROL_SCHEMA: Final[dict[str, Any]] = {"socket": _PATH}
+STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": _number(0, 3600)}
+MQTT_SCHEMA: Final[dict[str, Any]] = {
+    "host": {"type": "string"},
+    "port": _integer(1, 65535),
+    "device_id": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{0,64}$"},
+}
+
+
+def _check_audio(table: Mapping[str, Any]) -> list[str]:
+    problems = []
+    volume = table.get("volume", AudioConfig.volume)
+    ceiling = table.get("max_volume", AudioConfig.max_volume)
+    if _is_number(volume) and _is_number(ceiling) and volume > ceiling:
+        problems.append(
+            f"audio.volume: {volume:g} is above audio.max_volume {ceiling:g}; "
+            "lower the start-up volume or raise the ceiling"
+        )
+    if "record" in table and table.get("output", AudioConfig.output) != "clock":
+        problems.append('audio.record: only works with output = "clock"; remove it or switch')
+    return problems
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One ``[section]``: the schema of its keys, its dataclass, a cross-field check."""
+
+    properties: Mapping[str, Any]
+    """JSON schema per key; every key is optional, unknown keys are errors."""
+    build: type
+    """Frozen dataclass whose fields are the keys (and whose defaults are theirs)."""
+    check: Callable[[Mapping[str, Any]], list[str]] | None = None
+    """Problems that span keys, given the raw table once its keys passed the schema."""
+
+
+SECTIONS: dict[str, SectionSpec | str] = {
+    "audio": SectionSpec(AUDIO_SCHEMA, AudioConfig, _check_audio),
+    "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig),
+    "sounds": SectionSpec(SOUNDS_SCHEMA, SoundsConfig),
+    "control": SectionSpec(CONTROL_SCHEMA, ControlConfig),
+    "state": SectionSpec(STATE_SCHEMA, StateConfig),
+    "mqtt": SectionSpec(MQTT_SCHEMA, MqttConfig),
+}
+"""Every known section. Values are specs or ``"module:ATTRIBUTE"`` names of one."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, checked configuration; sections outside the core are in ``extra``."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    sleep: SleepConfig = field(default_factory=SleepConfig)
+    sounds: SoundsConfig = field(default_factory=SoundsConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = field(default=None, compare=False)
+    """The file it came from, ``None`` for the built-in defaults."""
+
+    def section(self, name: str) -> Any:
+        """The dataclass of section ``name`` (core or contributed); its defaults if absent."""
+        if name in _CORE:
+            return getattr(self, name)
+        if name in self.extra:
+            return self.extra[name]
+        return _spec(name).build()
+
+
+_CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {"extra", "path"}
+
+
+# -- lookup and loading --------------------------------------------------------------------
+
+
+def resolve_config_path(
+    cli_path: str | None,
+    environ: Mapping[str, str],
+    exists: Callable[[str], bool],
+) -> str | None:
+    """Which file to read: ``--config``, ``$SLEEPSOUND_CONFIG``, the default if present.
+
+    ``None`` means "no file: built-in defaults". An explicit path is returned
+    whether or not it exists (reading it then reports the mistake).
+    """
+    if cli_path:
+        return cli_path
+    if environ.get(ENV_VAR):
+        return environ[ENV_VAR]
+    if exists(DEFAULT_PATH):
+        return DEFAULT_PATH
+    return None
+
+
+def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Find, read and check the configuration; raise :class:`ConfigError` on any problem."""
+    path = resolve_config_path(cli_path, os.environ if environ is None else environ, os.path.exists)
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(["the config file is not UTF-8 text"], path) from None
+    return parse_toml(text, path)
+
+
+def parse_toml(text: str, path: str | None = None) -> Config:
+    """Parse and check TOML text; raise :class:`ConfigError` with every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"not valid TOML: {error}"], path) from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
+    """Check a decoded document and build the :class:`Config`; pure.
+
+    Raises :class:`ConfigError` listing every problem, each with its key path.
+    """
+    specs = {name: _spec(name) for name in SECTIONS}
+    problems = _problems(data, specs)
+    if problems:
+        raise ConfigError(problems, path)
+    built = {name: _build(spec, data.get(name, {})) for name, spec in specs.items()}
+    core = {name: built.pop(name) for name in list(built) if name in _CORE}
+    return Config(**core, extra=built, path=path)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON schema of the whole file (for documentation and editors)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            name: {
+                "type": "object",
+                "properties": dict(spec.properties),
+                "additionalProperties": False,
+            }
+            for name, spec in ((n, _spec(n)) for n in SECTIONS)
+        },
+        "additionalProperties": False,
+    }
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _spec(name: str) -> SectionSpec:
+    entry = SECTIONS[name]
+    if isinstance(entry, str):
+        module, _, attribute = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attribute)
+        SECTIONS[name] = entry
+    assert isinstance(entry, SectionSpec), f"SECTIONS[{name!r}] is not a SectionSpec"
+    return entry
+
+
+def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list[str]:
+    problems: list[str] = []
+    validator = jsonschema.Draft202012Validator(schema())
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        problems.extend(_describe(error, data, specs))
+    problems.extend(
+        f"{key_path}: {value} is not a finite number" for key_path, value in _non_finite(data)
+    )
+    for name, spec in specs.items():
+        table = data.get(name)
+        if spec.check is None or not isinstance(table, Mapping):
+            continue
+        # Cross-field checks only look at keys that passed the schema on their own.
+        bad = {p.split(":")[0] for p in problems}
+        clean = {k: v for k, v in table.items() if f"{name}.{k}" not in bad}
+        problems.extend(spec.check(clean))
+    return problems
+
+
+def _describe(
+    error: jsonschema.ValidationError,
+    data: Mapping[str, Any],
+    specs: Mapping[str, SectionSpec],
+) -> Iterator[str]:
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = error.schema.get("properties", {})
+        for key in error.instance:
+            if key not in known:
+                yield _unknown_key(where, str(key), specs)
+        return
+    if error.validator == "type" and len(error.absolute_path) == 1:
+        yield f"{where}: must be a table ([{where}]), not {_toml_type(error.instance)}"
+        return
+    if error.validator == "pattern" and where.endswith(("default", "device_id")):
+        what = (
+            "a sound id such as 'rain'" if where.endswith("default") else "letters, digits, - and _"
+        )
+        yield f"{where}: {error.instance!r} is not {what}"
+        return
+    yield f"{where or '(top level)'}: {error.message}"
+
+
+def _unknown_key(section: str, key: str, specs: Mapping[str, SectionSpec]) -> str:
+    if not section:
+        hint = difflib.get_close_matches(key, list(specs), n=1, cutoff=0.6)
+        if hint:
+            return f"[{key}]: unknown section (did you mean [{hint[0]}]?)"
+        owners = [name for name, spec in specs.items() if key in spec.properties]
+        if owners:
+            return f"{key}: keys belong in a section (did you mean [{owners[0]}] {key}?)"
+        return f"{key}: unknown section; sections are " + ", ".join(f"[{n}]" for n in specs)
+    here = specs[section].properties
+    hint = difflib.get_close_matches(key, list(here), n=1, cutoff=0.6)
+    if hint:
+        return f"{section}.{key}: unknown key (did you mean {hint[0]!r}?)"
+    owners = [name for name, spec in specs.items() if key in spec.properties]
+    if owners:
+        return f"{section}.{key}: unknown key (did you mean [{owners[0]}] {key}?)"
+    return f"{section}.{key}: unknown key; [{section}] knows " + ", ".join(here)
+
+
+def _non_finite(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str, float]]:
+    # TOML allows nan and inf, and they slip through minimum/maximum (comparisons are false).
+    if isinstance(value, float) and not math.isfinite(value):
+        yield _key_path(path), value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*path, index))
+
+
+def _build(spec: SectionSpec, table: Mapping[str, Any]) -> Any:
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = spec.properties.get(key, {}).get("type")
+        if kind == "integer":
+            value = int(value)
+        elif kind == "number":
+            value = float(value)
+        elif kind == "array":
+            items = spec.properties[key].get("items", {}).get("type")
+            value = tuple(float(v) if items == "number" else v for v in value)
+        values[key] = value
+    return spec.build(**values)
+
+
+def _key_path(path: Any) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
