@@ -135,7 +135,7 @@ def test_memory_stays_flat_over_a_long_file(tmp_path: Path) -> None:
         tracemalloc.reset_peak()
         for _ in range(RATE * 600 // block):  # ten more minutes of audio
             source.read(block)
-        current, late_peak = tracemalloc.get_traced_memory()
+        _current, late_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert late_peak < 4 * 1024 * 1024  # a few blocks, not the 115 MB the file decodes to

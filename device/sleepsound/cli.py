@@ -18,9 +18,7 @@ from sleepsound import __version__
 from sleepsound.errors import SleepsoundError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "sleepsound.cli_audio",
-)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("sleepsound.cli_audio",)
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1

@@ -158,7 +158,9 @@ class Envelope:
         gains = np.empty(frames, dtype=np.float32)
         moving = min(frames, seg.frames - seg.position)
         positions = np.arange(seg.position + 1, seg.position + moving + 1, dtype=np.float64)
-        gains[:moving] = shape_curve(positions / seg.frames, seg.start, seg.end, seg.shape, seg.tail)
+        gains[:moving] = shape_curve(
+            positions / seg.frames, seg.start, seg.end, seg.shape, seg.tail
+        )
         seg.position += moving
         if seg.position >= seg.frames:
             self._value = seg.end

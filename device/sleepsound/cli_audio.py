@@ -1,0 +1,136 @@
+"""``sleepsound render`` and ``sleepsound play``: one sound, offline or live."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import sys
+import threading
+from typing import Any
+
+from sleepsound.engine import Engine
+from sleepsound.errors import ParameterError
+from sleepsound.outputs.alsa import AlsaOutput
+from sleepsound.outputs.filewriter import FileOutput
+from sleepsound.performance import Programme, perform
+from sleepsound.sources import open_source
+
+log = logging.getLogger(__name__)
+
+MIN_RATE, MAX_RATE = 8000, 192000
+CHANNEL_CHOICES = (1, 2)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _add_sound_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sound", metavar="SOUND", help="a sound file or a generator name")
+    parser.add_argument("--seconds", type=_number, help="length; the fade-out ends exactly here")
+    parser.add_argument("--volume", type=_number, default=70.0, help="0–100 (default 70)")
+    parser.add_argument("--max-volume", type=_number, default=100.0, help="ceiling 0–100")
+    parser.add_argument("--fade-in", type=_number, default=3.0, metavar="S", help="seconds")
+    parser.add_argument("--fade-out", type=_number, default=3.0, metavar="S", help="seconds")
+    parser.add_argument("--layer", metavar="SOUND", help="a second sound mixed under the first")
+    parser.add_argument("--layer-volume", type=_number, default=30.0, help="0–100 (default 30)")
+    parser.add_argument("--rate", type=int, default=48000, help="output rate in Hz")
+    parser.add_argument("--channels", type=int, default=2, help="1 or 2")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``render`` and ``play`` sub-commands."""
+    render = subparsers.add_parser("render", help="render a sound to a file, faster than real time")
+    _add_sound_options(render)
+    render.add_argument("-o", "--output", required=True, metavar="OUT.wav", help="WAV or FLAC")
+    render.add_argument("--bits", type=int, choices=(16, 32), default=16, help="sample size")
+    render.set_defaults(func=run_render)
+
+    play = subparsers.add_parser("play", help="play a sound through ALSA in the foreground")
+    _add_sound_options(play)
+    play.add_argument("--device", default="default", help="ALSA device name (default: default)")
+    play.add_argument(
+        "--format", default="auto", choices=("auto", "S16_LE", "S32_LE"), help="sample format"
+    )
+    play.set_defaults(func=run_play)
+
+
+def _programme(args: argparse.Namespace) -> Programme:
+    if not MIN_RATE <= args.rate <= MAX_RATE:
+        raise ParameterError(f"--rate must be from {MIN_RATE} to {MAX_RATE} Hz, not {args.rate}")
+    if args.channels not in CHANNEL_CHOICES:
+        raise ParameterError(f"--channels must be 1 or 2, not {args.channels}")
+    programme = Programme(
+        sound=args.sound,
+        volume=args.volume,
+        max_volume=args.max_volume,
+        fade_in_s=args.fade_in,
+        fade_out_s=args.fade_out,
+        layer=args.layer,
+        layer_volume=args.layer_volume,
+        seconds=args.seconds,
+    )
+    programme.validate()
+    return programme
+
+
+def _check_sounds(programme: Programme, rate: int, channels: int) -> None:
+    """Open every sound once up front, so a bad one is an error before anything plays."""
+    for spec in filter(None, (programme.sound, programme.layer)):
+        open_source(spec, rate, channels).close()
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """Render to a file through the live engine."""
+    programme = _programme(args)
+    if programme.seconds is None:
+        raise ParameterError("render needs --seconds: how long the file should be")
+    _check_sounds(programme, args.rate, args.channels)
+    output = FileOutput(args.output, args.rate, args.channels, bits=args.bits)
+    engine = Engine(args.rate, args.channels, open_source)
+    try:
+        frames = perform(engine, output, programme, compensate_latency=True)
+    finally:
+        output.close()
+        engine.close()
+    _report_errors(engine)
+    print(f"wrote {frames / args.rate:.3f} s to {args.output}")
+    return 0
+
+
+def run_play(args: argparse.Namespace) -> int:
+    """Play through ALSA until --seconds or Ctrl-C, fading out either way."""
+    programme = _programme(args)
+    _check_sounds(programme, args.rate, args.channels)
+    output = AlsaOutput(args.device, args.rate, args.channels, args.format)
+    print(f"playing {programme.sound} on {output.description} — Ctrl-C fades out", file=sys.stderr)
+    interrupted = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: interrupted.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    engine = Engine(output.rate, output.channels, open_source)
+    try:
+        perform(engine, output, programme, interrupted.is_set)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        output.close()
+        engine.close()
+    _report_errors(engine)
+    if output.underruns:
+        print(f"{output.underruns} underrun(s) on {args.device}", file=sys.stderr)
+    return 0
+
+
+def _report_errors(engine: Engine) -> None:
+    for error in engine.errors:
+        print(f"sleepsound: warning: {error}", file=sys.stderr)

@@ -1,0 +1,199 @@
+"""The audio engine: follows a :class:`~sleepsound.scene.Scene` and renders blocks.
+
+Pure DSP on numpy blocks. It reads no clock and touches no device: whoever drives
+it (the live audio thread, the offline renderer, a test) asks for the next block and
+hands it to an output. Scenes are applied between blocks; every audible change
+they cause is a per-sample curve inside the following blocks.
+
+Signal flow for one block::
+
+    main voice(s) ──┐  each: source × envelope (fade in/out, crossfade)
+                    ├─ sum × volume (slewed, capped by max_volume)
+    layer voice(s) ─┘        × sleep fade (dB-linear to silence)
+                             → peak limiter (≤ -1 dBFS) → output
+
+A voice is one opened source with its envelope. Switching sounds fades the old
+voice out while the new one fades in; a voice whose envelope reaches zero is closed
+and dropped. A stopped engine keeps rendering silence, so outputs never starve
+(amplifiers pop when a stream stops).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sleepsound.dsp.gain import (
+    Envelope,
+    SlewedGain,
+    ramp_frames,
+    volume_to_gain,
+)
+from sleepsound.dsp.limiter import PeakLimiter
+from sleepsound.errors import SoundError
+from sleepsound.scene import Layer, Scene, SleepFade
+from sleepsound.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[str, int, int], Source]
+"""Opens a source spec at a rate and channel count; raises SoundError when it cannot."""
+
+WAKE_RAMP_S = 3.0
+"""A cancelled sleep fade comes back up over this long: awake, but never startled."""
+
+MAX_ERRORS_KEPT = 16
+
+
+@dataclass
+class _Voice:
+    spec: str
+    source: Source
+    envelope: Envelope
+    level: SlewedGain
+    leaving: bool = False
+
+
+class Engine:
+    """Renders what a scene asks for, with every change ramped per sample."""
+
+    def __init__(
+        self,
+        rate: int,
+        channels: int,
+        open_source: SourceFactory,
+        scene: Scene | None = None,
+    ) -> None:
+        self.rate = rate
+        self.channels = channels
+        self._open_source = open_source
+        self._scene = Scene(sound=None)
+        self._main: list[_Voice] = []
+        self._layers: list[_Voice] = []
+        first = scene or self._scene
+        self._volume = SlewedGain(rate, volume_to_gain(first.volume, first.max_volume))
+        self._sleep = Envelope(rate, 1.0)
+        self._sleep_token: int | None = None
+        self._limiter = PeakLimiter(rate, channels)
+        self.errors: collections.deque[SoundError] = collections.deque(maxlen=MAX_ERRORS_KEPT)
+        if scene is not None:
+            self.apply(scene)
+
+    @property
+    def scene(self) -> Scene:
+        """The scene being followed."""
+        return self._scene
+
+    @property
+    def latency_frames(self) -> int:
+        """Frames between a sample entering the chain and leaving it (the limiter's look-ahead)."""
+        return self._limiter.latency_frames
+
+    @property
+    def is_silent(self) -> bool:
+        """True when nothing is playing or fading (only silence comes out)."""
+        return not self._main and not self._layers
+
+    @property
+    def sleep_gain(self) -> float:
+        """Where the sleep fade stands now (1 = untouched, 0 = faded out)."""
+        return self._sleep.value
+
+    def apply(self, scene: Scene) -> None:
+        """Start following ``scene``; the changes it makes are ramped in later blocks."""
+        old = self._scene
+        self._scene = scene
+        volume = volume_to_gain(scene.volume, scene.max_volume)
+        if self.is_silent:
+            self._volume.jump_to(volume)  # nothing audible: no need to slew
+        else:
+            self._volume.set_target(volume)
+        transition = ramp_frames(scene.transition_s, self.rate)
+        restart = scene.restart_token != old.restart_token
+        if scene.sound != old.sound or restart:
+            self._switch(self._main, scene.sound, 1.0, transition)
+        old_layer, new_layer = old.layer, scene.layer
+        if _layer_sound(new_layer) != _layer_sound(old_layer) or restart:
+            level = volume_to_gain(new_layer.volume) if new_layer else 0.0
+            self._switch(self._layers, _layer_sound(new_layer), level, transition)
+        elif new_layer is not None:
+            for voice in self._layers:
+                if not voice.leaving:
+                    voice.level.set_target(volume_to_gain(new_layer.volume))
+        self._follow_sleep_fade(scene.sleep_fade)
+
+    def _switch(self, voices: list[_Voice], spec: str | None, level: float, frames: int) -> None:
+        """Fade the current voice(s) out and, if ``spec`` is set, a new one in."""
+        crossfade = spec is not None and any(not v.leaving for v in voices)
+        for voice in voices:
+            if not voice.leaving:
+                voice.leaving = True
+                voice.envelope.move_to(0.0, frames, "out" if crossfade else "db")
+        if spec is None:
+            return
+        try:
+            source = self._open_source(spec, self.rate, self.channels)
+        except SoundError as error:
+            log.warning("cannot play %s: %s", spec, error)
+            self.errors.append(error)
+            return
+        envelope = Envelope(self.rate, 0.0)
+        envelope.move_to(1.0, frames, "in" if crossfade else "db")
+        voices.append(_Voice(spec, source, envelope, SlewedGain(self.rate, level)))
+
+    def _follow_sleep_fade(self, fade: SleepFade | None) -> None:
+        if fade is not None and fade.token != self._sleep_token:
+            self._sleep_token = fade.token
+            self._sleep.move_to(0.0, ramp_frames(fade.duration_s, self.rate), "db")
+        elif fade is None and self._sleep_token is not None:
+            self._sleep_token = None
+            self._sleep.move_to(1.0, ramp_frames(WAKE_RAMP_S, self.rate), "db")
+
+    def _mix(self, voices: list[_Voice], frames: int, out: np.ndarray) -> None:
+        for voice in list(voices):
+            gains = voice.envelope.render(frames)
+            if voice.level.is_settled and voice.level.gain != 1.0:
+                gains *= voice.level.gain
+            elif not voice.level.is_settled:
+                gains *= voice.level.render(frames)
+            try:
+                block = voice.source.read(frames)
+            except SoundError as error:
+                log.warning("stopped %s: %s", voice.spec, error)
+                self.errors.append(error)
+                self._drop(voices, voice)
+                continue
+            out += block * gains[:, None]
+            if voice.leaving and not voice.envelope.is_moving:
+                self._drop(voices, voice)
+
+    @staticmethod
+    def _drop(voices: list[_Voice], voice: _Voice) -> None:
+        voices.remove(voice)
+        voice.source.close()
+
+    def render(self, frames: int) -> np.ndarray:
+        """Return the next ``frames`` frames as a float32 ``(frames, channels)`` array."""
+        out = np.zeros((frames, self.channels), dtype=np.float32)
+        self._mix(self._main, frames, out)
+        self._mix(self._layers, frames, out)
+        master = self._volume.render(frames)
+        if self._sleep.is_moving or self._sleep.value != 1.0:
+            master *= self._sleep.render(frames)
+        out *= master[:, None]
+        return self._limiter.process(out)
+
+    def close(self) -> None:
+        """Close every open source."""
+        for voice in self._main + self._layers:
+            voice.source.close()
+        self._main.clear()
+        self._layers.clear()
+
+
+def _layer_sound(layer: Layer | None) -> str | None:
+    return layer.sound if layer else None

@@ -1,0 +1,163 @@
+"""The audio thread: follows the newest scene, renders blocks, keeps the output fed.
+
+The command loop owns all state and hands this thread immutable
+:class:`~sleepsound.scene.Scene` snapshots through :meth:`PlaybackThread.set_scene`
+(a single reference assignment, so no lock is needed). The thread never decides
+anything: it applies the scene between blocks and reports errors back through a
+callback. When the device vanishes it closes it, says so once, and retries; the
+engine is rebuilt on the new output and fades the current scene back in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sleepsound.engine import Engine, SourceFactory
+from sleepsound.errors import OutputError, SleepsoundError
+from sleepsound.outputs.base import Output
+from sleepsound.scene import Scene
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 2.0
+"""How long to wait before opening a missing output again."""
+
+
+class PlaybackThread:
+    """Runs the engine into an output on its own thread."""
+
+    def __init__(
+        self,
+        open_output: Callable[[], Output],
+        open_source: SourceFactory,
+        scene: Scene,
+        on_error: Callable[[SleepsoundError], None] = lambda error: None,
+        retry_s: float = RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._open_output = open_output
+        self._open_source = open_source
+        self._scene = scene
+        self._on_error = on_error
+        self._retry_s = retry_s
+        self._clock = clock
+        self._quit = threading.Event()
+        self._finish = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sleepsound-audio", daemon=True)
+        self._output: Output | None = None
+        self._engine: Engine | None = None
+        self.heartbeat = clock()
+        """Monotonic time of the last block handed to the output."""
+        self.blocks_written = 0
+
+    @property
+    def scene(self) -> Scene:
+        """The newest scene handed to the thread."""
+        return self._scene
+
+    @property
+    def output_description(self) -> str | None:
+        """What the output is, or None while there is none."""
+        output = self._output
+        return output.description if output is not None else None
+
+    @property
+    def underruns(self) -> int:
+        """Underruns counted by the current output."""
+        output = self._output
+        return output.underruns if output is not None else 0
+
+    @property
+    def is_alive(self) -> bool:
+        """True while the thread runs and has written a block in the last few seconds."""
+        stale = self._clock() - self.heartbeat > max(3 * self._retry_s, 5.0)
+        return self._thread.is_alive() and not stale
+
+    def set_scene(self, scene: Scene) -> None:
+        """Follow ``scene`` from the next block on."""
+        self._scene = scene
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def finish(self, timeout_s: float) -> None:
+        """Stop once the engine has faded to silence (or after ``timeout_s``), then close."""
+        self._finish.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._quit.set()
+            self._thread.join(1.0)
+
+    def stop(self) -> None:
+        """Stop at once (tests, and after :meth:`finish` timed out)."""
+        self._quit.set()
+        self._thread.join(5.0)
+
+    def _report(self, error: SleepsoundError) -> None:
+        try:
+            self._on_error(error)
+        except Exception:  # a faulty callback must never kill the audio thread
+            log.exception("error callback failed")
+
+    def _connect(self) -> bool:
+        try:
+            self._output = self._open_output()
+        except OutputError as error:
+            log.warning("%s; retrying in %.0f s", error, self._retry_s)
+            self._report(error)
+            self.heartbeat = self._clock()
+            self._quit.wait(self._retry_s)
+            return False
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = Engine(
+            self._output.rate, self._output.channels, self._open_source, self._scene
+        )
+        log.info("playing to %s", self._output.description)
+        return True
+
+    def _disconnect(self) -> None:
+        output, self._output = self._output, None
+        if output is not None:
+            try:
+                output.close()
+            except Exception:  # closing a vanished device can fail in many ways
+                log.debug("closing the output failed", exc_info=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._quit.is_set():
+                if self._output is None and not self._connect():
+                    if self._finish.is_set():
+                        break
+                    continue
+                assert self._output is not None and self._engine is not None
+                engine = self._engine
+                scene = self._scene
+                if scene is not engine.scene:
+                    engine.apply(scene)
+                block = engine.render(self._output.period_frames)
+                while engine.errors:
+                    self._report(engine.errors.popleft())
+                try:
+                    self._output.write(block)
+                except OutputError as error:
+                    log.warning("%s; reopening", error)
+                    self._report(error)
+                    self._disconnect()
+                    continue
+                self.blocks_written += 1
+                self.heartbeat = self._clock()
+                if self._finish.is_set() and engine.is_silent:
+                    break
+        except Exception:
+            log.exception("the audio thread failed")
+            raise
+        finally:
+            self._disconnect()
+            if self._engine is not None:
+                self._engine.close()
