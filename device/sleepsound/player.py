@@ -1,0 +1,691 @@
+"""The player: a pure state machine. Commands and time in; new state and effects out.
+
+Nothing here reads a clock, opens a file or touches the audio thread. The shell
+(the daemon's command loop) owns one :class:`PlayerState` and, for each command
+or timer, calls::
+
+    outcome = player.apply(state, command, now_s, ctx)    # a checked Command
+    outcome = player.handle(state, raw_dict, now_s, ctx)  # parse + apply in one
+    outcome = player.tick(state, now_s, ctx)              # timers, at next_deadline()
+    state = outcome.state
+    for effect in outcome.effects: ...    # SetScene, PublishStatus, SaveState, Event
+    send(outcome.reply)                   # to whoever sent the command (None for tick)
+
+``now_s`` is monotonic seconds (``time.monotonic()``); only
+:func:`status_document` takes the wall clock, to print when the timer ends.
+A refused command returns the unchanged state, no effects and an error reply.
+
+States and what moves between them (:data:`TRANSITIONS` is the table)::
+
+                   play, toggle
+        +---------+ ----------> +---------+  final fade begins  +--------------+
+        | stopped |             | playing | ------------------> | sleep_fading |
+        +---------+             +---------+ <------------------ +--------------+
+           ^    ^                 |     ^    touch, play, toggle     |      |
+           |    |     stop,toggle |     | play, toggle          stop |      |
+           |    |                 v     |                            |      |
+           |    |  fade done   +------------+ <----------------------+      |
+           |    +------------- | fading_out |                               |
+           |                   +------------+ <- timer ends (no final fade) |
+           +---------------------- timer ends ------------------------------+
+
+``sleep_fading`` is the timer's final fade: the engine fades the sound dB-linearly
+to silence (:class:`~sleepsound.scene.SleepFade`) while the user's volume stays as
+it was. Any command but a status query is a *touch*: during the final fade it means
+the sleeper is awake, so the fade is called off (the engine ramps back up) and the
+timer starts again from its preset. ``toggle`` counts as a touch there too: the one
+button the sleeper finds in the dark says "not yet"; a second press stops.
+``stop`` during the final fade keeps the fade running under the fade-out, so the
+level never rises on the way down. In the published state document
+``sleep_fading`` reads ``fading_out`` (the contract has three states).
+
+The sleep timer's preset (minutes, 0 = off) is armed on every play. With
+``[sleep] timer_min`` configured, the preset returns to it whenever playback
+stops, so every play starts with that timer unless a command said otherwise; left
+unset, the last chosen preset stays (and is saved across restarts).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, Final
+
+from sleepsound.commands import (
+    LAYER_OFF,
+    LAYER_ON,
+    Command,
+    did_you_mean,
+    parse_command,
+    reply_error,
+    reply_ok,
+    transaction_of,
+)
+from sleepsound.errors import CommandError
+from sleepsound.scene import Layer, Scene, SleepFade
+from sleepsound.statefile import SavedState
+
+MIN_FADE_IN_S: Final = 0.5
+"""Play from silence never rises faster than this, even with ``"fade": 0``."""
+MIN_RAMP_S: Final = 0.05
+"""Even an "instant" stop ramps this long: no click."""
+
+
+class State(StrEnum):
+    """Where the player is."""
+
+    STOPPED = "stopped"
+    PLAYING = "playing"
+    FADING_OUT = "fading_out"
+    """Stopping: the scene is silent and the engine is fading; ends at ``stop_at_s``."""
+    SLEEP_FADING = "sleep_fading"
+    """Playing through the sleep timer's final fade; ends at the timer deadline."""
+
+
+class Trigger(StrEnum):
+    """What can move the player between states."""
+
+    PLAY = "play"
+    STOP = "stop"
+    TOGGLE = "toggle"
+    TOUCH = "touch"
+    """Any command other than a status query."""
+    FADE_BEGINS = "fade_begins"
+    """The sleep timer reached its final fade."""
+    TIMER_ENDS = "timer_ends"
+    FADE_DONE = "fade_done"
+    """A stop's fade-out has finished."""
+
+
+_S, _T = State, Trigger
+TRANSITIONS: Final[Mapping[tuple[State, Trigger], State]] = {
+    (_S.STOPPED, _T.PLAY): _S.PLAYING,
+    (_S.STOPPED, _T.TOGGLE): _S.PLAYING,
+    (_S.PLAYING, _T.STOP): _S.FADING_OUT,
+    (_S.PLAYING, _T.TOGGLE): _S.FADING_OUT,
+    (_S.PLAYING, _T.FADE_BEGINS): _S.SLEEP_FADING,
+    (_S.PLAYING, _T.TIMER_ENDS): _S.FADING_OUT,  # fade_min = 0: the ordinary fade-out
+    (_S.SLEEP_FADING, _T.TOUCH): _S.PLAYING,
+    (_S.SLEEP_FADING, _T.PLAY): _S.PLAYING,
+    (_S.SLEEP_FADING, _T.TOGGLE): _S.PLAYING,
+    (_S.SLEEP_FADING, _T.STOP): _S.FADING_OUT,
+    (_S.SLEEP_FADING, _T.TIMER_ENDS): _S.STOPPED,
+    (_S.FADING_OUT, _T.PLAY): _S.PLAYING,
+    (_S.FADING_OUT, _T.TOGGLE): _S.PLAYING,
+    (_S.FADING_OUT, _T.FADE_DONE): _S.STOPPED,
+}
+"""(state, trigger) -> next state. A pair not listed leaves the state as it is."""
+
+PUBLISHED_STATE: Final[Mapping[State, str]] = {
+    State.STOPPED: "stopped",
+    State.PLAYING: "playing",
+    State.FADING_OUT: "fading_out",
+    State.SLEEP_FADING: "fading_out",
+}
+"""The ``state`` value of the status document for each internal state."""
+
+
+def next_state(state: State, trigger: Trigger) -> State:
+    """Look ``(state, trigger)`` up in :data:`TRANSITIONS`."""
+    return TRANSITIONS.get((state, trigger), state)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSetting:
+    """The bed under the main sound: which, how loud, and whether it is on."""
+
+    sound: str | None = None
+    """The last chosen layer sound (kept while the layer is off)."""
+    volume: float = 30.0
+    on: bool = False
+
+
+@dataclass(frozen=True)
+class SleepFadeInfo:
+    """The final fade the engine was asked to run (kept until the next play)."""
+
+    token: int
+    start_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class PlayerState:
+    """Everything the player knows; replaced, never mutated."""
+
+    state: State = State.STOPPED
+    sound: str | None = None
+    """The selected sound id (what plays, or would play)."""
+    volume: float = 30.0
+    """The user's volume, 0–max_volume; the sleep fade never changes it."""
+    max_volume: float = 100.0
+    timer_preset_min: float = 0.0
+    """The sleep timer's length in minutes; 0 = off."""
+    timer_deadline_s: float | None = None
+    """Monotonic time the running timer ends; ``None`` when no timer runs."""
+    fade_start_s: float | None = None
+    """Monotonic time the final fade begins (≤ the deadline)."""
+    sleep_fade: SleepFadeInfo | None = None
+    stop_at_s: float | None = None
+    """Monotonic time a ``fading_out`` reaches silence."""
+    layer: LayerSetting = field(default_factory=LayerSetting)
+    last_error: str | None = None
+    """The last playback failure, cleared by the next play."""
+    fade_token: int = 0
+    """The last :class:`~sleepsound.scene.SleepFade` token handed out."""
+    scene_serial: int = 0
+    """Counts the scenes sent to the engine (for logs)."""
+
+    @property
+    def audible(self) -> bool:
+        """True while the scene has a sound in it (playing or in the final fade)."""
+        return self.state in (State.PLAYING, State.SLEEP_FADING)
+
+
+@dataclass(frozen=True)
+class PlayerContext:
+    """What the player needs from outside: the catalogue and the config values."""
+
+    catalogue: tuple[str, ...] = ()
+    """Sound ids in order (``next``/``previous`` step through it)."""
+    specs: Mapping[str, str] = field(default_factory=dict)
+    """Sound id -> source spec for the scene (a file path); ids not listed are their own
+    spec (generators). Empty: scenes carry the ids and the shell resolves them."""
+    max_volume: float = 80.0
+    start_volume: float = 30.0
+    fade_in_s: float = 3.0
+    fade_out_s: float = 5.0
+    crossfade_s: float = 4.0
+    timer_min: float | None = None
+    fade_min: float = 10.0
+    presets_min: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0, 90.0)
+    default_sound: str | None = "pink-noise"
+    default_layer: str = "pink-noise"
+    """The layer ``"on"`` uses before any layer sound was chosen."""
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Any,
+        catalogue: Sequence[str],
+        specs: Mapping[str, str] | None = None,
+    ) -> PlayerContext:
+        """Build from a :class:`sleepsound.config.Config` and the library's ids."""
+        audio, sleep = config.audio, config.sleep
+        return cls(
+            catalogue=tuple(catalogue),
+            specs=dict(specs or {}),
+            max_volume=audio.max_volume,
+            start_volume=min(audio.volume, audio.max_volume),
+            fade_in_s=audio.fade_in_s,
+            fade_out_s=audio.fade_out_s,
+            crossfade_s=audio.crossfade_s,
+            timer_min=sleep.timer_min,
+            fade_min=sleep.fade_min,
+            presets_min=tuple(sorted(sleep.presets_min)),
+            default_sound=config.sounds.default,
+        )
+
+
+@dataclass(frozen=True)
+class SetScene:
+    """Hand the engine this scene."""
+
+    scene: Scene
+
+
+@dataclass(frozen=True)
+class PublishStatus:
+    """The status document changed (or was asked for): publish it (MQTT state, sockets)."""
+
+
+@dataclass(frozen=True)
+class SaveState:
+    """The saved settings changed: feed the debouncer, then write ``saved``."""
+
+    saved: SavedState
+
+
+@dataclass(frozen=True)
+class Event:
+    """Publish an event, e.g. ``{"event_type": "timer_expired"}``."""
+
+    payload: Mapping[str, Any]
+
+
+Effect = SetScene | PublishStatus | SaveState | Event
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a step: the new state, what the shell must do, the reply (commands)."""
+
+    state: PlayerState
+    effects: tuple[Effect, ...] = ()
+    reply: dict[str, Any] | None = None
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> PlayerState:
+    """The state at start-up: stopped, with the saved settings where they are still valid."""
+    saved = saved or SavedState()
+    volume = saved.volume if saved.volume is not None else ctx.start_volume
+    preset = ctx.timer_min if ctx.timer_min is not None else (saved.sleep_timer or 0.0)
+    layer_sound = saved.layer_sound if saved.layer_sound in ctx.catalogue else None
+    return PlayerState(
+        sound=_playable(saved.sound, ctx),
+        volume=min(volume, ctx.max_volume),
+        max_volume=ctx.max_volume,
+        timer_preset_min=preset,
+        layer=LayerSetting(
+            sound=layer_sound,
+            volume=saved.layer_volume if saved.layer_volume is not None else 30.0,
+            on=saved.layer_on and layer_sound is not None,
+        ),
+    )
+
+
+def handle(state: PlayerState, raw: object, now_s: float, ctx: PlayerContext) -> Outcome:
+    """Parse a raw command (a decoded JSON value) and apply it; never raises CommandError."""
+    try:
+        command = parse_command(raw)
+    except CommandError as error:
+        return Outcome(state, (), reply_error(error, transaction=transaction_of(raw)))
+    return apply(state, command, now_s, ctx)
+
+
+def apply(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext) -> Outcome:
+    """Apply a checked command. A refusal leaves ``state`` untouched and replies with why."""
+    if command.is_query:
+        return Outcome(state, (PublishStatus(),), reply_ok(transaction=command.transaction))
+    try:
+        new, warnings, transition, events = _apply(state, command, now_s, ctx)
+    except CommandError as error:
+        return Outcome(state, (), reply_error(error, transaction=command.transaction))
+    reply = reply_ok(warnings=warnings, transaction=command.transaction)
+    return _outcome(state, new, ctx, transition, events, reply)
+
+
+def tick(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome:
+    """Advance the timers to ``now_s``: final fade, timer end, end of a fade-out."""
+    new, events, transition = _advance(state, now_s, ctx)
+    if new == state:
+        return Outcome(state)
+    return _outcome(state, new, ctx, transition, events, None)
+
+
+def next_deadline(state: PlayerState) -> float | None:
+    """The monotonic time :func:`tick` has something to do next, or ``None``."""
+    if state.state is State.FADING_OUT:
+        return state.stop_at_s
+    if state.state is State.PLAYING and state.timer_deadline_s is not None:
+        start = state.fade_start_s if state.fade_start_s is not None else state.timer_deadline_s
+        return min(start, state.timer_deadline_s)
+    if state.state is State.SLEEP_FADING:
+        return state.timer_deadline_s
+    return None
+
+
+def reconfigure(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome:
+    """Follow a new context (config reload, library change): clamp, re-select, re-scene."""
+    new = replace(state, volume=min(state.volume, ctx.max_volume), max_volume=ctx.max_volume)
+    if not new.audible:
+        new = replace(new, sound=_playable(new.sound, ctx))
+        if ctx.timer_min is not None:
+            new = replace(new, timer_preset_min=ctx.timer_min)
+    if new.layer.sound is not None and new.layer.sound not in ctx.catalogue:
+        new = replace(new, layer=replace(new.layer, sound=None, on=False))
+    return _outcome(state, new, ctx, ctx.crossfade_s, [], None)
+
+
+def playback_failed(state: PlayerState, message: str, now_s: float, ctx: PlayerContext) -> Outcome:
+    """The engine could not play (unreadable file, dead device): stop and say why.
+
+    Playback stops rather than limping on half-heard; ``last_error`` keeps the
+    reason for the status document until the next play.
+    """
+    stopped = _stop(state, ctx, now_s, MIN_RAMP_S, keep_fade=True)
+    new = replace(stopped, state=State.STOPPED, stop_at_s=None, last_error=message)
+    events = [{"event_type": "playback_error", "error": message}]
+    return _outcome(state, new, ctx, MIN_RAMP_S, events, None)
+
+
+def saved_view(state: PlayerState) -> SavedState:
+    """The part of ``state`` that is kept across restarts."""
+    return SavedState(
+        volume=state.volume,
+        sound=state.sound,
+        sleep_timer=state.timer_preset_min,
+        layer_sound=state.layer.sound,
+        layer_volume=state.layer.volume,
+        layer_on=state.layer.on,
+    )
+
+
+def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Scene:
+    """The scene that makes ``state`` audible (silence unless playing)."""
+    sound = None
+    layer = None
+    if state.audible and state.sound is not None:
+        sound = ctx.specs.get(state.sound, state.sound)
+        if state.layer.on and state.layer.sound is not None:
+            layer_spec = ctx.specs.get(state.layer.sound, state.layer.sound)
+            layer = Layer(sound=layer_spec, volume=state.layer.volume)
+    fade = state.sleep_fade
+    return Scene(
+        sound=sound,
+        volume=min(state.volume, ctx.max_volume),
+        max_volume=ctx.max_volume,
+        transition_s=transition_s,
+        layer=layer,
+        sleep_fade=SleepFade(fade.token, fade.duration_s) if fade else None,
+    )
+
+
+def status_document(state: PlayerState, now_s: float, wall_now_s: float) -> dict[str, Any]:
+    """The state document of CONTRACTS.md (MQTT ``/state``, ``ctl status --json``).
+
+    ``wall_now_s`` is ``time.time()`` at ``now_s``; it only turns the monotonic
+    deadline into ``timer_ends_at`` (ISO 8601 UTC, whole seconds).
+    """
+    ends_at = None
+    if state.audible and state.timer_deadline_s is not None:
+        wall = wall_now_s + (state.timer_deadline_s - now_s)
+        ends_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(wall + 0.5)))
+    layer = None
+    if state.layer.on and state.layer.sound is not None:
+        layer = {"sound": state.layer.sound, "volume": _whole(state.layer.volume)}
+    return {
+        "state": PUBLISHED_STATE[state.state],
+        "sound": state.sound,
+        "volume": _whole(state.volume),
+        "max_volume": _whole(state.max_volume),
+        "sleep_timer": _minutes(state.timer_preset_min),
+        "timer_ends_at": ends_at,
+        "layer": layer,
+        "last_error": state.last_error,
+    }
+
+
+# -- the work ------------------------------------------------------------------------------------
+
+
+def _apply(
+    old: PlayerState, cmd: Command, now: float, ctx: PlayerContext
+) -> tuple[PlayerState, list[str], float, list[dict[str, Any]]]:
+    warnings: list[str] = []
+    events: list[dict[str, Any]] = []
+    transition = ctx.crossfade_s
+    s = old
+    # A touch during the final fade: the sleeper is awake. (A stop keeps the fade going
+    # under its fade-out, so that the level never rises on the way down.)
+    woken = old.state is State.SLEEP_FADING and cmd.action != "stop"
+    rearm_ramp_s = 0.0
+    if woken:
+        rearm_ramp_s = ctx.fade_in_s
+        s = _arm_timer(
+            replace(s, state=next_state(s.state, Trigger.TOUCH), sleep_fade=None),
+            now,
+            ctx,
+            rearm_ramp_s,
+        )
+
+    if cmd.sound is not None:
+        s = replace(s, sound=_known(cmd.sound, "sound", ctx))
+    if cmd.volume is not None:
+        s = replace(s, volume=_ceiling(cmd.volume, ctx, warnings))
+    if cmd.volume_step is not None:
+        target = min(max(s.volume + cmd.volume_step, 0.0), 100.0)
+        s = replace(s, volume=_ceiling(target, ctx, warnings))
+    if cmd.sleep_timer is not None:
+        s = replace(s, timer_preset_min=cmd.sleep_timer)
+        if s.audible:
+            s = _arm_timer(s, now, ctx, rearm_ramp_s)
+    if cmd.layer is not None:
+        s = replace(s, layer=_layer(s.layer, cmd.layer, ctx))
+    if cmd.layer_volume is not None:
+        s = replace(s, layer=replace(s.layer, volume=cmd.layer_volume))
+
+    action = cmd.action
+    if action == "toggle":
+        # Judged on the state before the command: toggle during the final fade wakes.
+        action = "stop" if old.state is State.PLAYING else "play"
+    if action == "play":
+        if not s.audible:
+            s, transition = _play(s, cmd, now, ctx, warnings)
+        # Playing already: setters did the work (a new sound crossfades).
+    elif action == "stop":
+        if s.state is not State.STOPPED:
+            fade = cmd.fade if cmd.fade is not None else ctx.fade_out_s
+            s = _stop(s, ctx, now, fade, keep_fade=True)
+            transition = max(fade, MIN_RAMP_S)
+    elif action in ("next", "previous"):
+        s = replace(s, sound=_step(s.sound, 1 if action == "next" else -1, ctx))
+    elif action == "timer_cycle":
+        s = replace(s, timer_preset_min=_cycle(s.timer_preset_min, ctx.presets_min))
+        if s.audible:
+            s = _arm_timer(s, now, ctx, rearm_ramp_s)
+
+    # A timer shorter than its final fade starts fading as soon as it is armed.
+    s, timer_events, _ = _advance(s, now, ctx)
+    events.extend(timer_events)
+    return s, warnings, transition, events
+
+
+def _play(
+    s: PlayerState, cmd: Command, now: float, ctx: PlayerContext, warnings: list[str]
+) -> tuple[PlayerState, float]:
+    sound = _playable(s.sound, ctx)
+    if sound is None:
+        raise CommandError(
+            "there is no sound to play: add sounds to the library or set [sounds] default",
+            "sound",
+        )
+    if sound != s.sound:
+        warnings.append(f"sound {s.sound!r} is no longer in the library; playing {sound!r}")
+    ramp = max(cmd.fade if cmd.fade is not None else ctx.fade_in_s, MIN_FADE_IN_S)
+    s = replace(
+        s,
+        state=next_state(s.state, Trigger.PLAY),
+        sound=sound,
+        stop_at_s=None,
+        sleep_fade=None,
+        last_error=None,
+    )
+    return _arm_timer(s, now, ctx, ramp), ramp
+
+
+def _stop(
+    s: PlayerState, ctx: PlayerContext, now: float, fade_s: float, *, keep_fade: bool
+) -> PlayerState:
+    stop_at = now + max(fade_s, MIN_RAMP_S)
+    if s.state is State.FADING_OUT and s.stop_at_s is not None:
+        stop_at = min(stop_at, s.stop_at_s)  # a second stop may hurry the fade, never slow it
+    return replace(
+        s,
+        state=next_state(s.state, Trigger.STOP),
+        stop_at_s=stop_at,
+        timer_deadline_s=None,
+        fade_start_s=None,
+        sleep_fade=s.sleep_fade if keep_fade else None,
+        timer_preset_min=ctx.timer_min if ctx.timer_min is not None else s.timer_preset_min,
+    )
+
+
+def _arm_timer(s: PlayerState, now: float, ctx: PlayerContext, ramp_s: float) -> PlayerState:
+    """Start the timer from its preset; the final fade never starts before ``ramp_s``."""
+    if s.timer_preset_min <= 0:
+        return replace(s, timer_deadline_s=None, fade_start_s=None)
+    deadline = now + s.timer_preset_min * 60.0
+    fade_s = min(ctx.fade_min, s.timer_preset_min) * 60.0
+    # The engine starts a sleep fade from wherever the level is, so wait for a fade-in
+    # (or the ramp back up after a wake) to finish first.
+    start = min(deadline, max(deadline - fade_s, now + ramp_s))
+    return replace(s, timer_deadline_s=deadline, fade_start_s=start)
+
+
+def _advance(
+    s: PlayerState, now: float, ctx: PlayerContext
+) -> tuple[PlayerState, list[dict[str, Any]], float]:
+    """Timer steps due at ``now``: (new state, events, transition for the scene)."""
+    if s.state is State.FADING_OUT and s.stop_at_s is not None and now >= s.stop_at_s:
+        return replace(s, state=next_state(s.state, Trigger.FADE_DONE), stop_at_s=None), [], 0.0
+    if not s.audible or s.timer_deadline_s is None:
+        return s, [], ctx.crossfade_s
+    if now >= s.timer_deadline_s:
+        expired = [{"event_type": "timer_expired"}]
+        if s.state is State.SLEEP_FADING:
+            # The engine's fade has reached silence: stop at once, keeping the fade
+            # in the scene so nothing rises before the next play.
+            ended = _stop(s, ctx, now, MIN_RAMP_S, keep_fade=True)
+            ended = replace(ended, state=next_state(s.state, Trigger.TIMER_ENDS), stop_at_s=None)
+            return ended, expired, MIN_RAMP_S
+        fading = _stop(s, ctx, now, ctx.fade_out_s, keep_fade=False)
+        fading = replace(fading, state=next_state(s.state, Trigger.TIMER_ENDS))
+        return fading, expired, max(ctx.fade_out_s, MIN_RAMP_S)
+    if s.state is State.PLAYING and s.fade_start_s is not None and now >= s.fade_start_s:
+        token = s.fade_token + 1
+        fade = SleepFadeInfo(token, now, s.timer_deadline_s - now)
+        return (
+            replace(
+                s,
+                state=next_state(s.state, Trigger.FADE_BEGINS),
+                sleep_fade=fade,
+                fade_token=token,
+            ),
+            [],
+            ctx.crossfade_s,
+        )
+    return s, [], ctx.crossfade_s
+
+
+def _outcome(
+    old: PlayerState,
+    new: PlayerState,
+    ctx: PlayerContext,
+    transition: float,
+    events: list[dict[str, Any]],
+    reply: dict[str, Any] | None,
+) -> Outcome:
+    new = replace(new, max_volume=ctx.max_volume)
+    effects: list[Effect] = []
+    if scene_for(old, ctx, 0.0) != scene_for(new, ctx, 0.0):
+        new = replace(new, scene_serial=new.scene_serial + 1)
+        effects.append(SetScene(scene_for(new, ctx, transition)))
+    if reply is not None or _public(old) != _public(new):
+        effects.append(PublishStatus())
+    if saved_view(old) != saved_view(new):
+        effects.append(SaveState(saved_view(new)))
+    effects.extend(Event(payload) for payload in events)
+    return Outcome(new, tuple(effects), reply)
+
+
+def _public(s: PlayerState) -> PlayerState:
+    """``s`` without the bookkeeping that never shows in the status document."""
+    return replace(s, scene_serial=0, fade_token=0, sleep_fade=None, stop_at_s=None)
+
+
+# -- small rules -----------------------------------------------------------------------------------
+
+
+def _ceiling(volume: float, ctx: PlayerContext, warnings: list[str]) -> float:
+    if volume > ctx.max_volume:
+        warnings.append(f"volume clamped to max_volume {_number_text(ctx.max_volume)}")
+        return ctx.max_volume
+    return volume
+
+
+def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
+    if sound in ctx.catalogue:
+        return sound
+    listed = ", ".join(ctx.catalogue[:8]) + (" …" if len(ctx.catalogue) > 8 else "")
+    raise CommandError(
+        f"unknown {field_name} {sound!r}{did_you_mean(sound, ctx.catalogue)}; "
+        f"known sounds: {listed or 'none'}",
+        field_name,
+    )
+
+
+def _playable(sound: str | None, ctx: PlayerContext) -> str | None:
+    """``sound`` if it is in the catalogue, else the default, else the first, else None."""
+    for candidate in (sound, ctx.default_sound):
+        if candidate is not None and candidate in ctx.catalogue:
+            return candidate
+    return ctx.catalogue[0] if ctx.catalogue else None
+
+
+def _layer(current: LayerSetting, value: str, ctx: PlayerContext) -> LayerSetting:
+    if value == LAYER_OFF:
+        return replace(current, on=False)
+    if value == LAYER_ON:
+        sound = current.sound if current.sound in ctx.catalogue else ctx.default_layer
+        return replace(current, sound=_known(sound, "layer", ctx), on=True)
+    return replace(current, sound=_known(value, "layer", ctx), on=True)
+
+
+def _step(sound: str | None, direction: int, ctx: PlayerContext) -> str:
+    if not ctx.catalogue:
+        raise CommandError("there are no sounds to step through: the library is empty", "action")
+    if sound not in ctx.catalogue:
+        return ctx.catalogue[0 if direction > 0 else -1]
+    index = ctx.catalogue.index(sound)
+    return ctx.catalogue[(index + direction) % len(ctx.catalogue)]
+
+
+def _cycle(preset: float, presets: tuple[float, ...]) -> float:
+    """The next preset above ``preset``; after the last one, off (0); from off, the first."""
+    for candidate in sorted(presets):
+        if candidate > preset:
+            return candidate
+    return 0.0
+
+
+def _whole(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def _minutes(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+__all__ = [
+    "MIN_FADE_IN_S",
+    "MIN_RAMP_S",
+    "PUBLISHED_STATE",
+    "TRANSITIONS",
+    "Effect",
+    "Event",
+    "LayerSetting",
+    "Outcome",
+    "PlayerContext",
+    "PlayerState",
+    "PublishStatus",
+    "SaveState",
+    "SetScene",
+    "SleepFadeInfo",
+    "State",
+    "Trigger",
+    "apply",
+    "handle",
+    "initial_state",
+    "next_deadline",
+    "next_state",
+    "playback_failed",
+    "reconfigure",
+    "saved_view",
+    "scene_for",
+    "status_document",
+    "tick",
+]
