@@ -102,14 +102,18 @@ class SoundsConfig:
 class ControlConfig:
     """``[control]``: the local control socket."""
 
-    socket: str = "/run/sleepsound/control.sock"
+    socket: str | None = None
+    """Unset: ``$RUNTIME_DIRECTORY/control.sock`` under systemd (``/run/sleepsound``),
+    else ``$XDG_RUNTIME_DIR/sleepsound/control.sock`` (see :mod:`sleepsound.runpaths`)."""
 
 
 @dataclass(frozen=True)
 class StateConfig:
     """``[state]``: the saved state (volume, sound, timer, layer)."""
 
-    file: str = "/var/lib/sleepsound/state.json"
+    file: str | None = None
+    """Unset: ``$STATE_DIRECTORY/state.json`` under systemd (``/var/lib/sleepsound``),
+    else ``$XDG_STATE_HOME/sleepsound/state.json`` (see :mod:`sleepsound.runpaths`)."""
     save_delay_s: float = 5.0
     """Save once the settings have been still this long (SD cards wear)."""
 
@@ -121,8 +125,35 @@ class MqttConfig:
     host: str = ""
     """Broker host name; empty switches MQTT off."""
     port: int = 1883
+    """1883 plain, 8883 TLS."""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    """Prefer ``password_file``: a config file is often world-readable."""
+    password_file: str = ""
+    """A file holding only the password (first line), readable by the daemon."""
+    tls: bool = False
+    """Speak TLS; implied by ``ca_file``. Without ``ca_file`` the system CAs are trusted."""
+    ca_file: str = ""
+    certfile: str = ""
+    """Client certificate (PEM), for brokers that require one."""
+    keyfile: str = ""
+    """The client certificate's key (PEM)."""
+    client_id: str = ""
+    """Unique per device; empty means ``sleepsound-<device_id>``."""
+    protocol: str = "3.1.1"
+    """``"3.1.1"`` or ``"5"``."""
+    keepalive_s: int = 30
+    prefix: str = "sleepsound"
+    """Topics live under ``<prefix>/<device_id>/``."""
     device_id: str = ""
-    """Stable id in topics and unique ids; empty derives one from the machine id."""
+    """The id in topics (letters, digits, - and _); empty: a slug of the host name."""
+    name: str = ""
+    """The device's name in Home Assistant; empty: ``Sleepsound <device_id>``."""
+    groups: tuple[str, ...] = ()
+    """Group names: also obey ``<prefix>/group/<name>/set``."""
+    discovery: bool = True
+    """Announce the device to Home Assistant (MQTT discovery)."""
+    discovery_prefix: str = "homeassistant"
 
 
 # -- sections: the schemas ---------------------------------------------------------------
@@ -179,8 +210,44 @@ STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": _number(0,
 MQTT_SCHEMA: Final[dict[str, Any]] = {
     "host": {"type": "string"},
     "port": _integer(1, 65535),
+    "username": {"type": "string", "maxLength": 256},
+    "password": {"type": "string", "maxLength": 256},
+    "password_file": _PATH,
+    "tls": {"type": "boolean"},
+    "ca_file": _PATH,
+    "certfile": _PATH,
+    "keyfile": _PATH,
+    "client_id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{0,64}$"},
+    "protocol": {"enum": ["3.1.1", "5"]},
+    "keepalive_s": _integer(5, 3600),
+    # Topic levels: no wildcards (+ #), no empty levels.
+    "prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},
     "device_id": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{0,64}$"},
+    "name": {"type": "string", "maxLength": 64},
+    "groups": {
+        "type": "array",
+        "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
+        "maxItems": 16,
+        "uniqueItems": True,
+    },
+    "discovery": {"type": "boolean"},
+    "discovery_prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},
 }
+
+
+def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if table.get("password") and table.get("password_file"):
+        problems.append("mqtt.password_file: give password or password_file, not both")
+    if (table.get("password") or table.get("password_file")) and not table.get("username"):
+        problems.append("mqtt.username: a password needs a username; add username = \"...\"")
+    if table.get("keyfile") and not table.get("certfile"):
+        problems.append("mqtt.keyfile: goes with certfile (the client certificate); add it")
+    if table.get("prefix") and table.get("prefix") == table.get("discovery_prefix"):
+        problems.append(
+            "mqtt.prefix: must differ from discovery_prefix; state never goes under it"
+        )
+    return problems
 
 
 def _check_audio(table: Mapping[str, Any]) -> list[str]:
@@ -215,7 +282,9 @@ SECTIONS: dict[str, SectionSpec | str] = {
     "sounds": SectionSpec(SOUNDS_SCHEMA, SoundsConfig),
     "control": SectionSpec(CONTROL_SCHEMA, ControlConfig),
     "state": SectionSpec(STATE_SCHEMA, StateConfig),
-    "mqtt": SectionSpec(MQTT_SCHEMA, MqttConfig),
+    "mqtt": SectionSpec(MQTT_SCHEMA, MqttConfig, _check_mqtt),
+    "controls": "sleepsound.controls.schema:CONTROLS_SECTION",
+    "led": "sleepsound.controls.schema:LED_SECTION",
 }
 """Every known section. Values are specs or ``"module:ATTRIBUTE"`` names of one."""
 
@@ -367,7 +436,7 @@ def _describe(
         known = error.schema.get("properties", {})
         for key in error.instance:
             if key not in known:
-                yield _unknown_key(where, str(key), specs)
+                yield _unknown_key(where, str(key), specs, known)
         return
     if error.validator == "type" and len(error.absolute_path) == 1:
         yield f"{where}: must be a table ([{where}]), not {_toml_type(error.instance)}"
@@ -381,7 +450,9 @@ def _describe(
     yield f"{where or '(top level)'}: {error.message}"
 
 
-def _unknown_key(section: str, key: str, specs: Mapping[str, SectionSpec]) -> str:
+def _unknown_key(
+    section: str, key: str, specs: Mapping[str, SectionSpec], known: Mapping[str, Any]
+) -> str:
     if not section:
         hint = difflib.get_close_matches(key, list(specs), n=1, cutoff=0.6)
         if hint:
@@ -390,7 +461,7 @@ def _unknown_key(section: str, key: str, specs: Mapping[str, SectionSpec]) -> st
         if owners:
             return f"{key}: keys belong in a section (did you mean [{owners[0]}] {key}?)"
         return f"{key}: unknown section; sections are " + ", ".join(f"[{n}]" for n in specs)
-    here = specs[section].properties
+    here = known  # the table's own keys: also right for nested tables ([controls.encoder])
     hint = difflib.get_close_matches(key, list(here), n=1, cutoff=0.6)
     if hint:
         return f"{section}.{key}: unknown key (did you mean {hint[0]!r}?)"

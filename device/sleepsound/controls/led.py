@@ -1,0 +1,202 @@
+"""The status LED's brightness over time (pure: ``level(now_s) -> 0..1``).
+
+Light disturbs sleep, so the LED is dim by default (``brightness``, down to 0 = off)
+and everything it does is soft: no hard on/off edges.
+
+Levels are *perceived* brightness; the gpiozero adapter turns them into PWM duty
+(``duty = level ** 2.2``) so 0.5 looks half as bright, not nearly full.
+
+What it shows, highest priority first:
+
+1. Confirmation blinks (:meth:`StatusLed.blink`): after a short dark pause, N slow
+   soft blinks (raised-cosine pulses, ``blink_period_s`` apart) at ``blink_level``;
+   the sleep timer preset shows as its position in 15/30/45/60/90 (1-5 blinks) and
+   "timer off" as one long glow (:meth:`StatusLed.confirm_timer`).
+2. The breathing pacer (:class:`Breathing`), when started: a slow pulse to breathe
+   with, brightening on the in-breath (40 % of a cycle) and dimming on the longer
+   out-breath, slowing from ``start_bpm`` to ``end_bpm`` breaths a minute over
+   ``ramp_s`` and stopping (dark, at the end of a breath) after ``duration_s``.
+3. The steady level: ``brightness`` while :attr:`StatusLed.steady` is on (the
+   daemon turns it on while playing), else dark.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from sleepsound.errors import ParameterError
+
+TIMER_PRESETS: Final[tuple[int, ...]] = (15, 30, 45, 60, 90)
+"""The sleep-timer presets ``timer_cycle`` steps through (then off); N blinks = the Nth."""
+
+DEFAULT_BRIGHTNESS: Final = 0.08
+DEFAULT_BLINK_LEVEL: Final = 0.4
+DEFAULT_BLINK_PERIOD_S: Final = 0.8
+LONG_BLINK_PERIODS: Final = 3
+"""A long blink lasts this many blink periods."""
+
+BLINK_ON_FRACTION: Final = 0.6
+"""Part of each blink period the light is rising and falling; the rest is dark."""
+
+INHALE_FRACTION: Final = 0.4
+"""Part of a breathing cycle spent brightening (in-breath); the rest dims (out-breath)."""
+
+GAMMA: Final = 2.2
+"""Exponent from perceived brightness to PWM duty."""
+
+
+def duty_for(level: float) -> float:
+    """The PWM duty cycle (0-1) that looks like ``level`` (0-1) to the eye."""
+    return min(1.0, max(0.0, level)) ** GAMMA
+
+
+def blinks_for_timer(minutes: float) -> int:
+    """How many blinks confirm a sleep timer of ``minutes``: 0 for off, else 1-5.
+
+    A value between presets (set over MQTT, say) counts the presets it reaches.
+    """
+    if minutes <= 0:
+        return 0
+    return max(1, sum(1 for preset in TIMER_PRESETS if minutes >= preset))
+
+
+def _check(name: str, value: float, low: float, high: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ParameterError(f"{name} must be from {low:g} to {high:g}; got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Breathing:
+    """A breathing pacer: a pulse whose rate glides from ``start_bpm`` to ``end_bpm``.
+
+    The rate falls linearly over ``ramp_s`` then holds; the phase is the integral of
+    the rate, so the pulse never jumps while it slows. It stops at the end of the
+    breath under way when ``duration_s`` has passed.
+    """
+
+    start_bpm: float = 11.0
+    end_bpm: float = 6.0
+    ramp_s: float = 300.0
+    duration_s: float = 600.0
+    level: float = 0.25
+
+    def __post_init__(self) -> None:
+        _check("breathing start_bpm", self.start_bpm, 2, 30)
+        _check("breathing end_bpm", self.end_bpm, 2, 30)
+        _check("breathing ramp_s", self.ramp_s, 0, 7200)
+        _check("breathing duration_s", self.duration_s, 1, 14400)
+        _check("breathing level", self.level, 0, 1)
+
+    def breaths(self, elapsed_s: float) -> float:
+        """Breaths completed (fractional) ``elapsed_s`` after the start."""
+        f0, f1 = self.start_bpm / 60.0, self.end_bpm / 60.0
+        t = max(0.0, elapsed_s)
+        if self.ramp_s == 0:
+            return f1 * t
+        if t <= self.ramp_s:
+            return f0 * t + (f1 - f0) * t * t / (2.0 * self.ramp_s)
+        return (f0 + f1) * self.ramp_s / 2.0 + f1 * (t - self.ramp_s)
+
+    def rate_bpm(self, elapsed_s: float) -> float:
+        """Breaths per minute at ``elapsed_s``."""
+        if self.ramp_s == 0 or elapsed_s >= self.ramp_s:
+            return self.end_bpm
+        t = max(0.0, elapsed_s)
+        return self.start_bpm + (self.end_bpm - self.start_bpm) * t / self.ramp_s
+
+    def value(self, elapsed_s: float) -> float | None:
+        """Level at ``elapsed_s`` after the start, or None once the pacer has finished."""
+        done = self.breaths(elapsed_s)
+        if done >= math.ceil(self.breaths(self.duration_s)):
+            return None
+        u = done - math.floor(done)
+        if u < INHALE_FRACTION:
+            shape = (1.0 - math.cos(math.pi * u / INHALE_FRACTION)) / 2.0
+        else:
+            shape = (1.0 + math.cos(math.pi * (u - INHALE_FRACTION) / (1 - INHALE_FRACTION))) / 2.0
+        return self.level * shape
+
+
+class StatusLed:
+    """The LED's behaviour; ask :meth:`level` for the brightness at any moment."""
+
+    def __init__(
+        self,
+        *,
+        brightness: float = DEFAULT_BRIGHTNESS,
+        blink_level: float = DEFAULT_BLINK_LEVEL,
+        blink_period_s: float = DEFAULT_BLINK_PERIOD_S,
+        breathing: Breathing | None = None,
+    ) -> None:
+        self.brightness = _check("brightness", brightness, 0, 1)
+        self.blink_level = _check("blink level", blink_level, 0, 1)
+        self.blink_period_s = _check("blink period_s", blink_period_s, 0.2, 5)
+        self.breathing = breathing
+        self.steady = False
+        """True shows ``brightness`` when nothing else is showing (e.g. while playing)."""
+        self._blink_start = -math.inf
+        self._blink_count = 0
+        self._blink_long = False
+        self._breath_start: float | None = None
+
+    def blink(self, count: int, now_s: float, *, long: bool = False) -> None:
+        """Start ``count`` soft blinks (or one long glow) now, replacing any under way."""
+        self._blink_start = now_s
+        self._blink_count = 0 if long else max(0, int(count))
+        self._blink_long = bool(long)
+
+    def confirm_timer(self, minutes: float, now_s: float) -> None:
+        """Show a sleep-timer setting: N blinks for the Nth preset, one long glow for off."""
+        count = blinks_for_timer(minutes)
+        self.blink(count, now_s, long=count == 0)
+
+    def start_breathing(self, now_s: float) -> None:
+        """Start the breathing pacer (if configured) from its first breath."""
+        if self.breathing is not None:
+            self._breath_start = now_s
+
+    def stop_breathing(self) -> None:
+        """Stop the breathing pacer."""
+        self._breath_start = None
+
+    def is_breathing(self, now_s: float) -> bool:
+        """True while the breathing pacer is running."""
+        return self._breathing_value(now_s) is not None
+
+    def blink_end_s(self) -> float:
+        """When the blinks under way end (in the past when there are none)."""
+        periods = LONG_BLINK_PERIODS if self._blink_long else self._blink_count
+        return self._blink_start + self.blink_period_s * (0.5 + periods)
+
+    def level(self, now_s: float) -> float:
+        """Perceived brightness 0-1 at ``now_s``."""
+        if self._blink_start <= now_s < self.blink_end_s():
+            return self._blink_value(now_s - self._blink_start)
+        breath = self._breathing_value(now_s)
+        if breath is not None:
+            return breath
+        return self.brightness if self.steady else 0.0
+
+    def _blink_value(self, elapsed_s: float) -> float:
+        # A dark half period first, so the first blink stands out from the steady level.
+        t = elapsed_s / self.blink_period_s - 0.5
+        if t < 0:
+            return 0.0
+        if self._blink_long:
+            return self.blink_level * math.sin(math.pi * t / LONG_BLINK_PERIODS) ** 2
+        u = t - math.floor(t)
+        if u >= BLINK_ON_FRACTION:
+            return 0.0
+        return self.blink_level * math.sin(math.pi * u / BLINK_ON_FRACTION) ** 2
+
+    def _breathing_value(self, now_s: float) -> float | None:
+        if self._breath_start is None or self.breathing is None:
+            return None
+        value = self.breathing.value(now_s - self._breath_start)
+        if value is None:
+            self._breath_start = None
+        return value

@@ -1,0 +1,326 @@
+"""The ``[controls]`` and ``[led]`` config sections: JSON schemas and typed results.
+
+Registered in :data:`sleepsound.config.SECTIONS` as ``"sleepsound.controls.schema:
+CONTROLS_SECTION"`` and ``"...:LED_SECTION"``; read back with
+``config.section("controls")`` (a :class:`ControlsConfig`) and ``config.section("led")``
+(a :class:`LedConfig`). Every key is optional; the defaults below match the pin table
+in ``hardware/README.md``::
+
+    [controls]                       # enabled = true
+    [[controls.buttons]]             # name, pin, pull_up, *_time_s, single/double/long
+    [controls.encoder]               # a_pin, b_pin, step, half_step, reverse, ...
+    [controls.encoder.button]        # the encoder's push switch: a button like the others
+    [controls.pot]                   # MCP3008 channel, select_pin, hysteresis, ...
+    [led]                            # pin, brightness
+    [led.blink]                      # level, period_s
+    [led.breathing]                  # enabled, start_bpm, end_bpm, ramp_s, duration_s, level
+
+Pins are BCM numbers (``17``) or gpiozero pin names (``"GPIO17"``, ``"BOARD11"``).
+Whether a pin exists on this board, and whether two keys share one, is checked when
+the controls start (:mod:`sleepsound.controls.hardware`), not here: a wiring mistake
+must leave the sound and the other controls working, not stop the daemon.
+A gesture maps to any command object (see ``sleepsound.commands``) or to ``{}`` for
+none; the gesture is published as an event either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
+
+from sleepsound.commands import KEYS
+from sleepsound.config import SectionSpec
+
+Pin = int | str
+"""A BCM GPIO number or a gpiozero pin name."""
+
+DEFAULT_SINGLE: Final[Mapping[str, Any]] = {"action": "toggle"}
+DEFAULT_DOUBLE: Final[Mapping[str, Any]] = {"action": "next"}
+DEFAULT_LONG: Final[Mapping[str, Any]] = {"action": "timer_cycle"}
+
+DEFAULT_BUTTON_PIN: Final = "GPIO17"
+DEFAULT_ENCODER_A_PIN: Final = "GPIO5"
+DEFAULT_ENCODER_B_PIN: Final = "GPIO6"
+DEFAULT_ENCODER_BUTTON_PIN: Final = "GPIO13"
+DEFAULT_POT_SELECT_PIN: Final = "GPIO8"
+DEFAULT_LED_PIN: Final = "GPIO26"
+
+MAX_BUTTONS: Final = 8
+
+# -- typed results ------------------------------------------------------------------------
+
+
+def _command(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    """One button (``[[controls.buttons]]`` or ``[controls.encoder.button]``)."""
+
+    name: str = "main"
+    """Names the button in events: ``{"event_type": "single", "button": "main"}``."""
+    pin: Pin = DEFAULT_BUTTON_PIN
+    enabled: bool = True
+    pull_up: bool = True
+    """True: the button connects the pin to ground (the Pi's pull-up holds it high)."""
+    bounce_time_s: float = 0.03
+    hold_time_s: float = 1.0
+    double_time_s: float = 0.35
+    """0 turns double presses off (a single press then fires on release)."""
+    single: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SINGLE))
+    double: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_DOUBLE))
+    long: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_LONG))
+
+    def __post_init__(self) -> None:
+        for key in ("bounce_time_s", "hold_time_s", "double_time_s"):
+            object.__setattr__(self, key, float(getattr(self, key)))
+        for key in ("single", "double", "long"):
+            object.__setattr__(self, key, _command(getattr(self, key)))
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """``[controls.encoder]``: a KY-040/EC11 rotary encoder for volume."""
+
+    enabled: bool = True
+    a_pin: Pin = DEFAULT_ENCODER_A_PIN
+    """The encoder's A contact (KY-040: CLK)."""
+    b_pin: Pin = DEFAULT_ENCODER_B_PIN
+    """The encoder's B contact (KY-040: DT)."""
+    step: int = 2
+    """Volume points per detent, turning slowly."""
+    half_step: bool = False
+    """True for encoders that click twice per Gray cycle (a detent at 00 and at 11)."""
+    reverse: bool = False
+    """True if clockwise turns the volume down (swap of A and B in the wiring)."""
+    acceleration_max: int = 4
+    """Steps per detent multiply up to this when turned fast; 1 = no acceleration."""
+    button: ButtonConfig = field(
+        default_factory=lambda: ButtonConfig(name="encoder", pin=DEFAULT_ENCODER_BUTTON_PIN)
+    )
+    """The push switch (KY-040: SW)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.button, Mapping):
+            object.__setattr__(
+                self, "button", _button(self.button, "encoder", DEFAULT_ENCODER_BUTTON_PIN)
+            )
+
+
+@dataclass(frozen=True)
+class PotConfig:
+    """``[controls.pot]``: a potentiometer on an MCP3008 ADC (hardware SPI0)."""
+
+    enabled: bool = False
+    channel: int = 0
+    """MCP3008 input (0-7) the pot's wiper is on."""
+    select_pin: Pin = DEFAULT_POT_SELECT_PIN
+    """Chip select: GPIO8 (CE0) or GPIO7 (CE1)."""
+    hysteresis: float = 1.5
+    """Volume points the knob must move before the volume follows."""
+    smoothing_s: float = 0.1
+    dead_zone: float = 0.02
+    """Fraction of travel at each end that reads as exactly 0 or 100."""
+    reverse: bool = False
+    poll_s: float = 0.05
+    """How often the ADC is read."""
+
+    def __post_init__(self) -> None:
+        for key in ("hysteresis", "smoothing_s", "dead_zone", "poll_s"):
+            object.__setattr__(self, key, float(getattr(self, key)))
+
+
+@dataclass(frozen=True)
+class ControlsConfig:
+    """``[controls]``: buttons, an encoder or a potentiometer."""
+
+    enabled: bool = True
+    """False leaves the GPIO pins alone (no buttons, knob or LED)."""
+    buttons: tuple[ButtonConfig, ...] = (ButtonConfig(),)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    pot: PotConfig = field(default_factory=PotConfig)
+
+    def __post_init__(self) -> None:
+        buttons = tuple(
+            _button(b, "main" if i == 0 else f"button{i + 1}", DEFAULT_BUTTON_PIN)
+            if isinstance(b, Mapping)
+            else b
+            for i, b in enumerate(self.buttons)
+        )
+        object.__setattr__(self, "buttons", buttons)
+        if isinstance(self.encoder, Mapping):
+            object.__setattr__(self, "encoder", EncoderConfig(**self.encoder))
+        if isinstance(self.pot, Mapping):
+            object.__setattr__(self, "pot", PotConfig(**self.pot))
+
+
+@dataclass(frozen=True)
+class BlinkConfig:
+    """``[led.blink]``: confirmation blinks."""
+
+    level: float = 0.4
+    """Peak brightness of a blink (0 = no blinks)."""
+    period_s: float = 0.8
+    """Seconds from one blink to the next."""
+
+
+@dataclass(frozen=True)
+class BreathingConfig:
+    """``[led.breathing]``: the breathing pacer, started with each play."""
+
+    enabled: bool = False
+    start_bpm: float = 11.0
+    end_bpm: float = 6.0
+    ramp_s: float = 300.0
+    duration_s: float = 600.0
+    level: float = 0.25
+
+
+@dataclass(frozen=True)
+class LedConfig:
+    """``[led]``: the status LED (PWM)."""
+
+    enabled: bool = True
+    pin: Pin = DEFAULT_LED_PIN
+    brightness: float = 0.08
+    """Steady brightness while playing, 0-1 as perceived (0 = off: a dark bedroom)."""
+    blink: BlinkConfig = field(default_factory=BlinkConfig)
+    breathing: BreathingConfig = field(default_factory=BreathingConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "brightness", float(self.brightness))
+        if isinstance(self.blink, Mapping):
+            object.__setattr__(self, "blink", _floats(BlinkConfig, self.blink))
+        if isinstance(self.breathing, Mapping):
+            object.__setattr__(self, "breathing", _floats(BreathingConfig, self.breathing))
+
+
+def _floats(cls: type, table: Mapping[str, Any]) -> Any:
+    kinds = {f.name: f.type for f in fields(cls)}
+    return cls(**{k: float(v) if kinds.get(k) == "float" else v for k, v in table.items()})
+
+
+def _button(table: Mapping[str, Any], name: str, pin: Pin) -> ButtonConfig:
+    return ButtonConfig(**{"name": name, "pin": pin, **table})
+
+
+# -- schemas ---------------------------------------------------------------------------
+
+
+def _number(low: float, high: float, default: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": low, "maximum": high, "default": default}
+
+
+def _integer(low: int, high: int, default: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high, "default": default}
+
+
+def _boolean(default: bool) -> dict[str, Any]:
+    return {"type": "boolean", "default": default}
+
+
+def _pin(default: Pin) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 53},
+            {"type": "string", "minLength": 1, "maxLength": 16},
+        ],
+        "default": default,
+    }
+
+
+def _command_schema(default: Mapping[str, Any]) -> dict[str, Any]:
+    # Only the shape here; the values are checked by sleepsound.commands.parse_command
+    # when the controls start, so one bad mapping loses one gesture, not the daemon.
+    return {
+        "type": "object",
+        "propertyNames": {"enum": list(KEYS)},
+        "default": dict(default),
+    }
+
+
+def _object(properties: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": dict(properties),
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+def button_properties(name: str, pin: Pin) -> dict[str, Any]:
+    """The schema of one button's keys, with ``name`` and ``pin`` as defaults."""
+    return {
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,32}$", "default": name},
+        "pin": _pin(pin),
+        "enabled": _boolean(True),
+        "pull_up": _boolean(True),
+        "bounce_time_s": _number(0, 0.5, 0.03),
+        "hold_time_s": _number(0.1, 10, 1.0),
+        "double_time_s": _number(0, 2, 0.35),
+        "single": _command_schema(DEFAULT_SINGLE),
+        "double": _command_schema(DEFAULT_DOUBLE),
+        "long": _command_schema(DEFAULT_LONG),
+    }
+
+
+ENCODER_PROPERTIES: Final[dict[str, Any]] = {
+    "enabled": _boolean(True),
+    "a_pin": _pin(DEFAULT_ENCODER_A_PIN),
+    "b_pin": _pin(DEFAULT_ENCODER_B_PIN),
+    "step": _integer(1, 25, 2),
+    "half_step": _boolean(False),
+    "reverse": _boolean(False),
+    "acceleration_max": _integer(1, 10, 4),
+    "button": _object(button_properties("encoder", DEFAULT_ENCODER_BUTTON_PIN)),
+}
+
+POT_PROPERTIES: Final[dict[str, Any]] = {
+    "enabled": _boolean(False),
+    "channel": _integer(0, 7, 0),
+    "select_pin": _pin(DEFAULT_POT_SELECT_PIN),
+    "hysteresis": {"type": "number", "exclusiveMinimum": 0, "maximum": 20, "default": 1.5},
+    "smoothing_s": _number(0, 5, 0.1),
+    "dead_zone": _number(0, 0.2, 0.02),
+    "reverse": _boolean(False),
+    "poll_s": _number(0.01, 1, 0.05),
+}
+
+CONTROLS_PROPERTIES: Final[dict[str, Any]] = {
+    "enabled": _boolean(True),
+    "buttons": {
+        "type": "array",
+        "items": _object(button_properties("main", DEFAULT_BUTTON_PIN), required=["pin"]),
+        "maxItems": MAX_BUTTONS,
+        "default": [{"name": "main", "pin": DEFAULT_BUTTON_PIN}],
+    },
+    "encoder": _object(ENCODER_PROPERTIES),
+    "pot": _object(POT_PROPERTIES),
+}
+"""JSON schema of each ``[controls]`` key."""
+
+LED_PROPERTIES: Final[dict[str, Any]] = {
+    "enabled": _boolean(True),
+    "pin": _pin(DEFAULT_LED_PIN),
+    "brightness": _number(0, 1, 0.08),
+    "blink": _object({"level": _number(0, 1, 0.4), "period_s": _number(0.2, 5, 0.8)}),
+    "breathing": _object(
+        {
+            "enabled": _boolean(False),
+            "start_bpm": _number(2, 30, 11.0),
+            "end_bpm": _number(2, 30, 6.0),
+            "ramp_s": _number(0, 7200, 300.0),
+            "duration_s": _number(1, 14400, 600.0),
+            "level": _number(0, 1, 0.25),
+        }
+    ),
+}
+"""JSON schema of each ``[led]`` key."""
+
+CONTROLS_SECTION: Final = SectionSpec(CONTROLS_PROPERTIES, ControlsConfig)
+"""The ``[controls]`` section for :data:`sleepsound.config.SECTIONS`."""
+
+LED_SECTION: Final = SectionSpec(LED_PROPERTIES, LedConfig)
+"""The ``[led]`` section for :data:`sleepsound.config.SECTIONS`."""
