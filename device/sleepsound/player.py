@@ -343,7 +343,8 @@ def reconfigure(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome
             new = replace(new, timer_preset_min=ctx.timer_min)
     if new.layer.sound is not None and new.layer.sound not in ctx.catalogue:
         new = replace(new, layer=replace(new.layer, sound=None, on=False))
-    return _outcome(state, new, ctx, ctx.crossfade_s, [], None)
+    # The engine's scene was built with the old context: always send the new one.
+    return _outcome(state, new, ctx, ctx.crossfade_s, [], None, force_scene=True)
 
 
 def playback_failed(state: PlayerState, message: str, now_s: float, ctx: PlayerContext) -> Outcome:
@@ -574,10 +575,12 @@ def _outcome(
     transition: float,
     events: list[dict[str, Any]],
     reply: dict[str, Any] | None,
+    *,
+    force_scene: bool = False,
 ) -> Outcome:
     new = replace(new, max_volume=ctx.max_volume)
     effects: list[Effect] = []
-    if scene_for(old, ctx, 0.0) != scene_for(new, ctx, 0.0):
+    if force_scene or scene_for(old, ctx, 0.0) != scene_for(new, ctx, 0.0):
         new = replace(new, scene_serial=new.scene_serial + 1)
         effects.append(SetScene(scene_for(new, ctx, transition)))
     if reply is not None or _public(old) != _public(new):

@@ -1,0 +1,609 @@
+"""The player core: transitions, every command, clamping, the sleep timer on a fake clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sleepsound import player
+from sleepsound.player import PlayerContext, PlayerState, State, Trigger
+from sleepsound.scene import Layer, SleepFade
+from sleepsound.statefile import SavedState
+
+CTX = PlayerContext(
+    catalogue=("pink-noise", "rain", "waves", "brown-noise"),
+    max_volume=80.0,
+    start_volume=30.0,
+    fade_in_s=3.0,
+    fade_out_s=5.0,
+    crossfade_s=4.0,
+    fade_min=10.0,
+    default_sound="pink-noise",
+    default_layer="brown-noise",
+)
+T0 = 1000.0  # an arbitrary monotonic origin: nothing may assume the clock starts at 0
+
+
+def run(state: PlayerState, raw: dict[str, Any], now: float = T0, ctx=CTX) -> player.Outcome:
+    return player.handle(state, raw, now, ctx)
+
+
+def scenes(outcome: player.Outcome) -> list:
+    return [e.scene for e in outcome.effects if isinstance(e, player.SetScene)]
+
+
+def events(outcome: player.Outcome) -> list:
+    return [dict(e.payload) for e in outcome.effects if isinstance(e, player.Event)]
+
+
+def saves(outcome: player.Outcome) -> list[SavedState]:
+    return [e.saved for e in outcome.effects if isinstance(e, player.SaveState)]
+
+
+def stopped(ctx=CTX) -> PlayerState:
+    return player.initial_state(ctx)
+
+
+def playing(timer: float = 0, ctx=CTX) -> PlayerState:
+    return run(stopped(ctx), {"action": "play", "sleep_timer": timer}, T0, ctx).state
+
+
+def fading_out() -> PlayerState:
+    return run(playing(), {"action": "stop", "fade": 30}, T0 + 10).state
+
+
+def sleep_fading(ctx=CTX) -> PlayerState:
+    state = playing(timer=45, ctx=ctx)
+    return player.tick(state, player.next_deadline(state), ctx).state
+
+
+START = {
+    State.STOPPED: stopped,
+    State.PLAYING: playing,
+    State.FADING_OUT: fading_out,
+    State.SLEEP_FADING: sleep_fading,
+}
+DURING = {  # a moment inside each start state (the fade-out above runs T0+10 .. T0+40)
+    State.STOPPED: T0 + 20,
+    State.PLAYING: T0 + 20,
+    State.FADING_OUT: T0 + 20,
+    State.SLEEP_FADING: T0 + 2400,
+}
+COMMAND_TRIGGERS = {
+    Trigger.PLAY: {"action": "play"},
+    Trigger.STOP: {"action": "stop"},
+    Trigger.TOGGLE: {"action": "toggle"},
+    Trigger.TOUCH: {"volume_step": 1},
+}
+
+
+def test_the_start_states_are_what_they_claim() -> None:
+    for state, make in START.items():
+        assert make().state is state
+
+
+@pytest.mark.parametrize("start", list(START))
+@pytest.mark.parametrize("trigger", list(COMMAND_TRIGGERS))
+def test_commands_follow_the_transition_table(start: State, trigger: Trigger) -> None:
+    before = START[start]()
+    outcome = run(before, COMMAND_TRIGGERS[trigger], DURING[start])
+    assert outcome.reply == {"status": "ok"}
+    assert outcome.state.state is player.next_state(start, trigger)
+
+
+def test_timers_follow_the_transition_table() -> None:
+    state = playing(timer=45)
+    state = player.tick(state, player.next_deadline(state), CTX).state
+    assert state.state is player.next_state(State.PLAYING, Trigger.FADE_BEGINS)
+    state = player.tick(state, player.next_deadline(state), CTX).state
+    assert state.state is player.next_state(State.SLEEP_FADING, Trigger.TIMER_ENDS)
+    no_final_fade = replace(CTX, fade_min=0)
+    state = playing(timer=45, ctx=no_final_fade)
+    state = player.tick(state, player.next_deadline(state), no_final_fade).state
+    assert state.state is player.next_state(State.PLAYING, Trigger.TIMER_ENDS)
+    state = player.tick(state, player.next_deadline(state), no_final_fade).state
+    assert state.state is player.next_state(State.FADING_OUT, Trigger.FADE_DONE)
+
+
+def test_every_table_entry_is_reachable_and_published_within_the_contract() -> None:
+    states = {s for pair in player.TRANSITIONS for s in (pair[0], player.TRANSITIONS[pair])}
+    assert states == set(State)
+    assert set(player.PUBLISHED_STATE.values()) == {"stopped", "playing", "fading_out"}
+
+
+# -- play and stop -----------------------------------------------------------------------
+
+
+def test_play_fades_in_the_default_sound_at_the_user_volume() -> None:
+    outcome = run(stopped(), {"action": "play"})
+    assert outcome.reply == {"status": "ok"}
+    [scene] = scenes(outcome)
+    assert (scene.sound, scene.volume, scene.max_volume) == ("pink-noise", 30.0, 80.0)
+    assert scene.transition_s == CTX.fade_in_s
+    assert player.PublishStatus() in outcome.effects
+
+
+@pytest.mark.parametrize(("fade", "expected"), [(0, player.MIN_FADE_IN_S), (0.1, 0.5), (20, 20.0)])
+def test_play_never_jumps_from_silence(fade: float, expected: float) -> None:
+    [scene] = scenes(run(stopped(), {"action": "play", "fade": fade}))
+    assert scene.transition_s == expected
+
+
+def test_play_with_everything() -> None:
+    outcome = run(stopped(), {"action": "play", "sound": "rain", "volume": 50, "sleep_timer": 30})
+    state = outcome.state
+    assert (state.state, state.sound, state.volume) == (State.PLAYING, "rain", 50.0)
+    assert state.timer_deadline_s == T0 + 30 * 60
+    assert scenes(outcome)[0].sound == "rain"
+    assert saves(outcome) == [player.saved_view(state)]
+
+
+def test_play_while_playing_changes_nothing() -> None:
+    state = playing(timer=45)
+    outcome = run(state, {"action": "play"}, T0 + 60)
+    assert outcome.state == state
+    assert scenes(outcome) == []
+
+
+def test_stop_fades_out_then_stops() -> None:
+    outcome = run(playing(), {"action": "stop", "fade": 30}, T0 + 10)
+    [scene] = scenes(outcome)
+    assert scene.sound is None and scene.transition_s == 30
+    state = outcome.state
+    assert state.state is State.FADING_OUT and player.next_deadline(state) == T0 + 40
+    assert player.tick(state, T0 + 39.999, CTX).state is state
+    done = player.tick(state, T0 + 40, CTX)
+    assert done.state.state is State.STOPPED
+    assert scenes(done) == [] and player.PublishStatus() in done.effects
+
+
+def test_stop_without_fade_uses_the_configured_fade_and_zero_still_ramps() -> None:
+    assert scenes(run(playing(), {"action": "stop"}))[0].transition_s == CTX.fade_out_s
+    assert (
+        scenes(run(playing(), {"action": "stop", "fade": 0}))[0].transition_s == player.MIN_RAMP_S
+    )
+
+
+def test_a_second_stop_can_hurry_the_fade_but_not_slow_it() -> None:
+    state = fading_out()  # ends at T0 + 40
+    assert run(state, {"action": "stop", "fade": 2}, T0 + 20).state.stop_at_s == T0 + 22
+    assert run(state, {"action": "stop", "fade": 600}, T0 + 20).state.stop_at_s == T0 + 40
+
+
+def test_play_during_a_fade_out_comes_back() -> None:
+    outcome = run(fading_out(), {"action": "play"}, T0 + 20)
+    assert outcome.state.state is State.PLAYING and outcome.state.stop_at_s is None
+    assert scenes(outcome)[0].sound == "pink-noise"
+
+
+def test_stop_when_stopped_is_harmless() -> None:
+    outcome = run(stopped(), {"action": "stop"})
+    assert outcome.reply == {"status": "ok"} and outcome.state == stopped()
+
+
+# -- volume -------------------------------------------------------------------------------
+
+VOLUME_CASES = [
+    # (start volume, command, resulting volume, warning)
+    (30, {"volume": 50}, 50, None),
+    (30, {"volume": 0}, 0, None),
+    (30, {"volume": 80}, 80, None),
+    (30, {"volume": 95}, 80, "volume clamped to max_volume 80"),
+    (30, {"volume": 100}, 80, "volume clamped to max_volume 80"),
+    (30, {"volume_step": 5}, 35, None),
+    (30, {"volume_step": -5}, 25, None),
+    (3, {"volume_step": -5}, 0, None),
+    (78, {"volume_step": 5}, 80, "volume clamped to max_volume 80"),
+    (80, {"volume_step": 1}, 80, "volume clamped to max_volume 80"),
+]
+
+
+@pytest.mark.parametrize(("start", "raw", "volume", "warning"), VOLUME_CASES)
+def test_volume(start: float, raw: dict, volume: float, warning: str | None) -> None:
+    state = replace(playing(), volume=float(start))
+    outcome = run(state, raw, T0 + 1)
+    assert outcome.state.volume == volume
+    assert outcome.reply.get("warning") == warning
+    if volume != start:
+        [scene] = scenes(outcome)
+        assert scene.volume == volume
+        assert saves(outcome)[0].volume == volume
+
+
+@pytest.mark.parametrize("raw", [{"volume": 101}, {"volume": -1}, {"volume_step": 200}])
+def test_volume_out_of_range_is_refused(raw: dict) -> None:
+    state = playing()
+    outcome = run(state, raw)
+    assert outcome.reply["status"] == "error" and outcome.reply["field"] in raw
+    assert outcome.state == state and outcome.effects == ()
+
+
+def test_volume_while_stopped_is_kept_for_the_next_play() -> None:
+    state = run(stopped(), {"volume": 44}).state
+    [scene] = scenes(run(state, {"action": "play"}))
+    assert scene.volume == 44
+
+
+# -- sounds ----------------------------------------------------------------------------------
+
+
+def test_sound_crossfades_when_playing() -> None:
+    outcome = run(playing(), {"sound": "rain"}, T0 + 60)
+    [scene] = scenes(outcome)
+    assert (scene.sound, scene.transition_s) == ("rain", CTX.crossfade_s)
+    assert outcome.state.state is State.PLAYING
+
+
+def test_sound_selects_when_stopped() -> None:
+    outcome = run(stopped(), {"sound": "waves"})
+    assert outcome.state.sound == "waves" and outcome.state.state is State.STOPPED
+    assert scenes(outcome) == []
+    assert saves(outcome)[0].sound == "waves"
+
+
+def test_unknown_sound_is_refused_with_a_suggestion_and_changes_nothing() -> None:
+    state = playing()
+    outcome = run(state, {"volume": 10, "sound": "rian", "transaction": "t"})
+    assert outcome.reply["status"] == "error"
+    assert outcome.reply["field"] == "sound"
+    assert "did you mean 'rain'" in outcome.reply["error"]
+    assert outcome.reply["transaction"] == "t"
+    assert outcome.state == state and outcome.effects == ()
+
+
+NEXT_CASES = [
+    ("pink-noise", "next", "rain"),
+    ("brown-noise", "next", "pink-noise"),
+    ("pink-noise", "previous", "brown-noise"),
+    ("waves", "previous", "rain"),
+]
+
+
+@pytest.mark.parametrize(("current", "action", "expected"), NEXT_CASES)
+def test_next_and_previous(current: str, action: str, expected: str) -> None:
+    selected = run(replace(stopped(), sound=current), {"action": action})
+    assert selected.state.sound == expected and scenes(selected) == []
+    crossfaded = run(replace(playing(), sound=current), {"action": action})
+    [scene] = scenes(crossfaded)
+    assert (scene.sound, scene.transition_s) == (expected, CTX.crossfade_s)
+
+
+def test_next_from_a_sound_that_left_the_library_starts_at_the_top() -> None:
+    state = replace(stopped(), sound="gone")
+    assert run(state, {"action": "next"}).state.sound == "pink-noise"
+    assert run(state, {"action": "previous"}).state.sound == "brown-noise"
+
+
+def test_an_empty_library() -> None:
+    empty = replace(CTX, catalogue=(), default_sound=None)
+    state = player.initial_state(empty)
+    assert state.sound is None
+    for raw, field in [({"action": "next"}, "action"), ({"action": "play"}, "sound")]:
+        outcome = run(state, raw, ctx=empty)
+        assert outcome.reply["field"] == field and outcome.state == state
+
+
+def test_play_falls_back_when_the_selected_sound_is_gone() -> None:
+    outcome = run(replace(stopped(), sound="gone"), {"action": "play"})
+    assert outcome.state.sound == "pink-noise"
+    assert "no longer in the library" in outcome.reply["warning"]
+
+
+def test_specs_resolve_ids_for_the_engine() -> None:
+    ctx = replace(CTX, specs={"rain": "/var/lib/sleepsound/sounds/rain.flac"})
+    state = run(stopped(ctx), {"action": "play", "sound": "rain"}, ctx=ctx).state
+    assert player.scene_for(state, ctx, 1.0).sound == "/var/lib/sleepsound/sounds/rain.flac"
+    assert player.status_document(state, T0, 0)["sound"] == "rain"
+
+
+# -- layer ------------------------------------------------------------------------------------
+
+
+def test_layer_on_off_and_level() -> None:
+    state = playing()
+    on = run(state, {"layer": "on", "layer_volume": 20}).state
+    assert player.scene_for(on, CTX, 1).layer == Layer("brown-noise", 20.0)
+    rain = run(on, {"layer": "rain"}).state
+    assert player.scene_for(rain, CTX, 1).layer == Layer("rain", 20.0)
+    off = run(rain, {"layer": "off"})
+    assert scenes(off)[0].layer is None
+    again = run(off.state, {"layer": "on"}).state
+    assert again.layer.sound == "rain"  # the last chosen bed comes back
+    assert player.status_document(again, T0, 0)["layer"] == {"sound": "rain", "volume": 20}
+
+
+def test_layer_is_silent_while_stopped_and_refuses_unknown_sounds() -> None:
+    state = run(stopped(), {"layer": "rain"}).state
+    assert state.layer.on and player.scene_for(state, CTX, 1).layer is None
+    outcome = run(state, {"layer": "rian"})
+    assert outcome.reply["field"] == "layer" and "did you mean 'rain'" in outcome.reply["error"]
+
+
+# -- queries, transactions, errors --------------------------------------------------------------
+
+
+def test_a_status_query_changes_nothing_and_asks_for_a_publish() -> None:
+    for start, make in START.items():
+        state = make()
+        outcome = run(state, {"action": "status", "transaction": 5}, DURING[start])
+        assert outcome.state == state
+        assert outcome.effects == (player.PublishStatus(),)
+        assert outcome.reply == {"status": "ok", "transaction": 5}
+
+
+def test_a_malformed_command_is_answered_not_raised() -> None:
+    outcome = run(playing(), {"volume": "loud", "transaction": "x"})
+    assert outcome.reply == {
+        "status": "error",
+        "error": "volume must be a number from 0 to 100, not a string",
+        "field": "volume",
+        "transaction": "x",
+    }
+
+
+def test_playback_failure_stops_and_says_why_until_the_next_play() -> None:
+    outcome = player.playback_failed(playing(timer=45), "rain.flac is corrupt", T0 + 5, CTX)
+    assert outcome.state.state is State.STOPPED
+    assert scenes(outcome)[0].sound is None
+    assert events(outcome) == [{"event_type": "playback_error", "error": "rain.flac is corrupt"}]
+    doc = player.status_document(outcome.state, T0 + 5, 0)
+    assert doc["last_error"] == "rain.flac is corrupt" and doc["timer_ends_at"] is None
+    assert run(outcome.state, {"action": "play"}).state.last_error is None
+
+
+# -- the sleep timer, on a fake clock -----------------------------------------------------------
+
+
+def test_a_45_minute_timer() -> None:
+    state = run(stopped(), {"action": "play", "sleep_timer": 45, "volume": 40}, T0).state
+    assert player.next_deadline(state) == T0 + 35 * 60
+    # Nothing happens before the final fade; tick every simulated second to be sure.
+    for second in range(1, 35 * 60):
+        assert player.tick(state, T0 + second - 0.001, CTX).state is state
+    fade = player.tick(state, T0 + 35 * 60, CTX)
+    state = fade.state
+    assert state.state is State.SLEEP_FADING
+    [scene] = scenes(fade)
+    assert scene.sleep_fade == SleepFade(token=1, duration_s=10 * 60)
+    assert scene.sound == "pink-noise" and scene.volume == 40  # the engine does the fading
+    assert player.status_document(state, T0 + 2100, 0)["state"] == "fading_out"
+    assert player.next_deadline(state) == T0 + 45 * 60
+    for second in range(35 * 60, 45 * 60):
+        assert player.tick(state, T0 + second + 0.999, CTX).state is state
+    end = player.tick(state, T0 + 45 * 60, CTX)
+    state = end.state
+    assert state.state is State.STOPPED
+    assert events(end) == [{"event_type": "timer_expired"}]
+    assert scenes(end)[0].sound is None
+    assert scenes(end)[0].sleep_fade == SleepFade(1, 600)  # nothing rises after the end
+    assert state.volume == 40 and player.saved_view(state).volume == 40  # the fade never wrote it
+    assert saves(end) == []
+    doc = player.status_document(state, T0 + 2700, 0)
+    assert (doc["volume"], doc["sleep_timer"], doc["timer_ends_at"]) == (40, 45, None)
+    assert player.next_deadline(state) is None
+    # The next play starts at the user's volume and with the timer again, fade cleared.
+    again = run(state, {"action": "play"}, T0 + 9000)
+    assert scenes(again)[0].sleep_fade is None and scenes(again)[0].volume == 40
+    assert again.state.timer_deadline_s == T0 + 9000 + 2700
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"volume_step": 2},
+        {"volume": 35},
+        {"action": "play"},
+        {"action": "toggle"},
+        {"sound": "rain"},
+        {"action": "next"},
+        {"layer": "on"},
+    ],
+)
+def test_a_touch_during_the_final_fade_cancels_it_and_restarts_the_timer(raw: dict) -> None:
+    state = sleep_fading()
+    woken = run(state, raw, T0 + 2400)
+    assert woken.reply["status"] == "ok"
+    assert woken.state.state is State.PLAYING
+    [scene] = scenes(woken)
+    assert scene.sleep_fade is None and scene.sound is not None  # the engine ramps back up
+    assert woken.state.timer_deadline_s == T0 + 2400 + 45 * 60
+    assert player.next_deadline(woken.state) == T0 + 2400 + 35 * 60
+    refade = player.tick(woken.state, T0 + 2400 + 35 * 60, CTX)
+    assert scenes(refade)[0].sleep_fade == SleepFade(token=2, duration_s=600)
+
+
+def test_a_touch_before_the_final_fade_leaves_the_timer_alone() -> None:
+    state = playing(timer=45)
+    touched = run(state, {"volume_step": 1}, T0 + 600).state
+    assert touched.timer_deadline_s == state.timer_deadline_s
+
+
+def test_stop_during_the_final_fade_keeps_fading_down() -> None:
+    outcome = run(sleep_fading(), {"action": "stop", "volume": 20}, T0 + 2400)
+    assert outcome.state.state is State.FADING_OUT
+    [scene] = scenes(outcome)
+    assert scene.sound is None and scene.sleep_fade == SleepFade(1, 600)
+
+
+def test_a_status_query_during_the_final_fade_is_not_a_touch() -> None:
+    state = sleep_fading()
+    assert run(state, {"action": "status"}, T0 + 2400).state is state
+
+
+def test_a_timer_shorter_than_the_fade_fades_whole_after_the_fade_in() -> None:
+    outcome = run(stopped(), {"action": "play", "sleep_timer": 5}, T0)
+    assert outcome.state.state is State.PLAYING
+    assert player.next_deadline(outcome.state) == T0 + CTX.fade_in_s
+    fade = player.tick(outcome.state, T0 + 3, CTX)
+    assert scenes(fade)[0].sleep_fade == SleepFade(1, 5 * 60 - 3)
+    end = player.tick(fade.state, T0 + 300, CTX)
+    assert end.state.state is State.STOPPED and events(end) == [{"event_type": "timer_expired"}]
+
+
+def test_without_a_final_fade_the_timer_ends_in_the_ordinary_fade_out() -> None:
+    ctx = replace(CTX, fade_min=0)
+    state = playing(timer=15, ctx=ctx)
+    assert player.next_deadline(state) == T0 + 900
+    end = player.tick(state, T0 + 900, ctx)
+    assert end.state.state is State.FADING_OUT
+    assert scenes(end)[0].transition_s == ctx.fade_out_s
+    assert events(end) == [{"event_type": "timer_expired"}]
+
+
+def test_a_late_tick_still_stops() -> None:
+    state = playing(timer=45)
+    late = player.tick(state, T0 + 4 * 3600, CTX)
+    assert late.state.state is State.FADING_OUT
+    assert events(late) == [{"event_type": "timer_expired"}]
+
+
+def test_changing_the_timer_while_playing() -> None:
+    state = playing(timer=45)
+    shorter = run(state, {"sleep_timer": 20}, T0 + 600).state
+    assert shorter.timer_deadline_s == T0 + 600 + 1200
+    off = run(shorter, {"sleep_timer": 0}, T0 + 700).state
+    assert off.timer_deadline_s is None and player.next_deadline(off) is None
+    assert player.status_document(off, T0 + 700, 0)["timer_ends_at"] is None
+
+
+CYCLE = [(0, 15), (15, 30), (30, 45), (45, 60), (60, 90), (90, 0), (20, 30), (120, 0)]
+
+
+@pytest.mark.parametrize(("preset", "expected"), CYCLE)
+def test_timer_cycle(preset: float, expected: float) -> None:
+    state = replace(stopped(), timer_preset_min=float(preset))
+    outcome = run(state, {"action": "timer_cycle"})
+    assert outcome.state.timer_preset_min == expected
+    assert outcome.state.timer_deadline_s is None  # stopped: a choice for the next play
+    running = run(replace(playing(), timer_preset_min=float(preset)), {"action": "timer_cycle"})
+    expected_deadline = T0 + expected * 60 if expected else None
+    assert running.state.timer_deadline_s == expected_deadline
+
+
+def test_configured_timer_min_applies_on_every_play_unless_the_command_says_otherwise() -> None:
+    ctx = replace(CTX, timer_min=30)
+    state = player.initial_state(ctx, SavedState(sleep_timer=90))
+    assert state.timer_preset_min == 30
+    state = run(state, {"action": "play"}, T0, ctx).state
+    assert state.timer_deadline_s == T0 + 1800
+    state = run(state, {"sleep_timer": 60}, T0 + 10, ctx).state
+    state = run(state, {"action": "stop"}, T0 + 20, ctx).state
+    assert player.status_document(state, T0 + 20, 0)["sleep_timer"] == 30
+    state = run(state, {"action": "play"}, T0 + 100, ctx).state
+    assert state.timer_deadline_s == T0 + 100 + 1800
+    state = run(state, {"action": "stop"}, T0 + 200, ctx).state
+    state = run(state, {"sleep_timer": 15}, T0 + 300, ctx).state  # chosen while stopped
+    state = run(state, {"action": "play"}, T0 + 400, ctx).state
+    assert state.timer_deadline_s == T0 + 400 + 900
+    state = run(state, {"action": "stop"}, T0 + 500, ctx).state
+    state = run(state, {"action": "play", "sleep_timer": 0}, T0 + 600, ctx).state
+    assert state.timer_deadline_s is None
+
+
+def test_without_timer_min_the_last_choice_is_kept() -> None:
+    state = run(stopped(), {"action": "play", "sleep_timer": 60}).state
+    state = run(state, {"action": "stop"}, T0 + 10).state
+    assert state.timer_preset_min == 60
+    state = run(state, {"action": "play"}, T0 + 100).state
+    assert state.timer_deadline_s == T0 + 100 + 3600
+
+
+# -- start-up, reconfiguration, status ------------------------------------------------------------
+
+
+def test_initial_state_restores_what_is_still_valid() -> None:
+    saved = SavedState(
+        volume=95, sound="rain", sleep_timer=30, layer_sound="waves", layer_volume=12, layer_on=True
+    )
+    state = player.initial_state(CTX, saved)
+    assert (state.volume, state.sound, state.timer_preset_min) == (80, "rain", 30)
+    assert state.layer == player.LayerSetting("waves", 12, True)
+    gone = player.initial_state(
+        CTX, SavedState(sound="deleted", layer_sound="deleted", layer_on=True)
+    )
+    assert gone.sound == "pink-noise" and gone.layer.on is False
+    assert player.initial_state(CTX).volume == 30
+
+
+def test_reconfigure_lowers_the_ceiling_audibly() -> None:
+    state = run(playing(), {"volume": 70}).state
+    lower = replace(CTX, max_volume=50)
+    outcome = player.reconfigure(state, T0 + 5, lower)
+    assert outcome.state.volume == 50 and outcome.state.max_volume == 50
+    assert scenes(outcome)[0].volume == 50 and scenes(outcome)[0].max_volume == 50
+
+
+def test_status_document_is_exactly_the_contract() -> None:
+    state = run(stopped(), {"action": "play", "sleep_timer": 45, "volume": 33.4}, T0).state
+    wall = dt.datetime(2026, 1, 2, 22, 0, 0, tzinfo=dt.UTC).timestamp()
+    doc = player.status_document(state, T0 + 60, wall)
+    assert doc == {
+        "state": "playing",
+        "sound": "pink-noise",
+        "volume": 33,
+        "max_volume": 80,
+        "sleep_timer": 45,
+        "timer_ends_at": "2026-01-02T22:44:00Z",
+        "layer": None,
+        "last_error": None,
+    }
+    assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
+    assert player.status_document(stopped(), T0, wall)["state"] == "stopped"
+
+
+def test_saved_state_changes_only_with_saved_settings() -> None:
+    state = playing()
+    assert saves(run(state, {"action": "status"})) == []
+    assert saves(run(state, {"action": "stop"}, T0 + 1)) == []
+    assert saves(run(state, {"volume_step": 1}))[0].volume == 31
+
+
+# -- invariants over random command sequences -----------------------------------------------------
+
+RAW_COMMANDS = st.one_of(
+    st.sampled_from(
+        [
+            {"action": a}
+            for a in ("play", "stop", "toggle", "next", "previous", "timer_cycle", "status")
+        ]
+    ),
+    st.builds(lambda v: {"volume": v}, st.integers(-10, 110)),
+    st.builds(lambda v: {"volume_step": v}, st.integers(-30, 30)),
+    st.builds(lambda v: {"sleep_timer": v}, st.sampled_from([0, 1, 5, 45])),
+    st.builds(lambda v: {"sound": v}, st.sampled_from(["rain", "waves", "nope"])),
+    st.builds(lambda v: {"layer": v}, st.sampled_from(["on", "off", "rain"])),
+    st.builds(lambda f: {"action": "stop", "fade": f}, st.sampled_from([0, 1, 30])),
+    st.builds(lambda f: {"action": "play", "fade": f}, st.sampled_from([0, 2])),
+)
+STEPS = st.lists(
+    st.tuples(st.floats(0, 900, allow_nan=False), st.one_of(st.none(), RAW_COMMANDS)),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(STEPS)
+def test_invariants(steps: list) -> None:
+    state, now = stopped(), T0
+    scene = player.scene_for(state, CTX, 0)
+    for gap, raw in steps:
+        now += gap
+        outcome = player.tick(state, now, CTX) if raw is None else run(state, raw, now)
+        if outcome.reply and outcome.reply["status"] == "error":
+            assert outcome.state == state and outcome.effects == ()
+        for new in scenes(outcome):
+            assert new.volume <= CTX.max_volume
+            if scene.sound is None and new.sound is not None:
+                assert new.transition_s >= player.MIN_FADE_IN_S  # never silence straight to loud
+            scene = new
+        state = outcome.state
+        assert 0 <= state.volume <= CTX.max_volume
+        assert (scene.sound is not None) == state.audible
+        assert (state.timer_deadline_s is not None) <= state.audible
+        deadline = player.next_deadline(state)
+        assert deadline is None or deadline >= now or state.state is not State.STOPPED
