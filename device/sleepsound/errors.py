@@ -31,6 +31,10 @@ class DeviceMissingError(OutputError):
     """The ALSA device named in the config is not there (unplugged, misspelt, no card)."""
 
 
+class ControlError(SleepsoundError):
+    """The local control socket cannot be set up or reached (daemon not running, in use)."""
+
+
 class ParameterError(SleepsoundError):
     """A value given on the command line or in a command is out of its allowed range."""
 
