@@ -8,6 +8,8 @@ period and buffer sizes ALSA granted, and recovers from underruns, counting them
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import logging
 
@@ -22,6 +24,39 @@ log = logging.getLogger(__name__)
 FORMATS = {"S32_LE": (alsaaudio.PCM_FORMAT_S32_LE, 32), "S16_LE": (alsaaudio.PCM_FORMAT_S16_LE, 16)}
 AUTO_ORDER = ("S32_LE", "S16_LE")
 _MISSING_MARKERS = ("No such file or directory", "No such device", "Unknown PCM", "does not exist")
+
+
+# alsa-lib prints its own diagnostics on stderr ("ALSA lib confmisc.c:…"), which would
+# bury our one-line error messages; route them to the debug log instead.
+_ERROR_HANDLER_TYPE = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+
+
+def _log_alsa_lib_error(
+    file: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None
+) -> None:
+    log.debug(
+        "alsa-lib: %s:%d %s (error %d)",
+        (file or b"?").decode(),
+        line,
+        (function or b"?").decode(),
+        err,
+    )
+
+
+_error_handler = _ERROR_HANDLER_TYPE(_log_alsa_lib_error)
+
+
+def _quiet_alsa_lib() -> None:
+    name = ctypes.util.find_library("asound")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).snd_lib_error_set_handler(_error_handler)
+
+
+_quiet_alsa_lib()
 
 
 def _is_missing(error: Exception) -> bool:

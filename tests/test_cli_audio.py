@@ -1,0 +1,196 @@
+"""``sleepsound render`` and ``sleepsound play`` as a user runs them, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from support.alsa import AlsaCapture
+from support.audio import click_score, dominant_frequency, level_envelope_db, rms_db
+
+RATE = 48000
+
+
+def sleepsound(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed command line the way a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "sleepsound.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_render_is_exactly_as_long_as_asked_and_fades_out_at_the_end(tmp_path: Path) -> None:
+    out = tmp_path / "noise.wav"
+    result = sleepsound(
+        "render",
+        "pink-noise",
+        "-o",
+        str(out),
+        "--seconds",
+        "7.5",
+        "--fade-in",
+        "1",
+        "--fade-out",
+        "2",
+        "--volume",
+        "80",
+    )
+    assert result.returncode == 0, result.stderr
+    data, rate = soundfile.read(str(out), always_2d=True)
+    assert rate == RATE and data.shape == (round(7.5 * RATE), 2)
+    levels = level_envelope_db(data, RATE, 0.1)
+    assert levels[0] < levels[20] - 30  # it starts from near silence
+    assert rms_db(data[-RATE // 50 :]) < -85  # the fade reaches silence on the last frames
+    steady = rms_db(data[3 * RATE : 5 * RATE])
+    half_second_before_end = rms_db(data[-RATE // 2 - RATE // 40 : -RATE // 2 + RATE // 40])
+    # dB-linear over 2 s to -60 dB: 0.5 s before the end it stands 45 dB down, not silent yet.
+    assert half_second_before_end - steady == pytest.approx(-45, abs=3)
+    assert click_score(data, RATE) < 30
+
+
+def test_render_layers_resamples_and_downmixes(tmp_path: Path) -> None:
+    tone = tmp_path / "tone 44k.flac"
+    t = np.arange(3 * 44100) / 44100
+    soundfile.write(str(tone), 0.3 * np.sin(2 * np.pi * 500 * t), 44100)
+    out = tmp_path / "mono.wav"
+    result = sleepsound(
+        "render",
+        str(tone),
+        "-o",
+        str(out),
+        "--seconds",
+        "4",
+        "--rate",
+        "22050",
+        "--channels",
+        "1",
+        "--layer",
+        "brown-noise",
+        "--layer-volume",
+        "20",
+    )
+    assert result.returncode == 0, result.stderr
+    data, rate = soundfile.read(str(out), always_2d=True)
+    assert (rate, data.shape) == (22050, (4 * 22050, 1))
+    assert dominant_frequency(data[22050:66150, 0], rate) == pytest.approx(500, abs=2)
+
+
+def test_play_goes_through_alsa_for_the_asked_seconds(alsa_capture: AlsaCapture) -> None:
+    result = sleepsound(
+        "play",
+        "white-noise",
+        "--device",
+        alsa_capture.device,
+        "--seconds",
+        "3",
+        "--fade-in",
+        "0.5",
+        "--fade-out",
+        "0.5",
+        "--format",
+        "S16_LE",
+    )
+    assert result.returncode == 0, result.stderr
+    played = alsa_capture.read(2)
+    assert abs(len(played) - 3 * RATE) <= 1024  # the limiter's look-ahead at most
+    assert rms_db(played[RATE : 2 * RATE]) > -40
+
+
+def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCapture) -> None:
+    # The null device takes samples faster than real time, so the capture grows quickly.
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sleepsound.cli",
+            "play",
+            "pink-noise",
+            "--device",
+            alsa_capture.device,
+            "--fade-in",
+            "0.2",
+            "--fade-out",
+            "10",
+            "--format",
+            "S16_LE",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if alsa_capture.path.exists() and alsa_capture.path.stat().st_size > 4 * RATE * 4:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    played = alsa_capture.read(2)
+    levels = level_envelope_db(played, RATE, 0.05)
+    loud = np.flatnonzero(levels > levels.max() - 6)
+    silent_from = np.flatnonzero(levels > -90)[-1] + 1
+    fade_s = (silent_from - loud[-1]) * 0.05
+    assert 0.5 < fade_s <= 2.1  # the asked 10 s fade is capped at 2 s on Ctrl-C
+    assert click_score(played, RATE) < 30
+
+
+def _header_only_wav(path: Path) -> None:
+    soundfile.write(str(path), np.zeros((100, 2)), RATE, subtype="PCM_16")
+    path.write_bytes(path.read_bytes()[:44])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["render", "{tmp}/missing.wav", "-o", "{tmp}/o.wav", "--seconds", "2"], "missing.wav"),
+        (["render", "{tmp}/garbage.flac", "-o", "{tmp}/o.wav", "--seconds", "2"], "garbage.flac"),
+        (["render", "{tmp}/notes.wav", "-o", "{tmp}/o.wav", "--seconds", "2"], "notes.wav"),
+        (["render", "{tmp}/header.wav", "-o", "{tmp}/o.wav", "--seconds", "2"], "header.wav"),
+        (["render", "pink-nosie", "-o", "{tmp}/o.wav", "--seconds", "2"], "pink-noise"),
+        (
+            ["render", "pink-noise", "--layer", "rian", "-o", "{tmp}/o.wav", "--seconds", "2"],
+            "rian",
+        ),
+        (["render", "binaural-delta:beat=400", "-o", "{tmp}/o.wav", "--seconds", "2"], "beat"),
+        (["render", "pink-noise", "-o", "{tmp}/o.wav", "--seconds", "2", "--rate", "3"], "--rate"),
+        (
+            ["render", "pink-noise", "-o", "{tmp}/o.wav", "--seconds", "2", "--channels", "64"],
+            "--channels",
+        ),
+        (["render", "pink-noise", "-o", "{tmp}/o.wav", "--seconds", "0"], "--seconds"),
+        (["render", "pink-noise", "-o", "{tmp}/o.wav", "--seconds", "1e9"], "--seconds"),
+        (
+            ["render", "pink-noise", "-o", "{tmp}/o.wav", "--seconds", "2", "--volume", "150"],
+            "--volume",
+        ),
+        (["render", "pink-noise", "-o", "{tmp}/no/such/dir/o.wav", "--seconds", "2"], "folder"),
+        (
+            ["play", "pink-noise", "--device", "hw:CARD=nonexistent", "--seconds", "1"],
+            "nonexistent",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_problem(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "garbage.flac").write_bytes(os.urandom(5000))
+    (tmp_path / "notes.wav").write_text("shopping list: milk, bread\n" * 40)
+    _header_only_wav(tmp_path / "header.wav")
+    result = sleepsound(*[arg.replace("{tmp}", str(tmp_path)) for arg in args])
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in lines[0]
