@@ -341,7 +341,7 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     """Find, read and check the configuration; raise :class:`ConfigError` on any problem."""
     path = resolve_config_path(cli_path, os.environ if environ is None else environ, os.path.exists)
     if path is None:
-        return Config()
+        return defaults()
     try:
         with open(path, "rb") as file:
             data = file.read()
@@ -352,6 +352,11 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     except UnicodeDecodeError:
         raise ConfigError(["the config file is not UTF-8 text"], path) from None
     return parse_toml(text, path)
+
+
+def defaults() -> Config:
+    """The built-in configuration: every section, contributed ones too, at its defaults."""
+    return parse_config({})
 
 
 def parse_toml(text: str, path: str | None = None) -> Config:
