@@ -243,9 +243,12 @@ def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
         problems.append("mqtt.username: a password needs a username; add username = \"...\"")
     if table.get("keyfile") and not table.get("certfile"):
         problems.append("mqtt.keyfile: goes with certfile (the client certificate); add it")
-    if table.get("prefix") and table.get("prefix") == table.get("discovery_prefix"):
+    prefix = str(table.get("prefix", MqttConfig.prefix))
+    discovery = str(table.get("discovery_prefix", MqttConfig.discovery_prefix))
+    if prefix == discovery or prefix.startswith(discovery + "/"):
         problems.append(
-            "mqtt.prefix: must differ from discovery_prefix; state never goes under it"
+            f"mqtt.prefix: {prefix!r} is under discovery_prefix {discovery!r}; "
+            "Home Assistant reads everything there as discovery, choose another prefix"
         )
     return problems
 

@@ -1,0 +1,45 @@
+"""MQTT and Home Assistant: state out, commands in, discovery.
+
+Pure parts: :mod:`~sleepsound.mqtt.topics` (names and routing),
+:mod:`~sleepsound.mqtt.payloads` (bytes <-> commands and documents),
+:mod:`~sleepsound.mqtt.discovery` (Home Assistant configs),
+:mod:`~sleepsound.mqtt.identity` (stable ids). The paho adapter is
+:mod:`~sleepsound.mqtt.bridge`. The daemon needs one call::
+
+    bridge = create_bridge(config, daemon.submit, sounds=catalogue_ids)
+    if bridge is not None:
+        daemon.add_listener(bridge)   # bridge.on_status(doc), bridge.on_event(event)
+        bridge.start()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sleepsound.errors import ConfigError
+from sleepsound.mqtt.bridge import MqttBridge, Submit
+from sleepsound.mqtt.settings import MqttSettings, load_settings
+from sleepsound.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def create_bridge(config: Any, submit: Submit, *, sounds: Sequence[str] = ()) -> MqttBridge | None:
+    """The bridge for a :class:`~sleepsound.config.Config`, or ``None`` when MQTT is off.
+
+    A password file that cannot be read is logged with the fix and leaves MQTT
+    off rather than stopping the daemon: the sound matters more than the broker.
+    """
+    if not config.mqtt.host:
+        return None
+    try:
+        settings = load_settings(config.mqtt)
+    except ConfigError as error:
+        log.error("MQTT is off: %s", "; ".join(error.problems))
+        return None
+    return MqttBridge(settings, submit, sounds=sounds)
+
+
+__all__ = ["MqttBridge", "MqttSettings", "Submit", "Topics", "create_bridge", "load_settings"]

@@ -1,0 +1,395 @@
+"""The MQTT adapter: a thin paho-mqtt 2.x shell around the pure topic, payload and
+discovery modules. It holds no policy: commands go to the daemon's queue, state
+and events come back through :meth:`MqttBridge.on_status` and
+:meth:`MqttBridge.on_event`.
+
+The rules it keeps (see ``docs/mqtt.md``):
+
+* The sound never waits for MQTT. ``connect_async`` + ``loop_start``: a broker
+  that is down at boot, or goes away at night, is retried in paho's own thread
+  with a growing delay (1 s doubling to 30 s) while playback carries on.
+* The Last Will (``offline``, retained) is set before connecting; a clean stop
+  publishes ``offline`` itself, since a clean DISCONNECT sends no will.
+* After every (re)connect: subscribe (so reconnects renew subscriptions), then
+  publish availability, discovery and the state in full. While disconnected
+  nothing is queued: state is re-published whole on connect instead.
+* Callbacks never block: a message is routed and translated (pure, bounded by the
+  size cap) and the command put on the daemon's queue; bad payloads are answered
+  here, at once, and never reach the player.
+* Commands that arrive retained are ignored, with a warning saying how to clear
+  them: a stale retained "play" must not start the sound at 3 a.m.
+* Credentials are never logged (:class:`~sleepsound.mqtt.settings.MqttSettings`
+  hides the password; paho's own log lines carry only flags).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from sleepsound import __version__
+from sleepsound.commands import Command
+from sleepsound.mqtt.discovery import DeviceInfo, discovery_messages
+from sleepsound.mqtt.payloads import encode, translate
+from sleepsound.mqtt.settings import MqttSettings
+from sleepsound.mqtt.topics import AVAILABLE, UNAVAILABLE, Route
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[dict[str, Any]], None]
+"""Called (from any thread) with the reply to a submitted command."""
+
+STATUS_QUERY: Final = Command(action="status")
+QOS: Final = 1
+REBIRTH_DELAY_S: Final = (1.0, 5.0)
+"""Home Assistant's birth message is answered after a random delay in this range, so a
+house full of devices does not answer all at once."""
+RECONNECT_DELAY_S: Final = (1, 30)
+"""paho's reconnect back-off: the first wait and the cap (it doubles in between)."""
+CONNECT_TIMEOUT_S: Final = 5.0
+STOP_TIMEOUT_S: Final = 2.0
+MAX_QUEUED: Final = 200
+"""Outgoing messages paho may hold; past this a publish is dropped, not queued forever."""
+
+
+class Submit(Protocol):
+    """The daemon's command entry point: thread-safe, puts on the one command queue."""
+
+    def __call__(self, command: Command | Mapping[str, Any], reply: Reply, /) -> None:
+        """Queue ``command``; ``reply`` gets the reply dict once it has run."""
+
+
+class MqttBridge:
+    """The device on the MQTT bus: state out, commands in, Home Assistant discovery.
+
+    Typical use by the daemon (a listener of its status and events)::
+
+        bridge = MqttBridge(settings, daemon.submit, sounds=catalogue_ids)
+        bridge.start()                  # returns at once; connects in the background
+        ...                             # daemon calls bridge.on_status / on_event
+        bridge.stop()                   # offline, disconnect
+
+    ``on_status``, ``on_event`` and ``set_sounds`` may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        submit: Submit,
+        *,
+        sounds: Sequence[str] = (),
+        version: str = __version__,
+        rebirth_delay_s: tuple[float, float] = REBIRTH_DELAY_S,
+        reconnect_delay_s: tuple[int, int] = RECONNECT_DELAY_S,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Prepare the client; nothing touches the network until :meth:`start`."""
+        self.settings = settings
+        self.topics = settings.topics
+        self._submit = submit
+        self._device = DeviceInfo(settings.node_id, settings.name, version)
+        self._rebirth_delay_s = rebirth_delay_s
+        self._reconnect_delay_s = reconnect_delay_s
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._status: Mapping[str, Any] | None = None
+        self._sounds: tuple[str, ...] = tuple(sounds)
+        self._published_sounds: tuple[str, ...] | None = None
+        self._connected = threading.Event()
+        self._rebirth: threading.Timer | None = None
+        self._last_refusal: str | None = None
+        self._client: mqtt.Client | None = None
+        self.error: str | None = None
+        """Why MQTT could not start (bad TLS files), for the status; ``None`` when fine."""
+        self.connections = 0
+        """How many times a connection was accepted (tests and the benchmark read it)."""
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; return at once. Never raises for network trouble.
+
+        A TLS file that cannot be loaded is logged with the fix and leaves MQTT off
+        (``error`` says why): the sound matters more than the broker.
+        """
+        if self._client is not None or not self.settings.enabled:
+            return
+        try:
+            client = self._make_client()
+        except (OSError, ssl.SSLError, ValueError) as error:
+            self.error = f"MQTT is off: cannot set up TLS: {error}; check [mqtt] ca_file, certfile"
+            log.error("%s", self.error)
+            return
+        self._client = client
+        log.info("mqtt: connecting to %s", self.settings.describe())
+        if self.settings.protocol == "5":
+            client.connect_async(
+                self.settings.host,
+                self.settings.port,
+                keepalive=self.settings.keepalive_s,
+                clean_start=True,
+            )
+        else:
+            client.connect_async(
+                self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
+            )
+        client.loop_start()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Say ``offline`` (a clean disconnect sends no will), disconnect, stop the thread."""
+        client, self._client = self._client, None
+        with self._lock:
+            if self._rebirth is not None:
+                self._rebirth.cancel()
+                self._rebirth = None
+        if client is None:
+            return
+        if self._connected.is_set():
+            info = client.publish(self.topics.availability, UNAVAILABLE, qos=QOS, retain=True)
+            # Lost the connection meanwhile? Then the will says offline instead.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout_s)
+        client.disconnect()
+        client.loop_stop()
+        self._connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker has accepted the connection (and it has not dropped)."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Block until connected or ``timeout_s`` passed; for tools and tests, not callbacks."""
+        return self._connected.wait(timeout_s)
+
+    # -- the daemon's listener interface ------------------------------------------------------
+
+    def on_status(self, doc: Mapping[str, Any]) -> None:
+        """The state document changed (or was asked for): publish it, retained."""
+        with self._lock:
+            self._status = dict(doc)
+        self._publish(self.topics.state, encode(doc), retain=True)
+
+    def on_event(self, event: Mapping[str, Any] | Any) -> None:
+        """Publish an event (``{"event_type": …}``, or an object with ``.payload``).
+
+        Not retained, and dropped while disconnected: an event is of its moment.
+        """
+        payload = event if isinstance(event, Mapping) else event.payload
+        self._publish(self.topics.event, encode(payload), retain=False)
+
+    def set_sounds(self, sounds: Sequence[str]) -> None:
+        """The library changed: re-publish the sound select's options if they differ."""
+        with self._lock:
+            self._sounds = tuple(sounds)
+            changed = self._sounds != self._published_sounds
+        if changed and self.connected:
+            self._publish_discovery(only="sound")
+
+    def republish(self) -> None:
+        """Publish availability, discovery and state now (what every connect does)."""
+        client = self._client
+        if client is None or not self.connected:
+            return
+        self._publish(self.topics.availability, AVAILABLE.encode(), retain=True)
+        self._publish_discovery()
+        with self._lock:
+            status = self._status
+        if status is None:
+            # No state yet: ask the daemon; its answer arrives through on_status.
+            self._submit(STATUS_QUERY, _ignore)
+        else:
+            self._publish(self.topics.state, encode(status), retain=True)
+
+    # -- paho callbacks (paho's network thread: never block here) --------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        try:
+            if reason.is_failure:
+                # Refusals repeat on every retry: say it once per distinct reason.
+                text = str(reason)
+                if text != self._last_refusal:
+                    self._last_refusal = text
+                    log.error(
+                        "mqtt: the broker refused the connection: %s; check [mqtt] "
+                        "username, password or password_file, and the broker's ACL",
+                        text,
+                    )
+                return
+            self._last_refusal = None
+            self.connections += 1
+            log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
+            self._subscribe(client)
+            self._connected.set()
+            self.republish()
+        except Exception:  # a callback that raises would kill paho's thread
+            log.exception("mqtt: error after connecting")
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected and self._client is not None:
+            log.warning("mqtt: connection lost (%s); reconnecting", reason)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.debug("mqtt: %s:%d unreachable; retrying", self.settings.host, self.settings.port)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle(message.topic, bytes(message.payload), bool(message.retain))
+        except Exception:  # never let a hostile payload take the network thread down
+            log.exception("mqtt: error handling a message on %s", message.topic)
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        # MQTT 5 reports refusals (e.g. 135 "Not authorized" from an ACL); 3.1.1 cannot.
+        if reason.is_failure:
+            log.warning("mqtt: the broker refused a publish: %s; check its ACL", reason)
+
+    # -- the work ---------------------------------------------------------------------------
+
+    def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
+        route = self.topics.route(topic)
+        if route is None:
+            return
+        if route.kind == "ha_status":
+            if payload.strip() == AVAILABLE.encode():
+                self._schedule_rebirth()
+            return
+        if retained:
+            log.warning(
+                "mqtt: ignored a retained command on %s (commands must not be retained); "
+                "clear it with: mosquitto_pub -r -n -t '%s'",
+                topic,
+                topic,
+            )
+            return
+        if route.kind == "get":
+            self._republish_state()
+            return
+        self._command(route, payload)
+
+    def _command(self, route: Route, payload: bytes) -> None:
+        translation = translate(route, payload)
+        if translation.reply is not None:
+            log.info(
+                "mqtt: refused a command on %s: %s",
+                route.group or route.key or "set",
+                translation.reply["error"],
+            )
+            self._send_reply(translation.reply)
+        elif translation.command is not None:
+            self._submit(translation.command, self._send_reply)
+
+    def _send_reply(self, reply: dict[str, Any]) -> None:
+        self._publish(self.topics.response, encode(reply), retain=False)
+
+    def _republish_state(self) -> None:
+        with self._lock:
+            status = self._status
+        if status is None:
+            self._submit(STATUS_QUERY, _ignore)
+        else:
+            self._publish(self.topics.state, encode(status), retain=True)
+
+    def _schedule_rebirth(self) -> None:
+        low, high = self._rebirth_delay_s
+        with self._lock:
+            if self._rebirth is not None and self._rebirth.is_alive():
+                return
+            timer = threading.Timer(self._rng.uniform(low, high), self._rebirth_now)
+            timer.daemon = True
+            self._rebirth = timer
+        timer.start()
+
+    def _rebirth_now(self) -> None:
+        try:
+            self.republish()
+        except Exception:
+            log.exception("mqtt: error re-publishing for Home Assistant")
+
+    def _publish_discovery(self, only: str | None = None) -> None:
+        if not self.settings.discovery:
+            return
+        with self._lock:
+            sounds = self._sounds
+            self._published_sounds = sounds
+        for topic, config in discovery_messages(self.topics, self._device, sounds):
+            if only is None or topic.endswith(f"/{only}/config"):
+                self._publish(topic, encode(config), retain=True)
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        client = self._client
+        if client is None or not self._connected.is_set():
+            return  # re-published in full on the next connect
+        result = client.publish(topic, payload, qos=QOS, retain=retain)
+        if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("mqtt: publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+
+    def _subscribe(self, client: mqtt.Client) -> None:
+        if self.settings.protocol == "5":
+            # retainAsPublished: a retained command published while we listen still
+            # carries its retain flag, so it is ignored like one found at subscribe time.
+            options = SubscribeOptions(qos=QOS, retainAsPublished=True)
+            client.subscribe([(topic, options) for topic in self.topics.subscriptions()])
+        else:
+            client.subscribe([(topic, QOS) for topic in self.topics.subscriptions()])
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=protocol,
+            **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}),
+        )
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            client.tls_set(ca_certs=s.ca_file, certfile=s.certfile, keyfile=s.keyfile)
+        client.will_set(self.topics.availability, UNAVAILABLE, qos=QOS, retain=True)
+        client.reconnect_delay_set(*self._reconnect_delay_s)
+        client.connect_timeout = CONNECT_TIMEOUT_S
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+
+def _ignore(reply: dict[str, Any]) -> None:
+    """A reply nobody waits for (the status query made on connect)."""

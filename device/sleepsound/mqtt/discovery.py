@@ -1,0 +1,195 @@
+"""Home Assistant MQTT discovery: the config messages that make the device appear. Pure.
+
+One retained config per entity, on
+``<discovery_prefix>/<component>/<node_id>/<object_id>/config`` (the per-entity
+form, which every version of Home Assistant and openHAB understands). Home
+Assistant has no MQTT media player, so the device is modelled as:
+
+=============  ===========  ===============================================
+component      object_id    what it is
+=============  ===========  ===============================================
+switch         playback     play/stop; ``name: null``: the device's main entity
+number         volume       0–100 %, slider
+select         sound        the library (re-published when it changes)
+number         sleep_timer  minutes, ``device_class: duration``
+sensor         timer_ends   ``device_class: timestamp``
+sensor         state        ``device_class: enum``: stopped/playing/fading_out
+event          events       button gestures, timer expiry, playback errors
+button         next_sound   one press: the next sound
+=============  ===========  ===============================================
+
+Every entity reads the one state document (``value_template``) and commands
+through ``<base>/set/<key>`` with the bare values Home Assistant sends. Removing
+the device (:func:`removal_topics`) is an empty retained payload on each topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sleepsound.mqtt.topics import AVAILABLE, UNAVAILABLE, Topics
+
+ORIGIN_NAME: Final = "sleepsound"
+MANUFACTURER: Final = "sleepsound"
+MODEL: Final = "Bedside sleep-sound player"
+
+PLAYER_STATES: Final = ("stopped", "playing", "fading_out")
+"""The ``state`` values of the state document (the enum sensor's options)."""
+EVENT_TYPES: Final = ("single", "double", "long", "timer_expired", "playback_error")
+"""Every ``event_type`` the device publishes on ``<base>/event``."""
+SLEEP_TIMER_MAX_MIN: Final = 720
+
+ENTITIES: Final[tuple[tuple[str, str], ...]] = (
+    ("switch", "playback"),
+    ("number", "volume"),
+    ("select", "sound"),
+    ("number", "sleep_timer"),
+    ("sensor", "timer_ends"),
+    ("sensor", "state"),
+    ("event", "events"),
+    ("button", "next_sound"),
+)
+"""(component, object_id) of every entity, in publishing order."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What Home Assistant shows about the device."""
+
+    node_id: str
+    """Stable, per machine: the device identifier and the unique-id stem."""
+    name: str
+    sw_version: str
+
+
+def config_topic(topics: Topics, node_id: str, component: str, object_id: str) -> str:
+    """``<discovery_prefix>/<component>/<node_id>/<object_id>/config``."""
+    return f"{topics.discovery_prefix}/{component}/{node_id}/{object_id}/config"
+
+
+def discovery_messages(
+    topics: Topics, device: DeviceInfo, sounds: Sequence[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every entity's (config topic, config payload); publish them retained at QoS 1."""
+    return [
+        (
+            config_topic(topics, device.node_id, component, object_id),
+            entity_config(topics, device, sounds, component, object_id),
+        )
+        for component, object_id in ENTITIES
+    ]
+
+
+def removal_topics(topics: Topics, node_id: str) -> list[str]:
+    """The config topics to clear (empty retained payload) to remove the device."""
+    return [config_topic(topics, node_id, c, o) for c, o in ENTITIES]
+
+
+def entity_config(
+    topics: Topics, device: DeviceInfo, sounds: Sequence[str], component: str, object_id: str
+) -> dict[str, Any]:
+    """The discovery payload of one entity."""
+    specific = _specific(topics, sounds)[object_id]
+    return {
+        **specific,
+        "unique_id": f"{device.node_id}_{object_id}",
+        "availability_topic": topics.availability,
+        "payload_available": AVAILABLE,
+        "payload_not_available": UNAVAILABLE,
+        "qos": 1,
+        "device": device_block(device),
+        "origin": origin_block(device),
+    }
+
+
+def device_block(device: DeviceInfo) -> dict[str, Any]:
+    """The ``device`` block: only keys Home Assistant's device schema knows."""
+    return {
+        "identifiers": [device.node_id],
+        "name": device.name,
+        "manufacturer": MANUFACTURER,
+        "model": MODEL,
+        "sw_version": device.sw_version,
+    }
+
+
+def origin_block(device: DeviceInfo) -> dict[str, Any]:
+    """The ``origin`` block: the software that publishes the configs."""
+    return {"name": ORIGIN_NAME, "sw_version": device.sw_version}
+
+
+def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    state = topics.state
+    return {
+        "playback": {
+            "name": None,  # the device's main entity: HA shows the device name
+            "command_topic": topics.set_key("state"),
+            "state_topic": state,
+            "value_template": "{{ 'ON' if value_json.state == 'playing' else 'OFF' }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "json_attributes_topic": state,
+            "icon": "mdi:weather-night",
+        },
+        "volume": {
+            "name": "Volume",
+            "command_topic": topics.set_key("volume"),
+            "state_topic": state,
+            "value_template": "{{ value_json.volume }}",
+            "min": 0,
+            "max": 100,
+            "step": 1,
+            "mode": "slider",
+            "unit_of_measurement": "%",
+            "icon": "mdi:volume-high",
+        },
+        "sound": {
+            "name": "Sound",
+            "command_topic": topics.set_key("sound"),
+            "state_topic": state,
+            # null renders as "None", which Home Assistant shows as unknown
+            "value_template": "{{ value_json.sound }}",
+            "options": list(sounds),
+            "icon": "mdi:waveform",
+        },
+        "sleep_timer": {
+            "name": "Sleep timer",
+            "command_topic": topics.set_key("sleep_timer"),
+            "state_topic": state,
+            "value_template": "{{ value_json.sleep_timer }}",
+            "min": 0,
+            "max": SLEEP_TIMER_MAX_MIN,
+            "step": 1,
+            "mode": "box",
+            "unit_of_measurement": "min",
+            "device_class": "duration",
+            "icon": "mdi:timer-outline",
+        },
+        "timer_ends": {
+            "name": "Timer ends",
+            "state_topic": state,
+            "value_template": "{{ value_json.timer_ends_at }}",
+            "device_class": "timestamp",
+        },
+        "state": {
+            "name": "State",
+            "state_topic": state,
+            "value_template": "{{ value_json.state }}",
+            "device_class": "enum",
+            "options": list(PLAYER_STATES),
+        },
+        "events": {
+            "name": "Events",
+            "state_topic": topics.event,
+            "event_types": list(EVENT_TYPES),
+            "icon": "mdi:gesture-tap-button",
+        },
+        "next_sound": {
+            "name": "Next sound",
+            "command_topic": topics.set_key("action"),
+            "payload_press": "next",
+            "icon": "mdi:skip-next",
+        },
+    }
