@@ -1,0 +1,179 @@
+"""A look-ahead peak limiter: a hard ceiling no sample passes, transparent below it.
+
+How it works, per frame ``n`` (all vectorised over the block, state carried):
+
+1. ``r[n]``: the gain the frame needs, ``min(1, ceiling / max_ch |x[n]|)``. Channels
+   are linked (one gain for all) so the stereo image does not shift.
+2. ``m[n] = min(r[n-W+1 .. n])`` with ``W = L + 1 + H`` (``L`` lookahead frames, ``H``
+   hold frames): a running minimum (``scipy.ndimage.minimum_filter1d``) that catches a
+   peak as soon as it enters and holds the reduction for ``H`` frames afterwards.
+3. ``e[n] = min(m[n], e[n-1] + δ)``: the release, a ramp back up of at most
+   ``release_db_per_s`` (a cumulative minimum, so still vectorised). ``e <= m``.
+4. ``g[n] = mean(e[n-L+1 .. n])``: a moving average over the lookahead, which turns
+   every step of ``e`` into a ramp of ``L`` frames: gain never jumps.
+5. ``y[n] = g[n] · x[n-L]``: the output is the input delayed by ``L`` frames.
+
+Why no sample exceeds the ceiling: frame ``k = n - L`` is in the minimum window of
+every ``p`` in ``[n-L+1, n]`` (since ``p - W + 1 <= n - W + 1 = n - L - H <= k`` and
+``k = n - L < p``),
+so ``m[p] <= r[k]`` and ``e[p] <= r[k]`` for all ``L`` terms averaged into ``g[n]``;
+a mean of values ``<= r[k]`` is ``<= r[k]``, so ``|y[n]| <= r[k]·|x[k]| <= ceiling``.
+Floating-point rounding can overshoot that by an ulp; a final clip at the ceiling
+removes it (it only ever acts at rounding level).
+
+Why quiet material passes bit-identical: gains are kept as integer micro-decibels,
+so "no reduction" is exactly 0, the release lands exactly on 0, and the moving
+average of exactly-zero attenuation is exactly zero; the gain is then exactly 1.0
+and ``1.0 · x == x``. Integer arithmetic (and ``lfilter`` with carried state for the
+average) also makes the output independent of the block size.
+
+Latency: :attr:`PeakLimiter.latency_frames` (``= L``, 96 frames = 2 ms at 48 kHz);
+the engine accounts for it (e.g. when timing fades or stopping).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+from scipy import ndimage, signal
+
+__all__ = ["PeakLimiter"]
+
+_UDB: Final[float] = 1e6
+"""Gains are integers in micro-decibels: exact, and far finer than anyone can hear."""
+
+_FLOOR_UDB: Final[int] = -400 * 1_000_000
+"""The deepest reduction applied (-400 dB), so absurd inputs cannot overflow."""
+
+
+class PeakLimiter:
+    """Linked-channel look-ahead limiter with a guaranteed ceiling.
+
+    ``ceiling_db`` is the highest sample magnitude out (dBFS; -1 dB leaves room for
+    the inter-sample overs a DAC's reconstruction filter can make). ``lookahead_s``
+    is both the latency and the attack ramp; ``hold_s`` keeps the reduction after a
+    peak so sustained loud material is not modulated at audio rate;
+    ``release_db_per_s`` is how fast the gain recovers after the hold.
+    Non-finite input samples are treated as silence.
+    """
+
+    def __init__(
+        self,
+        rate: int,
+        channels: int,
+        ceiling_db: float = -1.0,
+        lookahead_s: float = 0.002,
+        hold_s: float = 0.05,
+        release_db_per_s: float = 40.0,
+    ) -> None:
+        if rate <= 0 or channels < 1:
+            raise ValueError(f"rate and channels must be positive, got {rate}, {channels}")
+        if not ceiling_db <= 0.0:
+            raise ValueError(f"ceiling_db must be <= 0 dBFS, got {ceiling_db}")
+        if lookahead_s < 0.0 or hold_s < 0.0 or not release_db_per_s > 0.0:
+            raise ValueError("lookahead_s and hold_s must be >= 0, release_db_per_s > 0")
+        self.rate = rate
+        self.channels = channels
+        # The float32 ceiling at or below the requested one: outputs are float32.
+        ceiling = np.float32(10.0 ** (ceiling_db / 20.0))
+        if float(ceiling) > 10.0 ** (ceiling_db / 20.0):
+            ceiling = np.nextafter(ceiling, np.float32(0.0))
+        self.ceiling: float = float(ceiling)
+        """The ceiling as a linear magnitude; ``|output| <= ceiling`` always."""
+        self.latency_frames: int = max(1, round(lookahead_s * rate))
+        """Output frame ``n`` is input frame ``n - latency_frames`` (times the gain)."""
+        self._hold_frames = max(0, round(hold_s * rate))
+        self._window = self.latency_frames + 1 + self._hold_frames
+        self._release_udb = max(1, round(release_db_per_s * _UDB / rate))
+        self._average = np.full(self.latency_frames, 1.0 / self.latency_frames)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all history: as if freshly made (silence in the delay line, no reduction)."""
+        self._delay = np.zeros((self.latency_frames, self.channels), dtype=np.float32)
+        self._needed_history = np.zeros(self._window - 1, dtype=np.int64)
+        self._envelope_udb = 0
+        self._average_zi = np.zeros(self.latency_frames - 1)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Limit one ``(frames, channels)`` block; returns float32 of the same shape.
+
+        The output is delayed by :attr:`latency_frames` relative to the input.
+        """
+        out = self._process_unclipped(block)
+        # The bound is proved above; this only catches float rounding (an ulp).
+        return np.clip(out, -self.ceiling, self.ceiling, out=out)
+
+    def _process_unclipped(self, block: np.ndarray) -> np.ndarray:
+        """:meth:`process` without the final safety clip (tests check it is not needed)."""
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[1] != self.channels:
+            raise ValueError(f"expected a (frames, {self.channels}) block, got {block.shape}")
+        frames = block.shape[0]
+        if frames == 0:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        x = block.astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+        needed = self._needed_udb(x)
+        held = self._hold(needed)
+        envelope = self._release(held)
+        gain = self._smooth(envelope)
+
+        delayed = np.concatenate([self._delay, x])
+        self._delay = delayed[frames:].copy()
+        return (delayed[:frames] * gain[:, None]).astype(np.float32)
+
+    def _needed_udb(self, x: np.ndarray) -> np.ndarray:
+        """Integer µdB gain each frame needs to stay at the ceiling (0 = none)."""
+        peak = np.abs(x).max(axis=1).astype(np.float64)
+        needed = np.zeros(len(peak), dtype=np.int64)
+        over = peak > self.ceiling
+        if over.any():
+            # Floor: round towards more reduction, never less.
+            udb = np.floor(20.0 * np.log10(self.ceiling / peak[over]) * _UDB)
+            needed[over] = np.maximum(udb, _FLOOR_UDB).astype(np.int64)
+        return needed
+
+    def _hold(self, needed: np.ndarray) -> np.ndarray:
+        """Running minimum over the last ``W`` frames (lookahead + 1 + hold)."""
+        extended = np.concatenate([self._needed_history, needed])
+        self._needed_history = extended[len(needed) :].copy()
+        if self._window == 1:
+            return needed
+        # A centred filter of size W at index i spans [i - W//2, i - W//2 + W - 1]; shift
+        # so output j covers extended[j : j + W], i.e. the W frames ending at frame j.
+        mins = ndimage.minimum_filter1d(extended, self._window, mode="nearest")
+        start = self._window // 2
+        return mins[start : start + len(needed)]
+
+    def _release(self, held: np.ndarray) -> np.ndarray:
+        """``e[n] = min(held[n], e[n-1] + δ)``, unrolled as a cumulative minimum."""
+        # e[n] = min over k <= n of (v[k] + δ(n-k)) with v[-1] = previous e; in integers
+        # this is exact, so the result does not depend on where blocks start.
+        step = self._release_udb
+        ramp = step * np.arange(len(held) + 1, dtype=np.int64)
+        values = np.concatenate([[self._envelope_udb], held])
+        envelope = np.minimum.accumulate(values - ramp) + ramp
+        envelope = np.minimum(envelope, 0)[1:]
+        self._envelope_udb = int(envelope[-1])
+        return envelope
+
+    def _smooth(self, envelope_udb: np.ndarray) -> np.ndarray:
+        """Moving average of the linear gain over the lookahead, as 1 - attenuation."""
+        attenuation = 1.0 - np.power(10.0, envelope_udb / (20.0 * _UDB))
+        if self.latency_frames == 1:
+            return 1.0 - attenuation
+        averaged, self._average_zi = signal.lfilter(
+            self._average, [1.0], attenuation, zi=self._average_zi
+        )
+        return 1.0 - averaged
+
+    def __repr__(self) -> str:
+        return (
+            f"PeakLimiter(rate={self.rate}, channels={self.channels}, "
+            f"ceiling={20 * math.log10(self.ceiling):.2f} dB, latency={self.latency_frames})"
+        )

@@ -1,0 +1,371 @@
+"""Generated sounds that never repeat: white, pink and brown noise, binaural beats.
+
+Every generator is a :class:`~sleepsound.sources.base.Source`: ``read(frames)`` returns
+the next ``frames`` rows as float32 ``(frames, channels)``, forever. All work is
+vectorised over the block and the state between blocks (filter memory, oscillator
+phase, random generator) is carried, so reading in blocks of any size produces exactly
+the same samples as one big read.
+
+Levels: every generator plays at :data:`LEVEL_DB` (-20 dBFS) RMS per channel, where
+0 dBFS RMS is a full-scale square wave (RMS 1.0); that is RMS 0.1, leaving 20 dB of
+headroom for the engine's gain and mixing. Noise peaks are kept below
+:data:`NOISE_PEAK_LIMIT` (0.9) by a soft knee that only touches samples beyond six
+standard deviations (a few per hour); binaural sines peak at 0.141 (stereo) or 0.2
+(mono).
+
+Spec strings: a generator name, optionally followed by ``:key=value,key=value``
+parameters, e.g. ``binaural-delta:carrier=180,beat=2.5``. Only the binaural
+generators take parameters (``carrier`` 40–1000 Hz, ``beat`` 0.5–40 Hz).
+
+Binaural beats need headphones: each ear gets its own tone and the brain hears the
+difference. Through a single speaker the two tones mix in the air into a plain tone
+that wavers in loudness, so with ``channels == 1`` the generator outputs exactly that
+on purpose: a monaural beat (both tones summed), which works without headphones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from typing import Final
+
+import numpy as np
+from scipy import signal
+
+from sleepsound.errors import ParameterError, SoundError, UnknownSoundError
+
+__all__ = [
+    "BINAURAL_BEAT_RANGE_HZ",
+    "BINAURAL_CARRIER_RANGE_HZ",
+    "GENERATOR_NAMES",
+    "LEVEL_DB",
+    "NOISE_PEAK_LIMIT",
+    "BinauralBeat",
+    "BrownNoise",
+    "PinkNoise",
+    "WhiteNoise",
+    "is_generator",
+    "open_generator",
+    "parse_spec",
+]
+
+LEVEL_DB: Final[float] = -20.0
+"""RMS level of every generator per channel, dB re a full-scale square wave."""
+
+LEVEL_RMS: Final[float] = 10.0 ** (LEVEL_DB / 20.0)
+
+NOISE_PEAK_LIMIT: Final[float] = 0.9
+"""No noise sample ever reaches this magnitude (the soft knee's asymptote)."""
+
+_BELOW_LIMIT_F32: Final[float] = float(np.nextafter(np.float32(0.9), np.float32(0.0)))
+
+_KNEE: Final[float] = 0.6
+"""Noise below this magnitude passes untouched: six standard deviations at RMS 0.1."""
+
+BINAURAL_CARRIER_RANGE_HZ: Final[tuple[float, float]] = (40.0, 1000.0)
+"""Allowed carrier frequencies: binaural beats are only perceived below about 1 kHz."""
+
+BINAURAL_BEAT_RANGE_HZ: Final[tuple[float, float]] = (0.5, 40.0)
+"""Allowed beat frequencies (delta 0.5–4, theta 4–8, up to gamma 40)."""
+
+_BINAURAL_PRESETS: Final[dict[str, tuple[float, float]]] = {
+    "binaural-delta": (200.0, 2.0),
+    "binaural-theta": (200.0, 6.0),
+}
+
+GENERATOR_NAMES: Final[tuple[str, ...]] = (
+    "white-noise",
+    "pink-noise",
+    "brown-noise",
+    "binaural-delta",
+    "binaural-theta",
+)
+"""Every generator name accepted by :func:`open_generator`."""
+
+# A 3-pole/3-zero approximation of a 1/f power spectrum (J. O. Smith, "Spectral Audio
+# Signal Processing", pink noise example): within ±0.7 dB of -3 dB/octave from about
+# 25 Hz to 20 kHz at 44.1-48 kHz.
+_PINK_B: Final[tuple[float, ...]] = (0.049922035, -0.095993537, 0.050612699, -0.004408786)
+_PINK_A: Final[tuple[float, ...]] = (1.0, -2.494956002, 2.017265875, -0.522189400)
+
+_BROWN_CORNER_HZ: Final[float] = 10.0
+"""Brown noise: leak and DC-blocking corner. -6 dB/octave holds from about 40 Hz up."""
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``"name:key=value,key=value"`` into the name and a parameter dict.
+
+    Raises :class:`ParameterError` for a parameter without ``=`` or given twice.
+    """
+    name, _, rest = spec.strip().partition(":")
+    params: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParameterError(
+                f"{spec!r}: parameter {item!r} must look like key=value "
+                f"(e.g. binaural-delta:carrier=180,beat=2.5)"
+            )
+        if key in params:
+            raise ParameterError(f"{spec!r}: parameter {key!r} is given twice; give it once")
+        params[key] = value.strip()
+    return name.strip().lower(), params
+
+
+def is_generator(spec: str) -> bool:
+    """True when ``spec`` names a generator (parameters are not checked here)."""
+    return parse_spec(spec)[0] in GENERATOR_NAMES
+
+
+def open_generator(
+    spec: str, rate: int, channels: int, seed: int | None = None
+) -> WhiteNoise | PinkNoise | BrownNoise | BinauralBeat:
+    """Open the generator ``spec`` names at ``rate`` Hz with ``channels`` channels.
+
+    ``seed`` makes noise reproducible (tests); ``None`` seeds from the OS. Raises
+    :class:`UnknownSoundError` for an unknown name (the message lists the generators
+    and suggests the closest one) and :class:`ParameterError` for bad parameters,
+    rate or channel count.
+    """
+    name, params = parse_spec(spec)
+    if name not in GENERATOR_NAMES:
+        raise UnknownSoundError(_unknown_message(name))
+    _check_format(rate, channels)
+    if name in _BINAURAL_PRESETS:
+        carrier_hz, beat_hz = _binaural_params(name, params)
+        return BinauralBeat(rate, channels, carrier_hz=carrier_hz, beat_hz=beat_hz, name=name)
+    if params:
+        raise ParameterError(
+            f"{name} takes no parameters (got {', '.join(sorted(params))}); use plain {name!r}"
+        )
+    noise_class = {"white-noise": WhiteNoise, "pink-noise": PinkNoise, "brown-noise": BrownNoise}
+    return noise_class[name](rate, channels, seed=seed)
+
+
+def _unknown_message(name: str) -> str:
+    """An unknown-generator message that lists them all and suggests the nearest."""
+    close = difflib.get_close_matches(name, GENERATOR_NAMES, n=1, cutoff=0.4)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown generator {name!r}.{hint} Generators: {', '.join(GENERATOR_NAMES)}."
+
+
+def _check_format(rate: int, channels: int) -> None:
+    """Reject a sample rate or channel count no generator can produce."""
+    if not isinstance(rate, int) or rate < 8000:
+        raise ParameterError(f"sample rate must be an integer of at least 8000 Hz, got {rate!r}")
+    if not isinstance(channels, int) or channels < 1:
+        raise ParameterError(f"channels must be an integer of at least 1, got {channels!r}")
+
+
+def _binaural_params(name: str, params: Mapping[str, str]) -> tuple[float, float]:
+    """The preset's carrier and beat, overridden and range-checked from ``params``."""
+    carrier_hz, beat_hz = _BINAURAL_PRESETS[name]
+    unknown = sorted(set(params) - {"carrier", "beat"})
+    if unknown:
+        raise ParameterError(
+            f"{name}: unknown parameter(s) {', '.join(unknown)}; it takes carrier and beat "
+            f"(e.g. {name}:carrier=180,beat=2.5)"
+        )
+    if "carrier" in params:
+        carrier_hz = _ranged_float(name, "carrier", params["carrier"], BINAURAL_CARRIER_RANGE_HZ)
+    if "beat" in params:
+        beat_hz = _ranged_float(name, "beat", params["beat"], BINAURAL_BEAT_RANGE_HZ)
+    return carrier_hz, beat_hz
+
+
+def _ranged_float(name: str, key: str, text: str, bounds: tuple[float, float]) -> float:
+    """Parse ``text`` as a number within ``bounds`` (Hz) or raise a ParameterError."""
+    low, high = bounds
+    problem = f"{name}: {key} must be a number from {low:g} to {high:g} Hz, got {text!r}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParameterError(problem) from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ParameterError(problem)
+    return value
+
+
+def _soft_limit(x: np.ndarray) -> np.ndarray:
+    """Leave |x| <= 0.6 untouched; bend larger magnitudes smoothly towards 0.9.
+
+    The knee is continuous in value and slope (tanh), so it adds no click; at RMS 0.1
+    Gaussian noise reaches it about once in 10^9 samples.
+    """
+    magnitude = np.abs(x)
+    over = magnitude > _KNEE
+    if not over.any():
+        return x
+    span = NOISE_PEAK_LIMIT - _KNEE
+    bent = _KNEE + span * np.tanh((magnitude[over] - _KNEE) / span)
+    # tanh rounds to 1.0 for huge inputs: keep the strict "< 0.9" promise anyway, also
+    # after the cast to float32 (float32(0.9) is slightly above 0.9).
+    bent = np.minimum(bent, _BELOW_LIMIT_F32)
+    out = x.copy()
+    out[over] = np.copysign(bent, x[over])
+    return out
+
+
+def _power_gain(b: np.ndarray, a: np.ndarray) -> float:
+    """Output variance of filter ``b/a`` for unit-variance white input (sum of h²)."""
+    slowest = float(np.max(np.abs(np.roots(a)), initial=0.5))
+    # Long enough that the impulse response has decayed by e^-60 even for a double pole.
+    length = math.ceil(80.0 / -math.log(slowest)) + 16
+    impulse = np.zeros(length)
+    impulse[0] = 1.0
+    h = signal.lfilter(b, a, impulse)
+    return float(np.dot(h, h))
+
+
+class _Closable:
+    """Shared ``rate``/``channels`` bookkeeping and the closed check."""
+
+    def __init__(self, name: str, rate: int, channels: int) -> None:
+        _check_format(rate, channels)
+        self.name = name
+        self.rate = rate
+        self.channels = channels
+        self._closed = False
+
+    def close(self) -> None:
+        """Mark the generator closed; further reads raise :class:`SoundError`."""
+        self._closed = True
+
+    def _check_read(self, frames: int) -> None:
+        if self._closed:
+            raise SoundError(f"{self.name} generator is closed; open a new one")
+        if frames < 0:
+            raise ValueError(f"frames must be >= 0, got {frames}")
+
+
+class _FilteredNoise(_Closable):
+    """Gaussian white noise through a fixed IIR filter, scaled to :data:`LEVEL_RMS`.
+
+    Each channel draws its own noise, so channels are uncorrelated. The random
+    generator is read frame-major in one call per block, which keeps the draw order
+    (and so the output) independent of the block size.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rate: int,
+        channels: int,
+        b: np.ndarray,
+        a: np.ndarray,
+        seed: int | None,
+    ) -> None:
+        super().__init__(name, rate, channels)
+        self._rng = np.random.default_rng(seed)
+        scale = LEVEL_RMS / math.sqrt(_power_gain(b, a))
+        self._b = b * scale
+        self._a = a
+        order = max(len(a), len(b)) - 1
+        self._zi = np.zeros((order, channels)) if order else None
+
+    def read(self, frames: int) -> np.ndarray:
+        """Return the next ``frames`` frames as float32 ``(frames, channels)``."""
+        self._check_read(frames)
+        if frames == 0:
+            # lfilter mangles its state on empty input: do not touch it.
+            return np.zeros((0, self.channels), dtype=np.float32)
+        white = self._rng.standard_normal((frames, self.channels))
+        if self._zi is None:
+            shaped = self._b[0] * white
+        else:
+            shaped, self._zi = signal.lfilter(self._b, self._a, white, axis=0, zi=self._zi)
+        return np.ascontiguousarray(_soft_limit(shaped), dtype=np.float32)
+
+
+class WhiteNoise(_FilteredNoise):
+    """White noise: flat spectrum, Gaussian, RMS -20 dBFS per channel."""
+
+    def __init__(self, rate: int, channels: int, seed: int | None = None) -> None:
+        super().__init__("white-noise", rate, channels, np.ones(1), np.ones(1), seed)
+
+
+class PinkNoise(_FilteredNoise):
+    """Pink noise: -3 dB/octave (equal energy per octave), RMS -20 dBFS per channel."""
+
+    def __init__(self, rate: int, channels: int, seed: int | None = None) -> None:
+        super().__init__("pink-noise", rate, channels, np.array(_PINK_B), np.array(_PINK_A), seed)
+
+
+class BrownNoise(_FilteredNoise):
+    """Brown noise: -6 dB/octave, RMS -20 dBFS per channel, no DC.
+
+    A leaky integrator (pole 10 Hz) gives the -6 dB/octave slope without the random
+    walk's drift; a zero at DC (a DC blocker, also 10 Hz) removes the inaudible
+    infrasound that would otherwise eat headroom and push speaker cones around.
+    """
+
+    def __init__(self, rate: int, channels: int, seed: int | None = None) -> None:
+        pole = math.exp(-2.0 * math.pi * _BROWN_CORNER_HZ / rate)
+        b = np.array([1.0, -1.0])
+        a = np.convolve([1.0, -pole], [1.0, -pole])
+        super().__init__("brown-noise", rate, channels, b, a, seed)
+
+
+_PHASE_BITS: Final[int] = 64
+_PHASE_WRAP: Final[int] = 1 << _PHASE_BITS
+
+
+class BinauralBeat(_Closable):
+    """Two sine carriers, ``carrier - beat/2`` on the left and ``carrier + beat/2`` on the right.
+
+    The ears differ by exactly ``beat_hz``. With one channel the two tones are summed
+    (a monaural beat, for a speaker); with more than two, even channels get the left
+    tone and odd channels the right. RMS is -20 dBFS per channel either way.
+
+    Phase is a 64-bit fixed-point fraction of a cycle that wraps on its own (unsigned
+    overflow), the integer equivalent of a float64 phase wrapped to [0, 1): it never
+    loses precision however long it plays (2^-64 cycle resolution, frequency error
+    below 10^-14 Hz), and block-rendered output is bit-identical to one big block.
+    """
+
+    def __init__(
+        self,
+        rate: int,
+        channels: int,
+        carrier_hz: float = 200.0,
+        beat_hz: float = 2.0,
+        name: str = "binaural",
+    ) -> None:
+        super().__init__(name, rate, channels)
+        for key, value, (low, high) in (
+            ("carrier", carrier_hz, BINAURAL_CARRIER_RANGE_HZ),
+            ("beat", beat_hz, BINAURAL_BEAT_RANGE_HZ),
+        ):
+            if not (math.isfinite(value) and low <= value <= high):
+                raise ParameterError(
+                    f"{name}: {key} must be from {low:g} to {high:g} Hz, got {value!r}"
+                )
+        self.carrier_hz = float(carrier_hz)
+        self.beat_hz = float(beat_hz)
+        freqs = (self.carrier_hz - self.beat_hz / 2.0, self.carrier_hz + self.beat_hz / 2.0)
+        self.frequencies_hz: tuple[float, float] = freqs
+        self._increment = np.array(
+            [round(f / rate * _PHASE_WRAP) % _PHASE_WRAP for f in freqs], dtype=np.uint64
+        )
+        self._phase = np.zeros(2, dtype=np.uint64)
+        # One tone per ear at RMS 0.1 (amplitude 0.1·√2); summed, two tones of
+        # amplitude 0.1 each add in power to RMS 0.1.
+        self._amplitude = LEVEL_RMS * (1.0 if channels == 1 else math.sqrt(2.0))
+
+    def read(self, frames: int) -> np.ndarray:
+        """Return the next ``frames`` frames as float32 ``(frames, channels)``."""
+        self._check_read(frames)
+        steps = np.arange(frames, dtype=np.uint64)[:, None]
+        with np.errstate(over="ignore"):
+            phase = self._phase + steps * self._increment  # wraps modulo 2^64 on purpose
+            self._phase = self._phase + np.uint64(frames) * self._increment
+        # Top 53 bits as an exact float64 fraction of a cycle in [0, 1).
+        cycles = (phase >> np.uint64(_PHASE_BITS - 53)).astype(np.float64) * 2.0**-53
+        tones = np.sin(2.0 * np.pi * cycles) * self._amplitude
+        if self.channels == 1:
+            out = tones.sum(axis=1, keepdims=True)
+        else:
+            out = tones[:, np.arange(self.channels) % 2]
+        return np.ascontiguousarray(out, dtype=np.float32)
