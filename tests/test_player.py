@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sleepsound import player
+from sleepsound import config, player
 from sleepsound.player import PlayerContext, PlayerState, State, Trigger
 from sleepsound.scene import Layer, SleepFade
 from sleepsound.statefile import SavedState
@@ -607,3 +607,14 @@ def test_invariants(steps: list) -> None:
         assert (state.timer_deadline_s is not None) <= state.audible
         deadline = player.next_deadline(state)
         assert deadline is None or deadline >= now or state.state is not State.STOPPED
+
+
+def test_context_from_the_real_config() -> None:
+    loaded = config.parse_toml(
+        "[audio]\nmax_volume = 60\nvolume = 20\n[sleep]\ntimer_min = 30\npresets_min = [60, 15]\n"
+    )
+    ctx = PlayerContext.from_config(loaded, ["rain", "pink-noise"])
+    assert (ctx.max_volume, ctx.start_volume, ctx.timer_min) == (60, 20, 30)
+    assert ctx.presets_min == (15, 60) and ctx.default_sound == "pink-noise"
+    state = player.initial_state(ctx)
+    assert (state.volume, state.sound, state.timer_preset_min) == (20, "pink-noise", 30)

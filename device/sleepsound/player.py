@@ -15,6 +15,20 @@ or timer, calls::
 :func:`status_document` takes the wall clock, to print when the timer ends.
 A refused command returns the unchanged state, no effects and an error reply.
 
+Start-up and the rest of the wiring::
+
+    config = sleepsound.config.load_config(args.config)
+    ctx = PlayerContext.from_config(config, catalogue_ids, specs=id_to_path)
+    saved, warning = statefile.load(state_path)         # never raises; log the warning
+    state = initial_state(ctx, saved)
+    # SetScene(scene)    -> engine.apply(scene) (scene.sound is a spec: ctx.specs or the id)
+    # PublishStatus()    -> status_document(state, time.monotonic(), time.time())
+    # SaveState(saved)   -> debouncer.changed(now); statefile.save(...) when due
+    # Event(payload)     -> MQTT /event
+    # engine errors      -> playback_failed(state, str(error), now, ctx)
+    # SIGHUP / library   -> reconfigure(state, now, new_ctx)
+    # loop timeout       -> min(next_deadline(state), debouncer.deadline()) - now
+
 States and what moves between them (:data:`TRANSITIONS` is the table)::
 
                    play, toggle
