@@ -119,13 +119,25 @@ class PeakLimiter:
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
         needed = self._needed_udb(x)
+        delayed = np.concatenate([self._delay, x])
+        self._delay = delayed[frames:].copy()
+        if self._at_rest() and not needed.any():
+            # The usual case (the limiter is a safety net): the full path would compute a
+            # gain of exactly 1.0 and leave the state as it is, so skip it.
+            return delayed[:frames]
+
         held = self._hold(needed)
         envelope = self._release(held)
         gain = self._smooth(envelope)
-
-        delayed = np.concatenate([self._delay, x])
-        self._delay = delayed[frames:].copy()
         return (delayed[:frames] * gain[:, None]).astype(np.float32)
+
+    def _at_rest(self) -> bool:
+        """True when no reduction is pending, held, releasing or being averaged."""
+        return (
+            self._envelope_udb == 0
+            and not self._needed_history.any()
+            and not self._average_zi.any()
+        )
 
     def _needed_udb(self, x: np.ndarray) -> np.ndarray:
         """Integer µdB gain each frame needs to stay at the ceiling (0 = none)."""
