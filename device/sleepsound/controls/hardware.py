@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -78,6 +79,22 @@ SPI_PINS: Final[tuple[tuple[str, str], ...]] = (
 """SPI0's fixed pins, which the MCP3008 takes along with its chip select."""
 
 PLAYING_STATES: Final = frozenset({"playing", "fading_out"})
+
+
+def _with_default_factory(factory: Factory | None, make: Callable[..., Any], **kwargs: Any) -> Any:
+    """Build a gpiozero SPI device on ``factory``.
+
+    gpiozero 2.0's software SPI bus passes the injected factory to its pins but builds
+    itself on ``Device.pin_factory``, loading the default driver (and failing where
+    there is none, e.g. under MockFactory off a Pi). Lend it ours while it is built.
+    """
+    if Device.pin_factory is not None or factory is None:
+        return make(**kwargs)
+    Device.pin_factory = factory
+    try:
+        return make(**kwargs)
+    finally:
+        Device.pin_factory = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +216,7 @@ class Controls:
         self._state_seen = False
         self._last_state: str | None = None
         self._last_timer: float | None = None
-        self._t0: float = 0.0
+        self._t0: float = time.monotonic()
         self._board: Any = None
         breathing = self.led_config.breathing
         self.led = StatusLed(
@@ -258,9 +275,10 @@ class Controls:
             return self.led.level(self.now_s())
 
     def now_s(self) -> float:
-        """Seconds on the pin factory's clock since the controls were built."""
+        """Seconds since the controls were built, on the pin factory's clock (the one
+        edges are stamped with), or the monotonic clock when there is no GPIO."""
         if self.factory is None:
-            return 0.0
+            return time.monotonic() - self._t0
         return self.factory.ticks_diff(self.factory.ticks(), self._t0)
 
     def start(self) -> Controls:
@@ -508,7 +526,9 @@ class Controls:
             return
         adc = self._device(
             "controls.pot",
-            lambda: MCP3008(
+            lambda: _with_default_factory(
+                self.factory,
+                MCP3008,
                 channel=config.channel,
                 clock_pin=SPI_PINS[0][0],
                 mosi_pin=SPI_PINS[1][0],

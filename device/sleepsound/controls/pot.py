@@ -2,9 +2,10 @@
 
 Three stages turn a noisy ADC reading into a volume that never jitters at rest:
 
-1. Smoothing: an exponential moving average with time constant ``smoothing_s``
-   (the weight of a sample follows the time since the last one, so an irregular
-   polling rate does not change the response).
+1. Smoothing: the median of the last three readings (a lone spike from the ADC
+   never gets through), then an exponential moving average with time constant
+   ``smoothing_s`` (the weight of a sample follows the time since the last one, so
+   an irregular polling rate does not change the response).
 2. Scaling: the ends of the travel (``dead_zone`` at each end) map to exactly 0 and
    100, so both are reachable despite resistor tolerance and wiper contact.
 3. Hysteresis: the volume changes only when the smoothed position has moved more
@@ -18,6 +19,8 @@ Three stages turn a noisy ADC reading into a volume that never jitters at rest:
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from typing import Final
 
 from sleepsound.errors import ParameterError
@@ -55,6 +58,7 @@ class PotVolume:
         self.dead_zone = float(dead_zone)
         self.reverse = bool(reverse)
         self._smoothed: float | None = None
+        self._recent: deque[float] = deque(maxlen=3)
         self._last_s = -math.inf
         self._anchor = math.nan
         self.volume: int | None = None
@@ -72,6 +76,8 @@ class PotVolume:
         x = min(1.0, max(0.0, float(fraction)))
         if self.reverse:
             x = 1.0 - x
+        self._recent.append(x)
+        x = statistics.median(self._recent)
         if self._smoothed is None or self.smoothing_s == 0:
             self._smoothed = x
         else:
