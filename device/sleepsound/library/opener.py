@@ -1,0 +1,91 @@
+"""The engine's source factory with everything the library adds.
+
+``SoundOpener`` is a callable with the engine's factory signature
+``(spec, rate, channels) -> Source``. It opens textures, generators and files,
+optionally plays long files as shuffled segments, and wraps every source in the
+loudness levelling and transient tamer (:class:`LevelledSource`), asking the
+:class:`LoudnessService` to measure the sound in the background if it has not
+been yet. Opening never waits for a measurement.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import soundfile
+
+from sleepsound.errors import UnknownSoundError
+from sleepsound.library.levelled import LevelledSource
+from sleepsound.library.loudness import TARGET_LUFS, LoudnessService
+from sleepsound.library.segments import SEGMENT_S, ShuffledSegments, min_file_s
+from sleepsound.sources.base import Source
+from sleepsound.sources.filesource import open_file
+from sleepsound.sources.generators import is_generator, open_generator
+from sleepsound.sources.textures import is_texture, open_texture
+
+log = logging.getLogger(__name__)
+
+
+def open_builtin(spec: str, rate: int, channels: int) -> Source:
+    """Open a texture id or generator spec as it is (no levelling)."""
+    if is_texture(spec):
+        return open_texture(spec, rate, channels)
+    if is_generator(spec):
+        return open_generator(spec, rate, channels)
+    raise UnknownSoundError(f"{spec!r} is neither a built-in texture nor a generator")
+
+
+def open_raw(spec: str, rate: int, channels: int) -> Source:
+    """Open any resolved spec (texture id, generator, absolute file path) as it is."""
+    if os.path.isabs(spec):
+        return open_file(spec, rate, channels)
+    return open_builtin(spec, rate, channels)
+
+
+class SoundOpener:
+    """``opener(spec, rate, channels)``: a source at matched loudness, transients tamed.
+
+    ``loudness`` ``None`` switches levelling off (sources play as they are).
+    ``non_repeating`` plays files longer than :func:`min_file_s` as shuffled
+    segments; shorter ones loop as usual.
+    """
+
+    def __init__(
+        self,
+        loudness: LoudnessService | None,
+        target_lufs: float = TARGET_LUFS,
+        non_repeating: bool = False,
+        segment_s: float = SEGMENT_S,
+    ) -> None:
+        """Configure the factory."""
+        self.loudness = loudness
+        self.target_lufs = loudness.target_lufs if loudness is not None else target_lufs
+        self.non_repeating = non_repeating
+        self.segment_s = segment_s
+
+    def __call__(self, spec: str, rate: int, channels: int) -> Source:
+        """Open ``spec`` for the engine."""
+        inner = self._open_inner(spec, rate, channels)
+        service = self.loudness
+        if service is None:
+            return inner
+        service.request(spec, urgent=True)
+        return LevelledSource(
+            inner,
+            gain_provider=lambda: service.gain_db(spec, channels),
+            provisional_db=service.provisional_gain_db(spec),
+            target_lufs=self.target_lufs,
+        )
+
+    def _open_inner(self, spec: str, rate: int, channels: int) -> Source:
+        if self.non_repeating and os.path.isabs(spec) and self._long_enough(spec):
+            return ShuffledSegments(spec, rate, channels, segment_s=self.segment_s)
+        return open_raw(spec, rate, channels)
+
+    def _long_enough(self, path: str) -> bool:
+        """Whether ``path`` is long enough to shuffle (short files loop instead)."""
+        try:
+            return float(soundfile.info(path).duration) >= min_file_s(self.segment_s)
+        except (soundfile.LibsndfileError, RuntimeError, OSError):
+            return False  # the plain file source reports the problem properly
