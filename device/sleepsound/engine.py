@@ -155,11 +155,6 @@ class Engine:
 
     def _mix(self, voices: list[_Voice], frames: int, out: np.ndarray) -> None:
         for voice in list(voices):
-            gains = voice.envelope.render(frames)
-            if voice.level.is_settled and voice.level.gain != 1.0:
-                gains *= voice.level.gain
-            elif not voice.level.is_settled:
-                gains *= voice.level.render(frames)
             try:
                 block = voice.source.read(frames)
             except SoundError as error:
@@ -167,7 +162,16 @@ class Engine:
                 self.errors.append(error)
                 self._drop(voices, voice)
                 continue
-            out += block * gains[:, None]
+            # Settled gains are plain numbers: most blocks need no per-sample curve.
+            if voice.envelope.is_moving or not voice.level.is_settled:
+                gains = voice.envelope.render(frames) * voice.level.render(frames)
+                out += block * gains[:, None]
+            else:
+                scale = voice.envelope.value * voice.level.gain
+                if scale == 1.0:
+                    out += block
+                elif scale != 0.0:
+                    out += block * np.float32(scale)
             if voice.leaving and not voice.envelope.is_moving:
                 self._drop(voices, voice)
 
@@ -181,10 +185,13 @@ class Engine:
         out = np.zeros((frames, self.channels), dtype=np.float32)
         self._mix(self._main, frames, out)
         self._mix(self._layers, frames, out)
-        master = self._volume.render(frames)
-        if self._sleep.is_moving or self._sleep.value != 1.0:
-            master *= self._sleep.render(frames)
-        out *= master[:, None]
+        if self._volume.is_settled and not self._sleep.is_moving:
+            scale = self._volume.gain * self._sleep.value
+            if scale != 1.0:
+                out *= np.float32(scale)
+        else:
+            master = self._volume.render(frames) * self._sleep.render(frames)
+            out *= master[:, None]
         return self._limiter.process(out)
 
     def close(self) -> None:

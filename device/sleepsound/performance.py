@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sleepsound.dsp.gain import MIN_RAMP_S
 from sleepsound.engine import Engine
 from sleepsound.errors import ParameterError
-from sleepsound.outputs.base import Output
+from sleepsound.outputs.base import Output, render_frames
 from sleepsound.scene import Layer, Scene
 
 MAX_SECONDS = 24 * 3600.0
@@ -106,7 +106,7 @@ def perform(
         end = stopping_until if stopping_until is not None else stop_at
         if end is not None and rendered >= end:
             break
-        frames = output.period_frames
+        frames = render_frames(output)
         if end is not None:
             frames = min(frames, end - rendered)
         block = engine.render(frames)
@@ -120,7 +120,7 @@ def perform(
             delivered += len(block)
     flush = engine.latency_frames if compensate_latency else 0
     while flush > 0:
-        block = engine.render(min(flush, output.period_frames))
+        block = engine.render(min(flush, render_frames(output)))
         output.write(block)
         delivered += len(block)
         flush -= len(block)

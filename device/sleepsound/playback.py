@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sleepsound.engine import Engine, SourceFactory
 from sleepsound.errors import OutputError, SleepsoundError
-from sleepsound.outputs.base import Output
+from sleepsound.outputs.base import Output, render_frames
 from sleepsound.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class PlaybackThread:
                 scene = self._scene
                 if scene is not engine.scene:
                     engine.apply(scene)
-                block = engine.render(self._output.period_frames)
+                block = engine.render(render_frames(self._output))
                 while engine.errors:
                     self._report(engine.errors.popleft())
                 try:

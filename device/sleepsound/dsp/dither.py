@@ -68,8 +68,9 @@ def to_int32(block: np.ndarray) -> np.ndarray:
     Clipped to [-2^31, 2^31 - 1] (so +1.0 becomes 2^31 - 1). NaN converts to 0.
     """
     block = _check_block(block)
-    scaled = block.astype(np.float64) * _INT32_SCALE
-    np.nan_to_num(scaled, copy=False, nan=0.0)
+    scaled = np.multiply(block, _INT32_SCALE, dtype=np.float64)
+    if not np.isfinite(scaled.max() + scaled.min()):
+        np.nan_to_num(scaled, copy=False, nan=0.0)
     np.rint(scaled, out=scaled)
     np.clip(scaled, -_INT32_SCALE, _INT32_SCALE - 1.0, out=scaled)
     return scaled.astype(np.int32)

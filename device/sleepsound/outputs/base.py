@@ -30,3 +30,13 @@ class Output(Protocol):
     def close(self) -> None:
         """Release the device or file."""
         ...
+
+
+RENDER_PERIODS = 2
+"""Periods rendered per write: halves the per-block Python work while keeping half the
+device buffer queued at all times, so an underrun still needs a long stall."""
+
+
+def render_frames(output: Output) -> int:
+    """How many frames to render and write at a time for ``output``."""
+    return output.period_frames * RENDER_PERIODS

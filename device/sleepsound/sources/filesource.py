@@ -28,7 +28,7 @@ from sleepsound.errors import SoundFileError, UnknownSoundError
 
 log = logging.getLogger(__name__)
 
-READ_FRAMES = 4096
+READ_FRAMES = 16384
 """Frames decoded per read: large enough to keep Python overhead low, small in memory."""
 
 SEAM_S = 1.0
