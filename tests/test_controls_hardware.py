@@ -33,7 +33,7 @@ WAIT_S = 5.0
 EXAMPLE = Path(__file__).parent.parent / "device" / "sleepsound" / "data" / "config.example.toml"
 
 
-def button(name: str = "main", pin: Any = "GPIO17", **extra: Any) -> ButtonConfig:
+def button(name: str = "main", pin: Any = "GPIO23", **extra: Any) -> ButtonConfig:
     return ButtonConfig(name=name, pin=pin, hold_time_s=HOLD_S, double_time_s=DOUBLE_S, **extra)
 
 
@@ -152,7 +152,7 @@ def test_a_long_press_cycles_the_timer_while_the_button_is_still_down(
     finger = Finger(factory, controls)
     finger.press("main")
     assert rec.wait_for(lambda r: r.commands == [{"action": "timer_cycle"}])
-    assert factory.pin("GPIO17").state is False  # not released yet
+    assert factory.pin("GPIO23").state is False  # not released yet
     finger.release("main")
     time.sleep(QUIET_S)
     assert rec.commands == [{"action": "timer_cycle"}]
@@ -165,7 +165,7 @@ def test_several_buttons_each_send_their_own_commands(
     config = controls_config(
         buttons=(
             button(),
-            button("scene", 27, single={"sound": "rain"}, double={}, long={"volume": 20}),
+            button("scene", 24, single={"sound": "rain"}, double={}, long={"volume": 20}),
         )
     )
     controls, rec = make_controls(config)
@@ -374,10 +374,10 @@ def problems_of(
 def test_a_pin_used_twice_is_named_and_the_rest_still_works(
     factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
-    config = controls_config(buttons=(button(), button("second", "GPIO5")))
+    config = controls_config(buttons=(button(), button("second", "GPIO17")))
     controls, rec = make_controls(config)
     assert controls.problems == [
-        "controls.encoder.a_pin: GPIO5 is already used by controls.buttons[1].pin; give each "
+        "controls.encoder.a_pin: GPIO17 is already used by controls.buttons[1].pin; give each "
         "its own pin (see the pin table in hardware/README.md)"
     ]
     assert controls.encoder_pins is None
@@ -387,9 +387,9 @@ def test_a_pin_used_twice_is_named_and_the_rest_still_works(
 
 
 def test_the_same_pin_under_two_names_is_a_duplicate(factory: MockFactory) -> None:
-    config = controls_config(buttons=(button(pin=17), button("b", "BOARD11")))
+    config = controls_config(buttons=(button(pin=23), button("b", "BOARD16")))
     [problem] = problems_of(factory, config)
-    assert problem.startswith("controls.buttons[1].pin: GPIO17 is already used by")
+    assert problem.startswith("controls.buttons[1].pin: GPIO23 is already used by")
 
 
 @pytest.mark.parametrize(
@@ -419,7 +419,7 @@ def test_the_led_on_a_pin_the_pot_needs_for_spi_is_refused(factory: MockFactory)
 
 
 def test_a_pin_another_program_holds_is_a_problem_not_a_crash(factory: MockFactory) -> None:
-    squatter = InputDevice(17, pin_factory=factory)
+    squatter = InputDevice(23, pin_factory=factory)
     [problem] = problems_of(factory, controls_config())
     assert problem.startswith("controls.buttons[0].pin: cannot use the pin (GPIOPinInUse")
     squatter.close()
@@ -441,7 +441,7 @@ def test_a_bad_command_mapping_loses_that_command_but_not_the_event(
 
 
 def test_two_buttons_with_one_name_are_refused(factory: MockFactory) -> None:
-    config = controls_config(buttons=(button(), button("main", 27)))
+    config = controls_config(buttons=(button(), button("main", 24)))
     [problem] = problems_of(factory, config)
     assert problem.startswith("controls.buttons[1].name:")
 
@@ -489,8 +489,8 @@ def test_the_shipped_example_config_builds_the_default_controls_without_problems
     assert config.section("led") == parse_config({}).section("led")
     controls, _ = make_controls(config.section("controls"), config.section("led"), start=False)
     assert controls.problems == []
-    assert controls.button_pins == {"main": "GPIO17", "encoder": "GPIO13"}
-    assert controls.encoder_pins == ("GPIO5", "GPIO6")
+    assert controls.button_pins == {"main": "GPIO23", "encoder": "GPIO22"}
+    assert controls.encoder_pins == ("GPIO17", "GPIO27")
     assert controls.led_pin == "GPIO26"
 
 

@@ -103,7 +103,7 @@ class ButtonPin:
 
     name: str
     pin: str
-    """The GPIO name (``"GPIO17"``)."""
+    """The GPIO name (``"GPIO23"``)."""
     pull_up: bool
     """True: pressing pulls the pin low."""
     hold_time_s: float
@@ -245,7 +245,7 @@ class Controls:
 
     @property
     def button_pins(self) -> dict[str, str]:
-        """Each working button's name and pin (``{"main": "GPIO17"}``)."""
+        """Each working button's name and pin (``{"main": "GPIO23"}``)."""
         return {b.name: self._pins[b.key] for b in self._buttons}
 
     @property

@@ -15,7 +15,7 @@ in ``hardware/README.md``::
     [led.blink]                      # level, period_s
     [led.breathing]                  # enabled, start_bpm, end_bpm, ramp_s, duration_s, level
 
-Pins are BCM numbers (``17``) or gpiozero pin names (``"GPIO17"``, ``"BOARD11"``).
+Pins are BCM numbers (``23``) or gpiozero pin names (``"GPIO23"``, ``"BOARD16"``).
 Whether a pin exists on this board, and whether two keys share one, is checked when
 the controls start (:mod:`sleepsound.controls.hardware`), not here: a wiring mistake
 must leave the sound and the other controls working, not stop the daemon.
@@ -39,10 +39,10 @@ DEFAULT_SINGLE: Final[Mapping[str, Any]] = {"action": "toggle"}
 DEFAULT_DOUBLE: Final[Mapping[str, Any]] = {"action": "next"}
 DEFAULT_LONG: Final[Mapping[str, Any]] = {"action": "timer_cycle"}
 
-DEFAULT_BUTTON_PIN: Final = "GPIO17"
-DEFAULT_ENCODER_A_PIN: Final = "GPIO5"
-DEFAULT_ENCODER_B_PIN: Final = "GPIO6"
-DEFAULT_ENCODER_BUTTON_PIN: Final = "GPIO13"
+DEFAULT_BUTTON_PIN: Final = "GPIO23"
+DEFAULT_ENCODER_A_PIN: Final = "GPIO17"
+DEFAULT_ENCODER_B_PIN: Final = "GPIO27"
+DEFAULT_ENCODER_BUTTON_PIN: Final = "GPIO22"
 DEFAULT_POT_SELECT_PIN: Final = "GPIO8"
 DEFAULT_LED_PIN: Final = "GPIO26"
 
