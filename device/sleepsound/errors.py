@@ -31,6 +31,10 @@ class DeviceMissingError(OutputError):
     """The ALSA device named in the config is not there (unplugged, misspelt, no card)."""
 
 
+class MqttError(SleepsoundError):
+    """The MQTT broker cannot be reached, or refused us (``sleepsound mqtt ...``)."""
+
+
 class ControlError(SleepsoundError):
     """The local control socket cannot be set up or reached (daemon not running, in use)."""
 
