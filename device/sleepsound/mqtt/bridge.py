@@ -58,6 +58,7 @@ RECONNECT_DELAY_S: Final = (1, 30)
 """paho's reconnect back-off: the first wait and the cap (it doubles in between)."""
 CONNECT_TIMEOUT_S: Final = 5.0
 STOP_TIMEOUT_S: Final = 2.0
+_REPLY_KEYS: Final = frozenset({"status", "warning", "transaction"})
 MAX_QUEUED: Final = 200
 """Outgoing messages paho may hold; past this a publish is dropped, not queued forever."""
 
@@ -206,10 +207,13 @@ class MqttBridge:
         with self._lock:
             status = self._status
         if status is None:
-            # No state yet: ask the daemon; its answer arrives through on_status.
-            self._submit(STATUS_QUERY, _ignore)
+            self._submit(STATUS_QUERY, self._status_reply)  # no state yet: ask the daemon
         else:
             self._publish(self.topics.state, encode(status), retain=True)
+
+    def on_sounds(self, sounds: Sequence[str]) -> None:
+        """Listener hook: the daemon's sound ids changed (same as :meth:`set_sounds`)."""
+        self.set_sounds(sounds)
 
     # -- paho callbacks (paho's network thread: never block here) --------------------------
 
@@ -318,9 +322,15 @@ class MqttBridge:
         with self._lock:
             status = self._status
         if status is None:
-            self._submit(STATUS_QUERY, _ignore)
+            self._submit(STATUS_QUERY, self._status_reply)
         else:
             self._publish(self.topics.state, encode(status), retain=True)
+
+    def _status_reply(self, reply: Mapping[str, Any]) -> None:
+        # The daemon answers a status query with the document merged into the reply;
+        # it calls on_status only when the document changed.
+        if reply.get("status") == "ok" and "state" in reply:
+            self.on_status({k: v for k, v in reply.items() if k not in _REPLY_KEYS})
 
     def _schedule_rebirth(self) -> None:
         low, high = self._rebirth_delay_s
@@ -366,19 +376,7 @@ class MqttBridge:
             client.subscribe([(topic, QOS) for topic in self.topics.subscriptions()])
 
     def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=protocol,
-            **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}),
-        )
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.tls:
-            client.tls_set(ca_certs=s.ca_file, certfile=s.certfile, keyfile=s.keyfile)
+        client = new_client(self.settings)
         client.will_set(self.topics.availability, UNAVAILABLE, qos=QOS, retain=True)
         client.reconnect_delay_set(*self._reconnect_delay_s)
         client.connect_timeout = CONNECT_TIMEOUT_S
@@ -391,5 +389,24 @@ class MqttBridge:
         return client
 
 
-def _ignore(reply: dict[str, Any]) -> None:
-    """A reply nobody waits for (the status query made on connect)."""
+def new_client(settings: MqttSettings, client_id: str | None = None) -> mqtt.Client:
+    """A paho client (VERSION2 callbacks) with the protocol, login and TLS of ``settings``.
+
+    Raises ``OSError``/``ssl.SSLError`` when a TLS file cannot be loaded.
+    """
+    protocol = mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=settings.client_id if client_id is None else client_id,
+        protocol=protocol,
+        # MQTT 5 has clean_start on connect instead; a stale session could replay commands.
+        **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}),
+    )
+    client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(
+            ca_certs=settings.ca_file, certfile=settings.certfile, keyfile=settings.keyfile
+        )
+    return client
