@@ -5,6 +5,9 @@ Method (ITU-R BS.1770-4 via pyloudnorm)
 pyloudnorm's :class:`~pyloudnorm.Meter` K-weights the audio and computes the
 loudness of 400 ms gating blocks (75 % overlap). We never hand it a whole file:
 
+* files whose peaks stand more than 20 dB above their loudness are measured as
+  the tamer (:mod:`levelled`) will play them, so taming does not leave them
+  quieter than the rest;
 * files up to ``whole_file_max_s`` (20 min) are read in 60.3 s chunks that start
   every 60 s, so the chunks' gating blocks tile the file exactly (only the
   K-weighting filter restarts at each chunk, which moves the result by far less
@@ -38,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ import pyloudnorm
 import soundfile as sf
 
 from sleepsound.errors import SoundFileError
+from sleepsound.library.levelled import CEILING_ABOVE_LOUDNESS_DB, make_tamer
 from sleepsound.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,7 @@ TARGET_LUFS = -23.0
 """EBU R128 programme loudness: every sound is brought here before the volume knob."""
 PROVISIONAL_LUFS = -14.0
 """What an unmeasured file is assumed to be: loud (a mastered track), so it starts quiet."""
-MAX_BOOST_DB = 24.0
+MAX_BOOST_DB = 40.0
 MAX_CUT_DB = -40.0
 BLOCK_S = 0.4
 HOP_S = 0.1
@@ -233,18 +237,54 @@ class _Accumulator:
 def measure_file(path: Path, **plan: Any) -> Measurement:
     """Measure a sound file's loudness without loading it whole (see module docstring).
 
-    ``plan`` takes :func:`plan_reads` keywords. Raises :class:`SoundFileError`.
+    When the file has transients that the tamer will cut (peaks more than
+    :data:`CEILING_ABOVE_LOUDNESS_DB` above its loudness), the loudness that counts
+    is the one heard *after* taming: the reads are measured again through the same
+    limiter playback uses, up to twice, until the figure settles. ``plan`` takes
+    :func:`plan_reads` keywords. Raises :class:`SoundFileError`.
     """
     try:
         with sf.SoundFile(str(path)) as f:
             reads, method = plan_reads(f.frames, f.samplerate, **plan)
-            acc = _Accumulator(f.samplerate, min(f.channels, 2))
-            for start, length in reads:
-                f.seek(start)
-                acc.add(f.read(length, dtype="float32", always_2d=True))
+            result = _measure_reads(f, reads, method, None)
+            peak_db = result.peak_db
+            for _ in range(2):
+                if not math.isfinite(result.lufs):
+                    break
+                if peak_db - result.lufs <= CEILING_ABOVE_LOUDNESS_DB:
+                    break
+                tamed = _measure_reads(f, reads, method + ", tamed", result.lufs)
+                settled = abs(tamed.lufs - result.lufs) < 0.05
+                result = replace(tamed, peak_db=peak_db)
+                if settled:
+                    break
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
         raise SoundFileError(f"{path.name}: cannot measure loudness ({error})") from error
+    return result
+
+
+def _measure_reads(
+    f: sf.SoundFile, reads: list[tuple[int, int]], method: str, tamed_at: float | None
+) -> Measurement:
+    """Measure the planned reads; ``tamed_at`` (LUFS) runs them through the tamer first."""
+    channels = min(f.channels, 2)
+    acc = _Accumulator(f.samplerate, channels)
+    for start, length in reads:
+        f.seek(start)
+        data = f.read(length, dtype="float32", always_2d=True)[:, :channels]
+        if tamed_at is not None and len(data):
+            data = _tame_like_playback(data, f.samplerate, tamed_at)
+        acc.add(data)
     return acc.result(method)
+
+
+def _tame_like_playback(data: np.ndarray, rate: int, loudness: float) -> np.ndarray:
+    """``data`` as the tamer leaves it when the sound is levelled from ``loudness``."""
+    gain = 10.0 ** ((TARGET_LUFS - loudness) / 20.0)
+    tamer = make_tamer(rate, data.shape[1], TARGET_LUFS)
+    latency = tamer.latency_frames
+    padded = np.concatenate([data * np.float32(gain), np.zeros((latency, data.shape[1]), "f4")])
+    return tamer.process(padded)[latency:] / np.float32(gain)
 
 
 def measure_source(source: Source, seconds: float = BUILTIN_RENDER_S) -> Measurement:
