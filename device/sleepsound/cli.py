@@ -18,7 +18,11 @@ from sleepsound import __version__
 from sleepsound.errors import SleepsoundError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("sleepsound.cli_audio",)
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "sleepsound.cli_audio",
+    "sleepsound.cli_daemon",
+    "sleepsound.cli_mqtt",
+)
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1

@@ -1,0 +1,507 @@
+"""The local control socket: newline-delimited JSON commands over a UNIX socket.
+
+One command object per line in, one reply line out, in order::
+
+    -> {"action": "play", "sound": "rain", "transaction": 7}
+    <- {"status": "ok", "transaction": 7}
+    -> {"action": "status"}                 (or {"action": "get"})
+    <- {"status": "ok", "state": "playing", "sound": "rain", "volume": 30, ...}
+
+The server is an adapter with no policy: it decodes lines and hands them to
+``submit(raw, reply)`` (the daemon's queue); the daemon calls ``reply`` from its
+command loop. One thread serves every client through a selector, without ever
+blocking on one: lines are capped in size, a client may have only a few commands in
+flight (then it is not read until replies drain), and a client that sends nothing
+and reads nothing for ``idle_timeout_s`` is dropped. Nobody can stall the loop.
+
+The socket file is created mode 0660 (the owner and the service's group); a stale
+file left by a crash is replaced, a live daemon's socket is not.
+
+:func:`request` is the client side (``sleepsound ctl``); :func:`status_line` turns
+a state document into the line ``ctl status`` prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import json
+import logging
+import os
+import selectors
+import socket
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sleepsound.errors import ControlError
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[Mapping[str, Any]], None]
+Submit = Callable[[object, Reply], None]
+
+SOCKET_MODE: Final = 0o660
+MAX_LINE_BYTES: Final = 16 * 1024
+"""A command is a few hundred bytes; anything longer is a mistake or an attack."""
+MAX_IN_FLIGHT: Final = 8
+"""Commands one client may have queued before it is no longer read."""
+MAX_CLIENTS: Final = 32
+MAX_OUTPUT_BYTES: Final = 256 * 1024
+IDLE_TIMEOUT_S: Final = 60.0
+CLIENT_TIMEOUT_S: Final = 5.0
+
+
+# -- server ------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Client:
+    sock: socket.socket
+    deadline: float
+    inbuf: bytearray = field(default_factory=bytearray)
+    outbuf: bytearray = field(default_factory=bytearray)
+    in_flight: int = 0
+    events: int = selectors.EVENT_READ
+    """What the selector watches for this client now (0: not registered)."""
+    eof: bool = False
+    """The client has finished sending: answer what it sent, then close."""
+    failed: bool = False
+    """A fatal error reply is queued: send it, then close."""
+    closed: bool = False
+
+
+class ControlServer:
+    """Serves the control socket on its own thread; ``submit`` does the work."""
+
+    def __init__(
+        self,
+        path: str,
+        submit: Submit,
+        *,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        max_clients: int = MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._submit = submit
+        self._idle_timeout_s = idle_timeout_s
+        self._max_line = max_line_bytes
+        self._max_in_flight = max_in_flight
+        self._max_clients = max_clients
+        self._clock = clock
+        self._selector = selectors.DefaultSelector()
+        self._listener: socket.socket | None = None
+        self._inode: tuple[int, int] | None = None
+        self._clients: set[_Client] = set()
+        # Replies arrive from the command loop's thread; the serving thread sends them.
+        self._outbox: deque[tuple[_Client, bytes]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._quit = False
+        self._thread = threading.Thread(target=self._serve, name="sleepsound-control", daemon=True)
+
+    def bind(self) -> None:
+        """Create the socket file (replacing a stale one) and listen; no thread yet.
+
+        Raises :class:`ControlError` when another daemon listens there or the folder
+        cannot be used.
+        """
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(directory, mode=0o750, exist_ok=True)
+            owner = os.stat(directory).st_uid
+        except OSError as error:
+            raise ControlError(
+                f"cannot create the folder for the control socket {self.path}: {error.strerror}; "
+                "set [control] socket to a writable place"
+            ) from None
+        if owner not in (os.getuid(), 0):
+            raise ControlError(
+                f"the folder {directory} of the control socket belongs to another user; "
+                "set [control] socket to a folder of your own"
+            )
+        _remove_stale(self.path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        # The umask makes the file 0660 from the start: no moment with wider access.
+        # Bind happens before the daemon starts other threads, so the umask is ours alone.
+        old_umask = os.umask(0o117)
+        try:
+            listener.bind(self.path)
+        except OSError as error:
+            listener.close()
+            raise ControlError(
+                f"cannot create the control socket {self.path}: {error.strerror}"
+            ) from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, SOCKET_MODE)
+        info = os.stat(self.path)
+        self._inode = (info.st_dev, info.st_ino)
+        listener.listen(16)
+        listener.setblocking(False)
+        self._listener = listener
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(listener, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+
+    def start(self) -> None:
+        """Bind if not yet bound, then serve on a background thread."""
+        if self._listener is None:
+            self.bind()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, drop the clients and remove the socket file."""
+        self._quit = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self._close_all()
+
+    # -- the serving thread ----------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full means a wake-up is pending anyway
+            self._wake_w.send(b"\0")
+
+    def _reply_for(self, client: _Client) -> Reply:
+        def reply(document: Mapping[str, Any]) -> None:
+            line = json.dumps(document, separators=(",", ":"), allow_nan=False) + "\n"
+            self._outbox.append((client, line.encode("utf-8")))
+            self._wake()
+
+        return reply
+
+    def _serve(self) -> None:
+        try:
+            while not self._quit:
+                timeout = self._timeout()
+                for key, mask in self._selector.select(timeout):
+                    if key.fileobj is self._listener:
+                        self._accept()
+                    elif key.fileobj is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        client: _Client = key.data
+                        if mask & selectors.EVENT_READ:
+                            self._read(client)
+                        if mask & selectors.EVENT_WRITE and not client.closed:
+                            self._write(client)
+                self._deliver()
+                self._expire()
+        except Exception:
+            log.exception("the control socket failed; `sleepsound ctl` will not work")
+
+    def _timeout(self) -> float | None:
+        if not self._clients:
+            return None  # nothing can expire: sleep until a connection or a reply
+        soonest = min(client.deadline for client in self._clients)
+        return max(0.0, soonest - self._clock())
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            sock, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            log.warning("control socket: accept failed: %s", error)
+            return
+        sock.setblocking(False)
+        client = _Client(sock, self._clock() + self._idle_timeout_s)
+        self._clients.add(client)
+        self._selector.register(sock, selectors.EVENT_READ, client)
+        if len(self._clients) > self._max_clients:
+            self._fail(client, "too many control connections; try again")
+
+    def _read(self, client: _Client) -> None:
+        try:
+            data = client.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(client)
+            return
+        client.deadline = self._clock() + self._idle_timeout_s
+        if data:
+            client.inbuf += data
+        else:
+            client.eof = True
+            if client.inbuf and not client.inbuf.endswith(b"\n"):
+                client.inbuf += b"\n"  # a last line without its newline (echo -n | nc) counts
+        self._take_lines(client)
+
+    def _take_lines(self, client: _Client) -> None:
+        while client.in_flight < self._max_in_flight and not client.failed:
+            end = client.inbuf.find(b"\n")
+            if end < 0:
+                if len(client.inbuf) > self._max_line:
+                    self._fail(client, f"command too long: at most {self._max_line} bytes a line")
+                break
+            line = bytes(client.inbuf[:end])
+            del client.inbuf[: end + 1]
+            if line.strip():
+                self._dispatch(client, line)
+        self._update(client)
+
+    def _dispatch(self, client: _Client, line: bytes) -> None:
+        if len(line) > self._max_line:
+            self._fail(client, f"command too long: at most {self._max_line} bytes a line")
+            return
+        client.in_flight += 1
+        reply = self._reply_for(client)
+        try:
+            raw = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as error:
+            reply({"status": "error", "error": f"not valid JSON: {error}"})
+            return
+        if isinstance(raw, dict) and raw.get("action") == "get":
+            raw = {**raw, "action": "status"}  # "get" reads like a query to people; same thing
+        try:
+            self._submit(raw, reply)
+        except Exception as error:  # the daemon is shutting down
+            reply({"status": "error", "error": f"the daemon cannot take commands now: {error}"})
+
+    def _deliver(self) -> None:
+        while self._outbox:
+            client, data = self._outbox.popleft()
+            if client.closed:
+                continue
+            client.in_flight -= 1
+            client.outbuf += data
+            if len(client.outbuf) > MAX_OUTPUT_BYTES:
+                log.info("control socket: dropping a client that does not read its replies")
+                self._close(client)
+                continue
+            self._write(client)
+            if not client.closed:
+                self._take_lines(client)
+
+    def _write(self, client: _Client) -> None:
+        if client.outbuf:
+            try:
+                sent = client.sock.send(client.outbuf)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._close(client)
+                return
+            del client.outbuf[:sent]
+            if sent:
+                client.deadline = self._clock() + self._idle_timeout_s
+        self._update(client)
+
+    def _update(self, client: _Client) -> None:
+        """Close a finished client, or watch for what it can do next."""
+        if client.closed:
+            return
+        done = client.failed or (client.eof and b"\n" not in client.inbuf)
+        if done and not client.outbuf and client.in_flight <= 0:
+            self._close(client)
+            return
+        events = 0
+        if client.in_flight < self._max_in_flight and not (client.eof or client.failed):
+            events |= selectors.EVENT_READ
+        if client.outbuf:
+            events |= selectors.EVENT_WRITE
+        if events == client.events:
+            return
+        # A client with commands in flight and nothing to send waits unwatched: that is
+        # the back-pressure, it is read again once replies come back.
+        if client.events == 0:
+            self._selector.register(client.sock, events, client)
+        elif events == 0:
+            self._selector.unregister(client.sock)
+        else:
+            self._selector.modify(client.sock, events, client)
+        client.events = events
+
+    def _fail(self, client: _Client, message: str) -> None:
+        line = json.dumps({"status": "error", "error": message}) + "\n"
+        client.outbuf += line.encode("utf-8")
+        client.failed = True
+        client.inbuf.clear()
+        self._write(client)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for client in [c for c in self._clients if c.deadline <= now]:
+            if client.in_flight > 0 and not client.outbuf:
+                # Waiting for the daemon, not for the client.
+                client.deadline = now + self._idle_timeout_s
+                continue
+            log.debug("control socket: closing an idle client")
+            self._close(client)
+
+    def _close(self, client: _Client) -> None:
+        if client.closed:
+            return
+        client.closed = True
+        self._clients.discard(client)
+        if client.events:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(client.sock)
+        client.sock.close()
+
+    def _close_all(self) -> None:
+        for client in list(self._clients):
+            self._close(client)
+        if self._listener is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._listener)
+            self._listener.close()
+            self._listener = None
+            self._unlink_own()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _unlink_own(self) -> None:
+        # Only our own socket: a second daemon may have replaced it meanwhile.
+        with contextlib.suppress(OSError):
+            info = os.stat(self.path)
+            if (info.st_dev, info.st_ino) == self._inode:
+                os.unlink(self.path)
+
+
+def _remove_stale(path: str) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise ControlError(
+            f"{path} exists and is not a socket; remove it or set [control] socket elsewhere"
+        )
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        log.info("replacing the stale control socket %s", path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    except OSError as error:
+        if error.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        raise ControlError(f"cannot check the control socket {path}: {error.strerror}") from None
+    finally:
+        probe.close()
+    raise ControlError(
+        f"another sleepsound daemon is already listening on {path}; stop it first "
+        "(systemctl stop sleepsound) or set [control] socket elsewhere"
+    )
+
+
+# -- client ------------------------------------------------------------------------------
+
+
+def request(
+    path: str, command: Mapping[str, Any], timeout_s: float = CLIENT_TIMEOUT_S
+) -> dict[str, Any]:
+    """Send one command to the daemon at ``path`` and return its reply.
+
+    Raises :class:`ControlError` when no daemon listens there, it does not answer in
+    ``timeout_s``, or the answer is not a JSON object.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock.settimeout(timeout_s)
+    try:
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise ControlError(
+                f"the sleepsound daemon is not running (nothing listens on {path})"
+            ) from None
+        except PermissionError:
+            raise ControlError(
+                f"no permission to use {path}: add yourself to the sleepsound group "
+                "(sudo usermod -aG sleepsound $USER, then log in again) or use sudo"
+            ) from None
+        except OSError as error:
+            raise ControlError(f"cannot reach the daemon at {path}: {error.strerror}") from None
+        data = (json.dumps(dict(command), allow_nan=False) + "\n").encode("utf-8")
+        received = bytearray()
+        try:
+            sock.sendall(data)
+            while b"\n" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except TimeoutError:
+            raise ControlError(f"the daemon at {path} did not answer in {timeout_s:g} s") from None
+        except OSError as error:
+            raise ControlError(f"lost the connection to {path}: {error.strerror}") from None
+    finally:
+        sock.close()
+    line = bytes(received).split(b"\n", 1)[0]
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise ControlError(f"the daemon at {path} gave no answer") from None
+    if not isinstance(reply, dict):
+        raise ControlError(f"the daemon at {path} answered with something else than an object")
+    return reply
+
+
+DOCUMENT_KEYS: Final = (
+    "state",
+    "sound",
+    "volume",
+    "max_volume",
+    "sleep_timer",
+    "timer_ends_at",
+    "layer",
+    "last_error",
+)
+"""The state document's keys (CONTRACTS.md), in the order they are shown."""
+
+
+def document_of(reply: Mapping[str, Any]) -> dict[str, Any]:
+    """The state document inside a status reply (the reply without status/transaction)."""
+    return {key: value for key, value in reply.items() if key not in ("status", "transaction")}
+
+
+def status_line(document: Mapping[str, Any], tz: dt.tzinfo | None = None) -> str:
+    """One line for people: ``playing rain, volume 30 (max 80), timer 45 min until 23:41``."""
+    state = document.get("state", "unknown")
+    sound = document.get("sound") or "no sound"
+    parts = [f"{state.replace('_', ' ')} {sound}" if state != "stopped" else f"stopped ({sound})"]
+    parts.append(f"volume {document.get('volume')} (max {document.get('max_volume')})")
+    timer = document.get("sleep_timer") or 0
+    ends = _local_time(document.get("timer_ends_at"), tz)
+    if timer and ends:
+        parts.append(f"timer {timer} min, ends {ends}")
+    elif timer:
+        parts.append(f"timer {timer} min")
+    else:
+        parts.append("timer off")
+    layer = document.get("layer")
+    if isinstance(layer, Mapping):
+        parts.append(f"layer {layer.get('sound')} at {layer.get('volume')}")
+    if document.get("last_error"):
+        parts.append(f"last error: {document['last_error']}")
+    return ", ".join(parts)
+
+
+def _local_time(iso: object, tz: dt.tzinfo | None) -> str | None:
+    if not isinstance(iso, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return when.astimezone(tz).strftime("%H:%M")

@@ -1,0 +1,661 @@
+"""``sleepsound run``: the imperative shell around the player.
+
+Wiring, and nothing that decides::
+
+    adapters (control socket, MQTT, buttons)  --submit(command, reply)-->  queue
+    audio thread --on_error-->  queue          signals (TERM, INT, HUP) -->  queue
+                                                                              |
+    ONE command loop (the main thread) owns the PlayerState:                  v
+        player.apply / player.tick  ->  effects:
+            SetScene       -> PlaybackThread.set_scene (an immutable snapshot)
+            PublishStatus  -> listeners' on_status(document), sd_notify STATUS
+            SaveState      -> Debouncer, then statefile.save (atomic)
+            Event          -> listeners' on_event(payload)
+
+The loop blocks on the queue until the next deadline (player timer, debounced
+save, watchdog), so an idle daemon wakes only when something is due.
+
+Plugging in: ``daemon.add_listener(obj)`` (``on_status(doc)``, ``on_event(event)``;
+called on the loop's thread, so they must not block: hand off to your own thread)
+and ``daemon.submit(command, reply)`` (thread-safe; ``command`` is a raw JSON
+object or a parsed :class:`~sleepsound.commands.Command`; ``reply`` is called once,
+on the loop's thread). Adapters that the daemon should start are listed in
+:data:`ADAPTER_FACTORIES`.
+
+Signals: SIGTERM and SIGINT fade out (at most :data:`SHUTDOWN_FADE_S`) and exit 0;
+SIGHUP reloads the config (a bad new config is logged and the old one kept).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import queue
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, Protocol
+
+from sleepsound import player, runpaths, statefile
+from sleepsound.commands import Command, parse_command, reply_error, transaction_of
+from sleepsound.config import AudioConfig, Config, load_config
+from sleepsound.control_socket import ControlServer, status_line
+from sleepsound.daemon_sounds import DaemonSounds
+from sleepsound.errors import (
+    CommandError,
+    ConfigError,
+    DeviceMissingError,
+    OutputError,
+    SleepsoundError,
+    SoundError,
+)
+from sleepsound.outputs.base import Output
+from sleepsound.outputs.clock import ClockOutput
+from sleepsound.playback import PlaybackThread
+from sleepsound.player import Outcome, PlayerContext, PlayerState
+from sleepsound.scene import Scene
+from sleepsound.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_FADE_S: Final = 1.5
+"""SIGTERM fades out this fast at most: systemd waits, but a shutdown should not."""
+READY_WAIT_S: Final = 3.0
+"""How long start-up waits for the audio thread's first block before READY anyway."""
+HEALTH_CHECK_S: Final = 10.0
+"""How often the loop looks at the audio thread when there is no watchdog to feed."""
+MIN_TICK_S: Final = 0.05
+"""Never tick the player faster than this, whatever its deadline says."""
+
+ADAPTER_FACTORIES: list[str] = []
+"""``"module:function"`` names; each ``function(daemon)`` starts an adapter (MQTT,
+buttons) and returns an object with ``stop()``, or ``None`` when it is switched off.
+A failing factory is logged and skipped: the player still plays."""
+
+Reply = Callable[[Mapping[str, Any]], None]
+
+
+class Listener(Protocol):
+    """Something told about every status change and event (MQTT, the LED)."""
+
+    def on_status(self, document: Mapping[str, Any]) -> None:
+        """The state document changed (CONTRACTS.md); called on the loop's thread."""
+
+    def on_event(self, event: Mapping[str, Any]) -> None:
+        """An event happened (``timer_expired``, ``playback_error``, button gestures)."""
+
+
+class Adapter(Protocol):
+    """A started adapter the daemon stops on shutdown."""
+
+    def stop(self) -> None:
+        """Stop and release everything; called once, before the fade-out."""
+
+
+# -- what travels through the queue --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Submitted:
+    command: object
+    reply: Reply | None
+
+
+@dataclass(frozen=True)
+class _AudioFailed:
+    error: SleepsoundError
+
+
+@dataclass(frozen=True)
+class _Signal:
+    signum: int
+
+
+@dataclass(frozen=True)
+class _SoundsChanged:
+    pass
+
+
+_Message = _Submitted | _AudioFailed | _Signal | _SoundsChanged
+
+
+class Daemon:
+    """The running player: one command loop, the audio thread, the adapters."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_arg: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._config_arg = config_arg
+        self._environ = dict(os.environ if environ is None else environ)
+        self._notifier = notifier or Notifier(self._environ)
+        self._clock = clock
+        self._wall_clock = wall_clock
+        # SimpleQueue: its put() is reentrant, so a signal handler may call it safely
+        # even when the signal lands while the main thread is inside the queue.
+        self._queue: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        self._listeners: list[Listener] = []
+        self._adapters: list[Adapter] = []
+        self.state_path = runpaths.state_file_path(config.state.file, self._environ)
+        self.socket_path = runpaths.daemon_socket_path(config.control.socket, self._environ)
+        self._sounds: DaemonSounds | None = None
+        self._ctx = PlayerContext()
+        self._state = PlayerState()
+        self._document: dict[str, Any] = {}
+        self._published: dict[str, Any] | None = None
+        self._status_text = ""
+        self._debouncer = statefile.Debouncer(config.state.save_delay_s)
+        self._pending: statefile.SavedState | None = None
+        self._audio: PlaybackThread | None = None
+        self._fallback_error: str | None = None
+        self._output_error: str | None = None
+        self._control: ControlServer | None = None
+        self._stopping = False
+        self._last_tick_s = -1e9
+        self._next_watchdog_s: float | None = None
+        self._next_health_s = 0.0
+        self._audio_stalled = False
+
+    # -- the public, thread-safe part -------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (replaced on a successful reload)."""
+        return self._config
+
+    def add_listener(self, listener: Listener) -> None:
+        """Tell ``listener`` about status changes and events from now on."""
+        self._listeners.append(listener)
+
+    def add_adapter(self, adapter: Adapter) -> None:
+        """Stop ``adapter`` on shutdown (before the fade-out)."""
+        self._adapters.append(adapter)
+
+    def submit(self, command: object, reply: Reply | None = None) -> None:
+        """Queue a command (raw JSON object or parsed Command); ``reply`` gets the answer.
+
+        Thread-safe and never blocking. A query (``{"action": "status"}``) is answered
+        with the state document's keys merged into ``{"status": "ok"}``.
+        """
+        self._queue.put(_Submitted(command, reply))
+
+    def status(self) -> dict[str, Any]:
+        """The latest state document (a copy; safe from any thread)."""
+        return dict(self._document)
+
+    def request_stop(self) -> None:
+        """Fade out and leave the loop, as SIGTERM does (thread-safe)."""
+        self._queue.put(_Signal(signal.SIGTERM))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start everything, serve until SIGTERM/SIGINT, fade out; return the exit status.
+
+        Call from the main thread (signal handlers live there).
+        """
+        self._install_signals()
+        try:
+            self._start()
+        except SleepsoundError as error:
+            log.error("%s", error)
+            self._notifier.stopping(f"failed: {error}")
+            self._teardown()
+            return 1
+        self._loop()
+        self._shutdown()
+        return 0
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, frame: object) -> None:
+            self._queue.put(_Signal(signum))
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, handler)
+
+    def _start(self) -> None:
+        config = self._config
+        log.info("config: %s", config.path or "built-in defaults")
+        saved, warning = statefile.load(self.state_path)
+        if warning:
+            log.warning("%s", warning)
+        self._ensure_state_dir()
+        self._sounds = self._open_sounds(config)
+        self._ctx = self._context()
+        self._state = player.initial_state(self._ctx, saved)
+        # Bind before any thread starts: binding sets the process umask for a moment.
+        self._control = ControlServer(self.socket_path, self.submit)
+        self._control.bind()
+        output = self._first_output(config.audio)
+        if self._fallback_error:
+            self._state = replace(self._state, last_error=self._fallback_error)
+        scene = player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
+        self._audio = self._start_audio(output, scene)
+        self._control.start()
+        log.info("control socket: %s", self.socket_path)
+        self._sounds.start_watching()
+        self._start_adapters()
+        self._wait_for_sound()
+        now = self._clock()
+        self._publish(now)
+        if self._notifier.watchdog_s:
+            self._next_watchdog_s = now
+        self._notifier.ready(self._status_text)
+        log.info("ready: %s", self._status_text)
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            now = self._clock()
+            wake = self._next_wake(now)
+            try:
+                message = self._queue.get(timeout=None if wake is None else max(0.0, wake - now))
+            except queue.Empty:
+                message = None
+            now = self._clock()
+            try:
+                if message is not None:
+                    self._handle(message, now)
+                self._do_due(now)
+            except Exception:  # a bug in one step must not silence the night
+                log.exception("the command loop hit an unexpected error; carrying on")
+                if isinstance(message, _Submitted):
+                    self._answer(message.reply, reply_error("internal error; see the log"))
+
+    def _shutdown(self) -> None:
+        self._notifier.stopping("fading out")
+        log.info("stopping: fading out")
+        self._stop_adapters()
+        now = self._clock()
+        fade_s = min(self._ctx.fade_out_s, SHUTDOWN_FADE_S)
+        outcome = player.apply(
+            self._state, parse_command({"action": "stop", "fade": fade_s}), now, self._ctx
+        )
+        self._follow(outcome, now)
+        if self._audio is not None:
+            # Volume 0 as well: a long stop already fading slews down too, so the whole
+            # thing is silent within SHUTDOWN_FADE_S (a scene cannot hurry an envelope).
+            scene = player.scene_for(self._state, self._ctx, fade_s)
+            self._audio.set_scene(replace(scene, volume=0.0))
+            self._audio.finish(fade_s + 1.0)
+        if self._debouncer.pending:
+            self._save()
+        self._teardown()
+        log.info("stopped")
+
+    def _teardown(self) -> None:
+        self._stop_adapters()
+        if self._sounds is not None:
+            self._sounds.stop()
+        if self._audio is not None:
+            self._audio.stop()
+        self._notifier.close()
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _handle(self, message: _Message, now: float) -> None:
+        if isinstance(message, _Submitted):
+            self._command(message, now)
+        elif isinstance(message, _AudioFailed):
+            self._audio_failed(message.error, now)
+        elif isinstance(message, _Signal):
+            if message.signum == signal.SIGHUP:
+                self._reload(now)
+            else:
+                log.info("%s received", signal.Signals(message.signum).name)
+                self._stopping = True
+        elif isinstance(message, _SoundsChanged):
+            self._ctx = self._context()
+            self._follow(player.reconfigure(self._state, now, self._ctx), now)
+
+    def _command(self, message: _Submitted, now: float) -> None:
+        raw = message.command
+        try:
+            command = raw if isinstance(raw, Command) else parse_command(raw)
+        except CommandError as error:
+            self._answer(message.reply, reply_error(error, transaction=transaction_of(raw)))
+            return
+        outcome = self._follow(player.apply(self._state, command, now, self._ctx), now)
+        reply = dict(outcome.reply or {})
+        if command.is_query and reply.get("status") == "ok":
+            reply.update(self._document)
+        self._answer(message.reply, reply)
+
+    def _follow(self, outcome: Outcome, now: float) -> Outcome:
+        """Take the new state and carry out the effects."""
+        self._state = outcome.state
+        publish = False
+        events = []
+        for effect in outcome.effects:
+            if isinstance(effect, player.SetScene):
+                if self._audio is not None:
+                    self._audio.set_scene(effect.scene)
+            elif isinstance(effect, player.PublishStatus):
+                publish = True
+            elif isinstance(effect, player.SaveState):
+                self._pending = effect.saved
+                self._debouncer.changed(now)
+            elif isinstance(effect, player.Event):
+                events.append(effect.payload)
+        if publish or events:
+            self._publish(now)
+        for payload in events:
+            log.info("event: %s", payload)
+            for listener in list(self._listeners):
+                self._call(listener.on_event, payload)
+        return outcome
+
+    def _do_due(self, now: float) -> None:
+        deadline = player.next_deadline(self._state)
+        if deadline is not None and now >= deadline and now >= self._last_tick_s + MIN_TICK_S:
+            self._last_tick_s = now
+            self._follow(player.tick(self._state, now, self._ctx), now)
+        if self._debouncer.due(now):
+            self._save()
+        if self._next_watchdog_s is not None and now >= self._next_watchdog_s:
+            self._feed_watchdog(now)
+        if now >= self._next_health_s:
+            self._next_health_s = now + HEALTH_CHECK_S
+            self._check_audio()
+
+    def _next_wake(self, now: float) -> float | None:
+        candidates = [self._next_health_s]
+        deadline = player.next_deadline(self._state)
+        if deadline is not None:
+            candidates.append(max(deadline, self._last_tick_s + MIN_TICK_S))
+        save = self._debouncer.deadline()
+        if save is not None:
+            candidates.append(save)
+        if self._next_watchdog_s is not None:
+            candidates.append(self._next_watchdog_s)
+        return min(candidates)
+
+    # -- effects ---------------------------------------------------------------------------------
+
+    def _publish(self, now: float) -> None:
+        document = player.status_document(self._state, now, self._wall_clock())
+        self._document = document
+        if document != self._published:
+            self._published = document
+            for listener in list(self._listeners):
+                self._call(listener.on_status, document)
+        text = status_line(document)
+        if text != self._status_text:
+            self._status_text = text
+            self._notifier.status(text)
+
+    def _save(self) -> None:
+        pending, self._pending = self._pending, None
+        self._debouncer.saved()
+        if pending is None:
+            return
+        try:
+            statefile.save(self.state_path, pending)
+        except OSError as error:
+            log.error(
+                "cannot save the state to %s: %s; set [state] file to a writable place",
+                self.state_path,
+                error.strerror or error,
+            )
+        else:
+            log.debug("state saved to %s", self.state_path)
+
+    def _answer(self, reply: Reply | None, document: Mapping[str, Any]) -> None:
+        if reply is not None:
+            self._call(reply, document)
+
+    @staticmethod
+    def _call(function: Callable[[Mapping[str, Any]], None], argument: Mapping[str, Any]) -> None:
+        try:
+            function(argument)
+        except Exception:  # one broken listener must not take the others down
+            log.exception("a listener failed")
+
+    # -- audio -----------------------------------------------------------------------------------
+
+    def _first_output(self, audio: AudioConfig) -> Output | OutputError:
+        """Open the configured output; a missing sound card falls back to the clock.
+
+        Returns the error instead when the device is there but unusable right now
+        (busy, odd format): the audio thread then keeps retrying it.
+        """
+        self._fallback_error = None
+        if audio.output == "clock":
+            return _clock_output(audio, audio.record)
+        try:
+            return _alsa_output(audio)
+        except DeviceMissingError as error:
+            self._fallback_error = (
+                f"no sound card: {error}. Playing to the clock output (silence) instead; "
+                "connect the card, then reload (systemctl reload sleepsound)"
+            )
+            log.error("%s", self._fallback_error)
+            return _clock_output(audio, None)
+        except OutputError as error:
+            log.error("%s", error)
+            return error
+
+    def _start_audio(self, first: Output | OutputError, scene: Scene) -> PlaybackThread:
+        audio = self._config.audio
+        pending = [first]
+        fallback = self._fallback_error is not None
+
+        def open_output() -> Output:
+            if pending:
+                output = pending.pop()
+                if isinstance(output, OutputError):
+                    raise output
+                return output
+            if fallback or audio.output == "clock":
+                return _clock_output(audio, None if fallback else audio.record)
+            return _alsa_output(audio)
+
+        assert self._sounds is not None
+        thread = PlaybackThread(
+            open_output,
+            self._sounds.open_source,
+            scene,
+            on_error=lambda error: self._queue.put(_AudioFailed(error)),
+        )
+        thread.start()
+        return thread
+
+    def _wait_for_sound(self) -> None:
+        assert self._audio is not None
+        until = self._clock() + READY_WAIT_S
+        while self._audio.blocks_written == 0 and self._clock() < until:
+            time.sleep(0.005)
+        log.info("output: %s", self._audio.output_description or "none yet (retrying)")
+
+    def _audio_failed(self, error: SleepsoundError, now: float) -> None:
+        message = str(error)
+        if isinstance(error, SoundError):
+            self._follow(player.playback_failed(self._state, message, now, self._ctx), now)
+            return
+        # Output trouble: the audio thread retries by itself and the scene stays, so the
+        # sound comes back with the device. Say so once, not at every retry.
+        if message == self._output_error:
+            return
+        self._output_error = message
+        self._state = replace(self._state, last_error=message)
+        self._publish(now)
+        event = {"event_type": "playback_error", "error": message}
+        for listener in list(self._listeners):
+            self._call(listener.on_event, event)
+
+    def _check_audio(self) -> None:
+        if self._audio is None:
+            return
+        alive = self._audio.is_alive
+        if not alive and not self._audio_stalled:
+            log.error("the audio thread has stalled: no block written for several seconds")
+        elif alive and self._audio_stalled:
+            log.info("the audio thread is writing again")
+        self._audio_stalled = not alive
+        if alive and self._audio.blocks_written:
+            self._output_error = None  # a later failure is news again
+
+    def _feed_watchdog(self, now: float) -> None:
+        assert self._notifier.watchdog_s is not None
+        self._next_watchdog_s = now + self._notifier.watchdog_s / 2
+        # Only a living audio thread earns a ping: a hung one gets us restarted.
+        if self._audio is not None and self._audio.is_alive:
+            self._notifier.watchdog()
+        else:
+            log.error("not feeding the watchdog: the audio thread is not writing")
+
+    def _restart_audio(self, now: float) -> None:
+        """Reopen the output (after a reload changed it, or to retry a missing card)."""
+        old = self._audio
+        if old is not None:
+            old.set_scene(replace(player.scene_for(self._state, self._ctx, 0.5), sound=None))
+            old.finish(2.0)
+        output = self._first_output(self._config.audio)
+        if self._fallback_error:
+            self._state = replace(self._state, last_error=self._fallback_error)
+        self._audio = self._start_audio(
+            output, player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
+        )
+        self._publish(now)
+
+    # -- config and sounds --------------------------------------------------------------------
+
+    def _reload(self, now: float) -> None:
+        self._notifier.reloading()
+        try:
+            config = load_config(self._config_arg, self._environ)
+        except ConfigError as error:
+            where = f" in {error.path}" if error.path else ""
+            log.error(
+                "reload: the new config has %d problem(s)%s; keeping the running config:",
+                len(error.problems),
+                where,
+            )
+            for problem in error.problems:
+                log.error("  %s", problem)
+            self._notifier.ready(self._status_text)
+            return
+        old, self._config = self._config, config
+        if config.sounds.dir != old.sounds.dir:
+            assert self._sounds is not None
+            self._sounds.stop()
+            self._sounds = self._open_sounds(config)
+            self._sounds.start_watching()
+        elif self._sounds is not None:
+            self._sounds.refresh()
+        self._ctx = self._context()
+        self._follow(player.reconfigure(self._state, now, self._ctx), now)
+        self._debouncer.delay_s = config.state.save_delay_s
+        if _device_settings(config.audio) != _device_settings(old.audio) or self._fallback_error:
+            self._restart_audio(now)
+        for name, before, after in (
+            ("[control] socket", old.control.socket, config.control.socket),
+            ("[state] file", old.state.file, config.state.file),
+        ):
+            if before != after:
+                log.warning("%s changed: takes effect at the next restart", name)
+        self._notifier.ready(self._status_text)
+        log.info("config reloaded from %s", config.path or "built-in defaults")
+
+    def _open_sounds(self, config: Config) -> DaemonSounds:
+        sounds = DaemonSounds(
+            config.sounds.dir, on_change=lambda: self._queue.put(_SoundsChanged())
+        )
+        sounds.refresh()
+        return sounds
+
+    def _context(self) -> PlayerContext:
+        assert self._sounds is not None
+        return PlayerContext.from_config(self._config, self._sounds.ids(), self._sounds.specs())
+
+    def _ensure_state_dir(self) -> None:
+        directory = os.path.dirname(self.state_path) or "."
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            log.warning(
+                "cannot create %s for the saved state: %s; settings will not survive a restart",
+                directory,
+                error.strerror,
+            )
+
+    # -- adapters --------------------------------------------------------------------------------
+
+    def _start_adapters(self) -> None:
+        assert self._control is not None
+        self._adapters.append(self._control)
+        for name in ADAPTER_FACTORIES:
+            module_name, _, function_name = name.partition(":")
+            try:
+                factory = getattr(importlib.import_module(module_name), function_name)
+                adapter = factory(self)
+            except Exception:
+                log.exception("could not start %s; carrying on without it", name)
+                continue
+            if adapter is not None:
+                self._adapters.append(adapter)
+
+    def _stop_adapters(self) -> None:
+        adapters, self._adapters = self._adapters, []
+        self._listeners.clear()
+        for adapter in reversed(adapters):
+            try:
+                adapter.stop()
+            except Exception:
+                log.exception("stopping %r failed", adapter)
+
+
+# -- output adapters ------------------------------------------------------------------------------
+
+
+def _alsa_output(audio: AudioConfig) -> Output:
+    from sleepsound.outputs.alsa import AlsaOutput  # alsaaudio only when ALSA is used
+
+    return AlsaOutput(
+        device=audio.device,
+        rate=audio.rate,
+        channels=audio.channels,
+        sample_format=audio.format,
+        period_frames=audio.period_frames,
+        periods=audio.periods,
+    )
+
+
+def _clock_output(audio: AudioConfig, record: str | None) -> Output:
+    return ClockOutput(
+        rate=audio.rate,
+        channels=audio.channels,
+        period_frames=audio.period_frames,
+        periods=audio.periods,
+        record=record,
+    )
+
+
+def _device_settings(audio: AudioConfig) -> tuple[object, ...]:
+    """The [audio] keys that need the output reopened when they change."""
+    return (
+        audio.output,
+        audio.device,
+        audio.record,
+        audio.rate,
+        audio.channels,
+        audio.period_frames,
+        audio.periods,
+        audio.format,
+    )
+
+
+def run(config: Config, config_arg: str | None = None) -> int:
+    """Run the daemon in the foreground until SIGTERM; return the exit status."""
+    return Daemon(config, config_arg=config_arg).run()
+
+
+__all__ = ["ADAPTER_FACTORIES", "SHUTDOWN_FADE_S", "Adapter", "Daemon", "Listener", "run"]

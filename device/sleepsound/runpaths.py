@@ -1,0 +1,72 @@
+"""Where the control socket and the saved state live when the config does not say.
+
+Pure: the environment and a file test are passed in. Under systemd the unit's
+``RuntimeDirectory=``/``StateDirectory=`` hand us ``$RUNTIME_DIRECTORY`` and
+``$STATE_DIRECTORY`` (``/run/sleepsound``, ``/var/lib/sleepsound``); run by hand,
+the daemon uses places its user can write (``$XDG_RUNTIME_DIR``, ``$XDG_STATE_HOME``,
+then ``/tmp`` and ``~/.local/state``), so ``sleepsound run`` works without root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Final
+
+SYSTEM_SOCKET: Final = "/run/sleepsound/control.sock"
+"""The socket of the systemd service (``RuntimeDirectory=sleepsound``)."""
+SOCKET_NAME: Final = "control.sock"
+STATE_NAME: Final = "state.json"
+
+
+def daemon_socket_path(configured: str | None, environ: Mapping[str, str]) -> str:
+    """The socket the daemon listens on: ``[control] socket``, else its runtime directory."""
+    if configured:
+        return configured
+    runtime = _first(environ.get("RUNTIME_DIRECTORY"))
+    if runtime:
+        return os.path.join(runtime, SOCKET_NAME)
+    return user_socket_path(environ)
+
+
+def client_socket_paths(
+    configured: str | None, environ: Mapping[str, str], exists: Callable[[str], bool]
+) -> list[str]:
+    """Sockets ``sleepsound ctl`` tries, best first (the first that exists, else all).
+
+    A user's shell has no ``$RUNTIME_DIRECTORY``, so ``ctl`` looks for a daemon run by
+    hand (the user's own socket) and for the systemd service's socket.
+    """
+    if configured:
+        return [configured]
+    candidates = [daemon_socket_path(None, environ)]
+    if SYSTEM_SOCKET not in candidates:
+        candidates.append(SYSTEM_SOCKET)
+    present = [path for path in candidates if exists(path)]
+    return present[:1] or candidates
+
+
+def user_socket_path(environ: Mapping[str, str]) -> str:
+    """A socket path the user can create: ``$XDG_RUNTIME_DIR`` or a per-user ``/tmp`` folder."""
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return os.path.join(runtime, "sleepsound", SOCKET_NAME)
+    return os.path.join("/tmp", f"sleepsound-{os.getuid()}", SOCKET_NAME)
+
+
+def state_file_path(configured: str | None, environ: Mapping[str, str]) -> str:
+    """The saved-state file: ``[state] file``, else the state directory, else the user's."""
+    if configured:
+        return configured
+    state_dir = _first(environ.get("STATE_DIRECTORY"))
+    if state_dir:
+        return os.path.join(state_dir, STATE_NAME)
+    base = environ.get("XDG_STATE_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "sleepsound", STATE_NAME)
+
+
+def _first(value: str | None) -> str | None:
+    # systemd joins several directories with ':' when a unit lists more than one.
+    return value.split(":")[0] if value else None

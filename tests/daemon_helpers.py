@@ -1,0 +1,233 @@
+"""Start the real ``sleepsound run`` in a subprocess and talk to it like a user would.
+
+The daemon plays to the clock output, recording into a WAV file; it reports to a
+datagram socket of ours through ``$NOTIFY_SOCKET`` (abstract namespace), exactly as
+systemd would, so tests can wait for READY instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+from sleepsound import cli
+from sleepsound.control_socket import request
+
+START_TIMEOUT_S = 60.0
+"""Generous: the machine is shared and a cold numpy import can take seconds."""
+
+
+class NotifyListener:
+    """A datagram socket standing in for systemd's notify socket; collects messages."""
+
+    def __init__(self) -> None:
+        self.address = f"@sleepsound-test-{uuid.uuid4().hex}"
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(b"\0" + self.address[1:].encode())
+        self._sock.settimeout(0.2)
+        self.messages: list[dict[str, str]] = []
+        self._cond = threading.Condition()
+        self._quit = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._quit:
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            with self._cond:
+                self.messages.append(fields)
+                self._cond.notify_all()
+
+    def wait_for(self, key: str, value: str | None = None, timeout_s: float = 30.0) -> dict:
+        """The first message (old or new) with ``key`` (equal to ``value`` if given)."""
+        until = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                for message in self.messages:
+                    if key in message and (value is None or message[key] == value):
+                        return message
+                left = until - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {key}={value} notification; got {self.messages}")
+                self._cond.wait(left)
+
+    def count(self, key: str) -> int:
+        """How many messages carried ``key``."""
+        with self._cond:
+            return sum(1 for message in self.messages if key in message)
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._quit = True
+        self._sock.close()
+        self._thread.join(2.0)
+
+
+class DaemonProcess:
+    """One ``sleepsound run`` with its own config, socket, state file and recording."""
+
+    def __init__(self, directory: Path, extra_config: str = "", watchdog_usec: int | None = None):
+        self.directory = directory
+        # UNIX socket paths are limited to 108 bytes; pytest's tmp_path can be longer.
+        self.short_dir = Path(tempfile.mkdtemp(prefix="ssd-"))
+        self.socket = self.short_dir / "ctl.sock"
+        self.state_file = directory / "state.json"
+        self.record = directory / "record.wav"
+        self.config = directory / "config.toml"
+        self.log = directory / "daemon.log"
+        self.watchdog_usec = watchdog_usec
+        self.write_config(extra_config)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.notify: NotifyListener | None = None
+
+    def config_text(self, extra: str = "", audio: str = "", save_delay_s: float = 0.2) -> str:
+        """The test config: clock output recording, quick fades, paths in the test folder."""
+        return (
+            "[audio]\n"
+            'output = "clock"\n'
+            f'record = "{self.record}"\n'
+            "fade_in_s = 0.5\n"
+            "fade_out_s = 0.5\n"
+            "crossfade_s = 0.5\n"
+            f"{audio}"
+            "[control]\n"
+            f'socket = "{self.socket}"\n'
+            "[state]\n"
+            f'file = "{self.state_file}"\n'
+            f"save_delay_s = {save_delay_s}\n"
+            "[sounds]\n"
+            f'dir = "{self.directory / "sounds"}"\n'
+            f"{extra}"
+        )
+
+    def write_config(
+        self, extra: str = "", audio: str = "", text: str | None = None, save_delay_s: float = 0.2
+    ) -> None:
+        """Write the config file (the default one plus ``extra`` sections, or ``text``)."""
+        if text is None:
+            text = self.config_text(extra, audio, save_delay_s)
+        self.config.write_text(text)
+
+    def start(self, wait: bool = True) -> DaemonProcess:
+        """Start the daemon; with ``wait``, return once it said READY=1."""
+        self.notify = NotifyListener()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+        env.pop("SLEEPSOUND_CONFIG", None)
+        env["NOTIFY_SOCKET"] = self.notify.address
+        if self.watchdog_usec is not None:
+            env["WATCHDOG_USEC"] = str(self.watchdog_usec)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sleepsound.cli", "run", "--config", str(self.config)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> dict[str, str]:
+        """Wait for READY=1 (failing early, with the log, if the daemon dies)."""
+        assert self.notify is not None and self.process is not None
+        until = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < until:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited {self.process.returncode}:\n{self.log_text()}")
+            with contextlib.suppress(AssertionError):
+                return self.notify.wait_for("READY", "1", timeout_s=0.5)
+        raise AssertionError(f"daemon never said READY=1:\n{self.log_text()}")
+
+    def request(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Send one command over the control socket; return the reply."""
+        return request(str(self.socket), command, timeout_s=30.0)
+
+    def status(self) -> dict[str, Any]:
+        """The state document, through ``sleepsound ctl status --json``."""
+        code, out, err = self.ctl("status", "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+    def ctl(self, *args: str) -> tuple[int, str, str]:
+        """Run ``sleepsound ctl ARGS`` (the real CLI, in this process); (exit, out, err)."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["ctl", "--socket", str(self.socket), *args])
+        return code, out.getvalue(), err.getvalue()
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the daemon."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, then wait for the exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL and reap."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_text(self) -> str:
+        """Everything the daemon logged so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def close(self) -> None:
+        """Kill whatever is left and clean up."""
+        self.kill()
+        if self.notify is not None:
+            self.notify.close()
+        shutil.rmtree(self.short_dir, ignore_errors=True)
+
+
+def read_recording(path: Path) -> tuple[np.ndarray, int]:
+    """The recorded samples as float (frames, channels) and the rate."""
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return data, rate
+
+
+def block_levels_db(samples: np.ndarray, rate: int, block_s: float = 0.02) -> np.ndarray:
+    """RMS level of consecutive blocks in dBFS (-200 for digital silence)."""
+    size = max(1, int(rate * block_s))
+    count = len(samples) // size
+    blocks = samples[: count * size].reshape(count, size, -1)
+    rms = np.sqrt(np.mean(blocks.astype(np.float64) ** 2, axis=(1, 2)))
+    return 20 * np.log10(np.maximum(rms, 1e-10))
+
+
+def wait_until(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
+    until = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > until:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval_s)

@@ -1,0 +1,355 @@
+"""``sleepsound run`` end to end: a real subprocess, the real CLI, a recorded clock output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon_helpers import DaemonProcess, block_levels_db, read_recording, wait_until
+from sleepsound import statefile
+from sleepsound.errors import ControlError
+
+pytestmark = pytest.mark.slow
+
+SILENT_DB = -85.0
+"""Below this a 20 ms block is silence (16-bit TPDF dither sits near -96 dBFS)."""
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """Factory: ``make_daemon(extra_config="", watchdog_usec=None)``; all killed afterwards."""
+    made: list[DaemonProcess] = []
+
+    def make(extra_config: str = "", watchdog_usec: int | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path, extra_config, watchdog_usec)
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.close()
+
+
+def _state(daemon: DaemonProcess, wanted: str) -> dict:
+    return wait_until(lambda: (doc := daemon.status())["state"] == wanted and doc)
+
+
+def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon().start()
+    first = daemon.status()
+    assert first == {
+        "state": "stopped",
+        "sound": "pink-noise",
+        "volume": 30,
+        "max_volume": 80,
+        "sleep_timer": 0,
+        "timer_ends_at": None,
+        "layer": None,
+        "last_error": None,
+    }
+
+    assert daemon.ctl("play", "brown-noise", "--volume", "40", "--timer", "45")[0] == 0
+    doc = daemon.status()
+    assert (doc["state"], doc["sound"], doc["volume"], doc["sleep_timer"]) == (
+        "playing",
+        "brown-noise",
+        40,
+        45,
+    )
+    ends = dt.datetime.fromisoformat(doc["timer_ends_at"].replace("Z", "+00:00"))
+    minutes_left = (ends - dt.datetime.now(dt.UTC)).total_seconds() / 60
+    assert 40 < minutes_left <= 45.1
+
+    assert daemon.ctl("volume", "+5")[0] == 0
+    assert daemon.status()["volume"] == 45
+    assert daemon.ctl("volume", "-10")[0] == 0
+    assert daemon.status()["volume"] == 35
+    code, _, err = daemon.ctl("volume", "95")
+    assert code == 0 and "clamped to max_volume 80" in err
+    assert daemon.status()["volume"] == 80
+
+    assert daemon.ctl("timer", "30")[0] == 0
+    assert daemon.status()["sleep_timer"] == 30
+    assert daemon.ctl("timer", "off")[0] == 0
+    doc = daemon.status()
+    assert doc["sleep_timer"] == 0 and doc["timer_ends_at"] is None
+
+    assert daemon.ctl("next")[0] == 0
+    assert daemon.status()["sound"] not in ("brown-noise", None)
+    assert daemon.ctl("layer", "white-noise", "--volume", "20")[0] == 0
+    assert daemon.status()["layer"] == {"sound": "white-noise", "volume": 20}
+
+    assert daemon.ctl("toggle")[0] == 0
+    assert daemon.status()["state"] in ("fading_out", "stopped")
+    _state(daemon, "stopped")
+    assert daemon.ctl("toggle")[0] == 0
+    assert daemon.status()["state"] == "playing"
+    assert daemon.ctl("stop")[0] == 0
+    _state(daemon, "stopped")
+
+    code, out, _ = daemon.ctl("status")
+    assert code == 0 and out.startswith("stopped") and "volume 80 (max 80)" in out
+    assert daemon.terminate() == 0
+
+
+def test_a_bad_command_gets_one_line_and_the_daemon_keeps_playing(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon().start()
+    assert daemon.ctl("play", "--volume", "50")[0] == 0
+
+    code, out, err = daemon.ctl("volume", "150")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "volume must be a number from 0 to 100" in err
+    code, _, err = daemon.ctl("play", "no-such-sound")
+    assert code == 1 and err.count("\n") == 1 and "unknown sound 'no-such-sound'" in err
+    code, _, err = daemon.ctl("send", '{"volume": "loud", "transaction": 7}')
+    assert code == 1 and err.count("\n") == 1
+
+    reply = daemon.request({"sleep_timer": -3, "transaction": "t1"})
+    assert reply == {
+        "status": "error",
+        "error": "sleep_timer must be a number of minutes from 0 (off) to 720",
+        "field": "sleep_timer",
+        "transaction": "t1",
+    }
+    doc = daemon.status()
+    assert (doc["state"], doc["volume"], doc["sound"], doc["last_error"]) == (
+        "playing",
+        50,
+        "pink-noise",
+        None,
+    )
+    time.sleep(1.5)  # let the recording show what came after the refusals
+    assert daemon.terminate() == 0
+    samples, rate = read_recording(daemon.record)
+    levels = block_levels_db(samples, rate)
+    # Still sounding in the second before the shutdown fade began.
+    before_fade = levels[: _fade_start(levels)]
+    assert len(before_fade) > 40 and np.all(before_fade[-40:] > -50.0)
+    assert "Traceback" not in daemon.log_text()
+
+
+def test_the_real_ctl_command_exit_codes(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon()
+    ctl = [sys.executable, "-m", "sleepsound.cli", "ctl", "--socket", str(daemon.socket)]
+
+    missing = subprocess.run([*ctl, "status"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 3
+    assert missing.stderr.splitlines() == [
+        f"sleepsound: the sleepsound daemon is not running (nothing listens on {daemon.socket})"
+    ]
+
+    daemon.start()
+    refused = subprocess.run([*ctl, "volume", "-300"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "sleepsound: volume_step must be a number from -100 to 100"
+    ]
+    status = subprocess.run([*ctl, "status", "--json"], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and json.loads(status.stdout)["state"] == "stopped"
+
+
+def test_sigterm_fades_out_within_two_seconds_and_exits_zero(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon().start()
+    assert daemon.ctl("play", "--volume", "60")[0] == 0
+    time.sleep(1.5)  # past the 0.5 s fade-in: a steady level to fade from
+    assert daemon.terminate() == 0
+    assert daemon.notify is not None
+    assert daemon.notify.wait_for("STOPPING", "1")
+
+    samples, rate = read_recording(daemon.record)
+    levels = block_levels_db(samples, rate)
+    start = _fade_start(levels)
+    silent = start + int(np.argmax(levels[start:] < SILENT_DB))
+    assert levels[silent] < SILENT_DB, "the recording never reached silence"
+    fade_s = (silent - start) * 0.02
+    assert 0.2 <= fade_s <= 2.0, f"fade took {fade_s:.2f} s"
+    fade = levels[start : silent + 1]
+    assert np.all(np.diff(fade) < 1.0), "the level rose during the fade"
+    assert np.all(levels[silent:] < SILENT_DB), "sound after the fade"
+    assert np.max(np.abs(samples[silent * int(rate * 0.02) :])) < 1e-3
+
+
+def _fade_start(levels: np.ndarray) -> int:
+    """The last 20 ms block still at the steady level before the final fade."""
+    smooth = np.convolve(levels, np.ones(5) / 5, mode="same")  # 100 ms: noise flickers
+    steady = float(np.max(smooth[2:-2]))
+    return int(np.flatnonzero(levels >= steady - 2.0)[-1])
+
+
+def test_settings_survive_a_restart(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon().start()
+    assert daemon.ctl("play", "brown-noise", "--volume", "42", "--timer", "60")[0] == 0
+    assert daemon.ctl("layer", "white-noise", "--volume", "25")[0] == 0
+    assert daemon.ctl("stop")[0] == 0
+    # The debounced save lands on its own (0.2 s); SIGKILL proves nothing waits for exit.
+    wait_until(
+        lambda: (
+            daemon.state_file.exists() and statefile.load(daemon.state_file)[0].layer_volume == 25.0
+        )
+    )
+    daemon.kill()
+
+    daemon.start()
+    doc = daemon.status()
+    assert (doc["state"], doc["sound"], doc["volume"], doc["sleep_timer"], doc["layer"]) == (
+        "stopped",
+        "brown-noise",
+        42,
+        60,
+        {"sound": "white-noise", "volume": 25},
+    )
+    assert daemon.ctl("play")[0] == 0
+    doc = daemon.status()
+    assert doc["sound"] == "brown-noise" and doc["timer_ends_at"] is not None
+
+
+def test_sigterm_saves_what_the_debouncer_still_held(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    daemon.write_config(save_delay_s=600)
+    daemon.start()
+    assert daemon.ctl("volume", "33")[0] == 0
+    assert daemon.terminate() == 0
+    saved, warning = statefile.load(daemon.state_file)
+    assert warning is None and saved.volume == 33.0
+
+
+def test_sigkill_during_state_writes_leaves_a_valid_state_file(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    daemon.write_config(save_delay_s=0)
+    sent: set[float] = {30.0}  # the start-up volume, if no change was saved yet
+    rng = random.Random(3)
+    for _round in range(4):
+        daemon.start()
+        stop = threading.Event()
+
+        def hammer(stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                volume = float(rng.randint(1, 80))
+                sent.add(volume)
+                try:
+                    daemon.request({"volume": volume})
+                except ControlError:
+                    return  # killed
+
+        thread = threading.Thread(target=hammer)
+        thread.start()
+        wait_until(lambda: daemon.state_file.exists())
+        time.sleep(rng.uniform(0.2, 0.8))
+        daemon.kill()
+        stop.set()
+        thread.join(30)
+        saved, warning = statefile.load(daemon.state_file)
+        assert warning is None, warning
+        assert saved.volume in sent
+
+
+def test_timer_expiry_fades_and_stops(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon().start()
+    # 0.05 min = 3 s, all of it the final fade (shorter than fade_min).
+    assert daemon.request({"action": "play", "volume": 60, "sleep_timer": 0.05})["status"] == "ok"
+    assert daemon.status()["timer_ends_at"] is not None
+    doc = _state(daemon, "stopped")
+    assert doc["volume"] == 60, "the sleep fade must not overwrite the user's volume"
+    assert daemon.terminate() == 0
+
+
+def test_config_errors_are_listed_all_at_once(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon()
+    daemon.write_config(
+        text='[audio]\nvoluem = 20\nmax_volume = 150\n[sleep]\nfade_min = "ten"\n'
+        f'[control]\nsocket = "{daemon.socket}"\n'
+    )
+    base = [sys.executable, "-m", "sleepsound.cli"]
+    for command in (["check-config"], ["run"]):
+        result = subprocess.run(
+            [*base, *command, "--config", str(daemon.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 78, result.stderr
+        assert "3 config problem(s)" in result.stderr
+        assert "audio.voluem: unknown key (did you mean 'volume'?)" in result.stderr
+        assert "audio.max_volume: 150" in result.stderr
+        assert "sleep.fade_min" in result.stderr
+    assert not daemon.socket.exists()
+
+    daemon.write_config()
+    result = subprocess.run(
+        [*base, "check-config", "--config", str(daemon.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert result.stdout == f"config OK: {daemon.config}\n"
+
+
+def test_sd_notify_ready_watchdog_and_stopping(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon(watchdog_usec=400_000).start()
+    assert daemon.notify is not None
+    ready = daemon.notify.wait_for("READY", "1")
+    assert ready["STATUS"].startswith("stopped (pink-noise)")
+    wait_until(lambda: daemon.notify.count("WATCHDOG") >= 3)
+    assert daemon.ctl("play")[0] == 0
+    assert daemon.notify.wait_for("STATUS", None) and wait_until(
+        lambda: any(m.get("STATUS", "").startswith("playing") for m in daemon.notify.messages)
+    )
+    assert daemon.terminate() == 0
+    assert daemon.notify.wait_for("STOPPING", "1")
+
+
+def test_sighup_reloads_and_a_bad_config_keeps_the_old(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon().start()
+    assert daemon.ctl("play", "--volume", "70")[0] == 0
+    daemon.write_config(audio="max_volume = 50\n")
+    daemon.signal(signal.SIGHUP)
+    doc = wait_until(lambda: (d := daemon.status())["max_volume"] == 50 and d)
+    assert (doc["volume"], doc["state"]) == (50, "playing")
+    assert daemon.notify is not None and daemon.notify.wait_for("RELOADING", "1")
+
+    daemon.write_config(audio="max_volume = 500\nbogus = 1\n")
+    daemon.signal(signal.SIGHUP)
+    wait_until(lambda: "keeping the running config" in daemon.log_text())
+    log = daemon.log_text()
+    assert "audio.max_volume" in log and "audio.bogus" in log
+    doc = daemon.status()
+    assert (doc["max_volume"], doc["state"]) == (50, "playing")
+    assert daemon.terminate() == 0
+
+
+def test_a_missing_sound_card_falls_back_to_the_clock(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    text = daemon.config_text().replace('output = "clock"', 'output = "alsa"')
+    text = text.replace(f'record = "{daemon.record}"', 'device = "sleepsound_no_such_card"')
+    daemon.write_config(text=text)
+    daemon.start()
+    doc = daemon.status()
+    assert "no sound card" in doc["last_error"]
+    assert "sleepsound_no_such_card" in daemon.log_text()
+    assert daemon.ctl("play")[0] == 0
+    assert daemon.status()["state"] == "playing"
+    assert daemon.terminate() == 0
