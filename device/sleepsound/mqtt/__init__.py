@@ -4,12 +4,13 @@ Pure parts: :mod:`~sleepsound.mqtt.topics` (names and routing),
 :mod:`~sleepsound.mqtt.payloads` (bytes <-> commands and documents),
 :mod:`~sleepsound.mqtt.discovery` (Home Assistant configs),
 :mod:`~sleepsound.mqtt.identity` (stable ids). The paho adapter is
-:mod:`~sleepsound.mqtt.bridge`. The daemon needs one call::
+:mod:`~sleepsound.mqtt.bridge`. The daemon starts it through
+``ADAPTER_FACTORIES = ["sleepsound.mqtt:start_adapter"]``, which amounts to::
 
-    bridge = create_bridge(config, daemon.submit, sounds=catalogue_ids)
+    bridge = create_bridge(daemon.config, daemon.submit, sounds=daemon.sound_ids)
     if bridge is not None:
-        daemon.add_listener(bridge)   # bridge.on_status(doc), bridge.on_event(event)
-        bridge.start()
+        daemon.add_listener(bridge)   # on_status(doc), on_event(event), on_sounds(ids)
+        bridge.start()                # returns at once; connects in the background
 """
 
 from __future__ import annotations
@@ -42,4 +43,28 @@ def create_bridge(config: Any, submit: Submit, *, sounds: Sequence[str] = ()) ->
     return MqttBridge(settings, submit, sounds=sounds)
 
 
-__all__ = ["MqttBridge", "MqttSettings", "Submit", "Topics", "create_bridge", "load_settings"]
+def start_adapter(daemon: Any) -> MqttBridge | None:
+    """The daemon's adapter factory: start the bridge when ``[mqtt] host`` is set.
+
+    Returns the started bridge (the daemon calls its ``stop()`` on shutdown, which
+    publishes ``offline``), or ``None`` when MQTT is off.
+    """
+    bridge = create_bridge(
+        daemon.config, daemon.submit, sounds=tuple(getattr(daemon, "sound_ids", ()))
+    )
+    if bridge is None:
+        return None
+    daemon.add_listener(bridge)
+    bridge.start()
+    return bridge
+
+
+__all__ = [
+    "MqttBridge",
+    "MqttSettings",
+    "Submit",
+    "Topics",
+    "create_bridge",
+    "load_settings",
+    "start_adapter",
+]
