@@ -69,7 +69,7 @@ HEALTH_CHECK_S: Final = 10.0
 MIN_TICK_S: Final = 0.05
 """Never tick the player faster than this, whatever its deadline says."""
 
-ADAPTER_FACTORIES: list[str] = []
+ADAPTER_FACTORIES: list[str] = ["sleepsound.mqtt:start_adapter"]
 """``"module:function"`` names; each ``function(daemon)`` starts an adapter (MQTT,
 buttons) and returns an object with ``stop()``, or ``None`` when it is switched off.
 A failing factory is logged and skipped: the player still plays."""
@@ -191,6 +191,11 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """The latest state document (a copy; safe from any thread)."""
         return dict(self._document)
+
+    @property
+    def sound_ids(self) -> tuple[str, ...]:
+        """The playable sound ids in catalogue order (the MQTT sound select's options)."""
+        return self._ctx.catalogue
 
     def request_stop(self) -> None:
         """Fade out and leave the loop, as SIGTERM does (thread-safe)."""
@@ -315,6 +320,10 @@ class Daemon:
         elif isinstance(message, _SoundsChanged):
             self._ctx = self._context()
             self._follow(player.reconfigure(self._state, now, self._ctx), now)
+            for listener in list(self._listeners):  # optional hook: MQTT's sound select
+                on_sounds = getattr(listener, "on_sounds", None)
+                if on_sounds is not None:
+                    self._call(on_sounds, self._ctx.catalogue)
 
     def _command(self, message: _Submitted, now: float) -> None:
         raw = message.command
