@@ -347,8 +347,13 @@ def test_the_first_state_and_a_timer_that_ends_the_night_do_not_blink() -> None:
     controls = Controls(ControlsConfig(enabled=False), submit=lambda c: None)
     controls.show_state({"state": "playing", "sleep_timer": 45})
     assert controls.led.blink_end_s() < 0.5
+    controls.show_state({"state": "fading_out", "sleep_timer": 0})
+    assert controls.led.blink_end_s() < 0.5
     controls.show_state({"state": "stopped", "sleep_timer": 0})
     assert controls.led.blink_end_s() < 0.5
+    # A long press while stopped picks a timer: that is confirmed.
+    controls.show_state({"state": "stopped", "sleep_timer": 15})
+    assert controls.led.blink_end_s() > 1.0
 
 
 def test_a_led_at_brightness_zero_stays_dark_while_playing(

@@ -97,6 +97,26 @@ def _with_default_factory(factory: Factory | None, make: Callable[..., Any], **k
         Device.pin_factory = None
 
 
+def _led_core(config: LedConfig) -> StatusLed:
+    breathing = config.breathing
+    return StatusLed(
+        brightness=config.brightness,
+        blink_level=config.blink.level,
+        blink_period_s=config.blink.period_s,
+        breathing=(
+            Breathing(
+                start_bpm=breathing.start_bpm,
+                end_bpm=breathing.end_bpm,
+                ramp_s=breathing.ramp_s,
+                duration_s=breathing.duration_s,
+                level=breathing.level,
+            )
+            if breathing.enabled
+            else None
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class ButtonPin:
     """A working button as wired: what a simulator or a test needs to press it."""
@@ -113,29 +133,27 @@ class _ButtonInput:
     """One button: its gpiozero input, its gesture recogniser and its commands."""
 
     def __init__(
-        self, owner: Controls, key: str, config: ButtonConfig, commands: dict[Gesture, Command]
+        self,
+        owner: Controls,
+        key: str,
+        config: ButtonConfig,
+        commands: dict[Gesture, Command],
+        device: InputDevice,
     ) -> None:
         self.owner = owner
         self.key = key
         self.name = config.name
         self.pull_up = config.pull_up
         self.commands = commands
-        self.device: InputDevice | None = None
+        self.device = device
+        # Starting from the pin's level: a button held at start-up is no press.
         self.recognizer = GestureRecognizer(
             bounce_time=config.bounce_time_s,
             hold_time=config.hold_time_s,
             double_time=config.double_time_s,
-        )
-
-    def attach(self, device: InputDevice) -> None:
-        """Start listening to ``device`` (raw edges: the core does the debouncing)."""
-        self.device = device
-        self.recognizer = GestureRecognizer(
-            bounce_time=self.recognizer.bounce_time,
-            hold_time=self.recognizer.hold_time,
-            double_time=self.recognizer.double_time,
             pressed=bool(device.value),
         )
+        # Raw edges: the core does the debouncing (and dates presses from the first touch).
         device.pin.bounce = None
         device.pin.edges = "both"
         device.pin.when_changed = self.changed
@@ -218,23 +236,11 @@ class Controls:
         self._last_timer: float | None = None
         self._t0: float = time.monotonic()
         self._board: Any = None
-        breathing = self.led_config.breathing
-        self.led = StatusLed(
-            brightness=self.led_config.brightness,
-            blink_level=self.led_config.blink.level,
-            blink_period_s=self.led_config.blink.period_s,
-            breathing=(
-                Breathing(
-                    start_bpm=breathing.start_bpm,
-                    end_bpm=breathing.end_bpm,
-                    ramp_s=breathing.ramp_s,
-                    duration_s=breathing.duration_s,
-                    level=breathing.level,
-                )
-                if breathing.enabled
-                else None
-            ),
-        )
+        try:
+            self.led = _led_core(self.led_config)
+        except SleepsoundError as error:
+            self.problems.append(f"led: {error}; using the default LED settings")
+            self.led = _led_core(LedConfig())
         """The LED's pure core; :attr:`led_level` reads it at the current time."""
         if self.controls_config.enabled:
             self._build(pin_factory)
@@ -353,8 +359,9 @@ class Controls:
             elif not playing:
                 self.led.stop_breathing()
             # Blink for a newly chosen timer, but not for the first document (start-up)
-            # nor when the sound stops with it (the timer ran out: the sleeper is asleep).
-            stopping = was_playing and not playing
+            # nor when the sound fades or stops with it (the timer ran out: the sleeper
+            # is asleep).
+            stopping = state.get("state") == "fading_out" or (was_playing and not playing)
             if (
                 self._state_seen
                 and isinstance(timer, int | float)
@@ -469,14 +476,18 @@ class Controls:
         name = self._claim(f"{key}.pin", config.pin)
         if name is None:
             return
-        button = _ButtonInput(self, f"{key}.pin", config, self._commands(key, config))
+        commands = self._commands(key, config)
         device = self._device(
             f"{key}.pin",
             lambda: InputDevice(name, pull_up=config.pull_up, pin_factory=self.factory),
         )
         if device is None:
             return
-        button.attach(device)
+        try:
+            button = _ButtonInput(self, f"{key}.pin", config, commands, device)
+        except SleepsoundError as error:
+            self.problems.append(f"{key}: {error}; this button is off")
+            return
         self._buttons.append(button)
 
     def _build_encoder(self) -> None:
