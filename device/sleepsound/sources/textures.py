@@ -159,15 +159,20 @@ def _pan_gains(pan: np.ndarray | float) -> tuple[Any, Any]:
     return np.cos(theta), np.sin(theta)
 
 
-def _place(mono: np.ndarray, pan: float, rate: int) -> _Stereo:
-    """Put a mono event at ``pan``: level difference plus the far ear's delay."""
+def _place(mono: np.ndarray, pan: float, rate: int, far: np.ndarray | None = None) -> _Stereo:
+    """Put an event at ``pan``: level difference plus the far ear's delay.
+
+    ``far`` is what the far ear hears if it differs (reflections, head shadow);
+    by default both ears hear ``mono``.
+    """
+    far_wave = mono if far is None else far
     gl, gr = _pan_gains(pan)
     delay = round(abs(pan) * MAX_ITD_S * rate)
-    out = np.zeros((len(mono) + delay, 2))
-    near, far = (1, 0) if pan >= 0 else (0, 1)
+    out = np.zeros((max(len(mono), len(far_wave) + delay), 2))
+    near_side, far_side = (1, 0) if pan >= 0 else (0, 1)
     gains = (gl, gr)
-    out[: len(mono), near] = mono * gains[near]
-    out[delay : delay + len(mono), far] = mono * gains[far]
+    out[: len(mono), near_side] = mono * gains[near_side]
+    out[delay : delay + len(far_wave), far_side] = far_wave * gains[far_side]
     return out
 
 
@@ -307,7 +312,7 @@ class Rain(Texture):
         self.drop_level = _db(p.number("drop_level_db", -8.0, -60.0, 0.0))
         self.wash_level = _db(p.number("wash_level_db", 0.0, -60.0, 0.0))
         low, high = p.span("wash_band_hz", (300.0, 7000.0), 20.0, 20000.0)
-        wander_db = p.number("wander_db", 2.0, 0.0, 12.0)
+        wander_db = p.number("wander_db", 1.0, 0.0, 12.0)
         self.correlation = p.number("correlation", 0.15, 0.0, 0.9)
         self._ready()
         self.wash = _Filter(_bandpass(low, high, rate))
@@ -489,29 +494,44 @@ class Tapping(Texture):
         self.pan = float(np.clip(self.pan + self.rng.normal(0.0, 0.5), -0.9, 0.9))
         return float(self.rng.uniform(*self.pause_s))
 
-    def _tap(self) -> np.ndarray:
+    def _ring(self, pulse: np.ndarray, decays: np.ndarray, detune: np.ndarray) -> np.ndarray:
+        """The surface's response to one excitation (lowest mode dominant, as on a desk)."""
+        body = np.zeros(len(pulse))
+        for freq, weight, decay, tune in zip(
+            self.surface, (1.0, 0.5, 0.3), decays, detune, strict=True
+        ):
+            b, a = _resonator(freq * tune, decay, self.rate)
+            body += weight * signal.lfilter(b, a, pulse)
+        return body
+
+    def _tap(self) -> tuple[np.ndarray, np.ndarray]:
+        """One tap as the near ear and the far ear hear it."""
         rng, rate = self.rng, self.rate
         length = round(0.35 * rate)
         excite = round(rng.uniform(0.003, 0.006) * rate)
-        pulse = np.zeros(length)
-        pulse[:excite] = rng.standard_normal(excite) * np.hanning(excite + 2)[1:-1]
-        body = np.zeros(length)
-        # The lowest mode dominates, as on a real desk: fewer beating partials, a
-        # rounder tap with a lower crest.
-        for freq, weight in zip(self.surface, (1.0, 0.5, 0.3), strict=True):
-            b, a = _resonator(freq * rng.uniform(0.97, 1.03), rng.uniform(0.12, 0.25), rate)
-            body += weight * signal.lfilter(b, a, pulse)
-        body /= np.max(np.abs(body)) + 1e-12
+        window = np.hanning(excite + 2)[1:-1]
+        decays = rng.uniform(0.12, 0.25, 3)
+        detune = rng.uniform(0.97, 1.03, 3)
+        pulses = np.zeros((2, length))
+        pulses[:, :excite] = rng.standard_normal((2, excite)) * window
+        near = self._ring(pulses[0], decays, detune)
+        # The far ear hears the same tap by other paths: partly a different ring.
+        far = 0.5 * near + 0.6 * self._ring(pulses[1], decays, detune)
+        scale = 1.0 / (max(np.max(np.abs(near)), np.max(np.abs(far))) + 1e-12)
+        near, far = near * scale, far * scale
         if rng.random() < self.nail:
-            click = signal.lfilter(*_resonator(rng.uniform(2500.0, 4200.0), 0.02, rate), pulse)
-            body += 0.25 * click / (np.max(np.abs(click)) + 1e-12)
+            click = signal.lfilter(*_resonator(rng.uniform(2500.0, 4200.0), 0.02, rate), pulses[0])
+            click *= 0.25 / (np.max(np.abs(click)) + 1e-12)
+            near, far = near + click, far + 0.3 * click
         # A couple of milliseconds of fade-in: a fingertip lands, it does not snap.
-        body *= _soft_envelope(length, round(0.002 * rate), round(0.15 * rate))
-        return body * _db(rng.uniform(-2.0, 0.0))
+        env = _soft_envelope(length, round(0.002 * rate), round(0.15 * rate))
+        level = _db(rng.uniform(-2.0, 0.0))
+        return near * env * level, far * env * level
 
     def _fire(self, offset: int) -> float:
         pan = float(np.clip(self.pan + self.rng.normal(0.0, 0.08), -1.0, 1.0))
-        self.events.add(offset, _place(self._tap(), pan, self.rate) * 0.5)
+        near, far = self._tap()
+        self.events.add(offset, _place(near, pan, self.rate, far=far) * 0.5)
         return self._gap()
 
     def render(self) -> _Stereo:
