@@ -7,6 +7,7 @@ systemd would, so tests can wait for READY instead of sleeping.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -28,9 +29,25 @@ import soundfile
 
 from sleepsound import cli
 from sleepsound.control_socket import request
+from sleepsound.daemon_sounds import DaemonSounds
 
 START_TIMEOUT_S = 60.0
 """Generous: the machine is shared and a cold numpy import can take seconds."""
+
+CACHE_HOME = Path(tempfile.mkdtemp(prefix="ssd-cache-"))
+"""$XDG_CACHE_HOME of every test daemon: loudness is measured once per session."""
+atexit.register(shutil.rmtree, CACHE_HOME, ignore_errors=True)
+
+
+def warm_loudness_cache(*sound_ids: str) -> None:
+    """Measure sounds into the test daemons' cache, so they play at their final level at once.
+
+    Otherwise the level glides (6 dB/s) when a background measurement lands mid-test.
+    """
+    sounds = DaemonSounds(None, loudness_cache=CACHE_HOME / "sleepsound" / "loudness.json")
+    sounds.refresh()
+    for sound_id in sound_ids:
+        sounds.loudness.measure_now(sounds.specs().get(sound_id, sound_id))
 
 
 class NotifyListener:
@@ -136,6 +153,7 @@ class DaemonProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
         env.pop("SLEEPSOUND_CONFIG", None)
         env["NOTIFY_SOCKET"] = self.notify.address
+        env["XDG_CACHE_HOME"] = str(CACHE_HOME)
         if self.watchdog_usec is not None:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         with open(self.log, "ab") as log:

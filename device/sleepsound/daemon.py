@@ -36,6 +36,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 from sleepsound import player, runpaths, statefile
@@ -66,6 +67,7 @@ READY_WAIT_S: Final = 3.0
 """How long start-up waits for the audio thread's first block before READY anyway."""
 HEALTH_CHECK_S: Final = 10.0
 """How often the loop looks at the audio thread when there is no watchdog to feed."""
+LOUDNESS_CACHE: Final = "loudness.json"
 MIN_TICK_S: Final = 0.05
 """Never tick the player faster than this, whatever its deadline says."""
 
@@ -247,7 +249,7 @@ class Daemon:
         self._audio = self._start_audio(output, scene)
         self._control.start()
         log.info("control socket: %s", self.socket_path)
-        self._sounds.start_watching()
+        self._sounds.start()
         self._start_adapters()
         self._wait_for_sound()
         now = self._clock()
@@ -281,15 +283,22 @@ class Daemon:
         self._stop_adapters()
         now = self._clock()
         fade_s = min(self._ctx.fade_out_s, SHUTDOWN_FADE_S)
-        outcome = player.apply(
-            self._state, parse_command({"action": "stop", "fade": fade_s}), now, self._ctx
+        before = self._state
+        self._follow(
+            player.apply(before, parse_command({"action": "stop", "fade": fade_s}), now, self._ctx),
+            now,
         )
-        self._follow(outcome, now)
         if self._audio is not None:
-            # Volume 0 as well: a long stop already fading slews down too, so the whole
-            # thing is silent within SHUTDOWN_FADE_S (a scene cannot hurry an envelope).
-            scene = player.scene_for(self._state, self._ctx, fade_s)
-            self._audio.set_scene(replace(scene, volume=0.0))
+            slow_stop = (
+                before.state is player.State.FADING_OUT
+                and before.stop_at_s is not None
+                and before.stop_at_s - now > fade_s
+            )
+            if slow_stop:
+                # A long stop fade is already under way and a scene cannot hurry an
+                # envelope; the volume slews down (40 dB/s) and ends it in time.
+                scene = player.scene_for(self._state, self._ctx, fade_s)
+                self._audio.set_scene(replace(scene, volume=0.0))
             self._audio.finish(fade_s + 1.0)
         if self._debouncer.pending:
             self._save()
@@ -557,7 +566,7 @@ class Daemon:
             assert self._sounds is not None
             self._sounds.stop()
             self._sounds = self._open_sounds(config)
-            self._sounds.start_watching()
+            self._sounds.start()
         elif self._sounds is not None:
             self._sounds.refresh()
         self._ctx = self._context()
@@ -576,7 +585,9 @@ class Daemon:
 
     def _open_sounds(self, config: Config) -> DaemonSounds:
         sounds = DaemonSounds(
-            config.sounds.dir, on_change=lambda: self._queue.put(_SoundsChanged())
+            config.sounds.dir,
+            loudness_cache=Path(runpaths.cache_file_path(LOUDNESS_CACHE, self._environ)),
+            on_change=lambda: self._queue.put(_SoundsChanged()),
         )
         sounds.refresh()
         return sounds

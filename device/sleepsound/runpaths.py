@@ -2,9 +2,11 @@
 
 Pure: the environment and a file test are passed in. Under systemd the unit's
 ``RuntimeDirectory=``/``StateDirectory=`` hand us ``$RUNTIME_DIRECTORY`` and
-``$STATE_DIRECTORY`` (``/run/sleepsound``, ``/var/lib/sleepsound``); run by hand,
+``$STATE_DIRECTORY``, ``$CACHE_DIRECTORY`` (``/run/sleepsound``, ``/var/lib/sleepsound``,
+``/var/cache/sleepsound``); run by hand,
 the daemon uses places its user can write (``$XDG_RUNTIME_DIR``, ``$XDG_STATE_HOME``,
-then ``/tmp`` and ``~/.local/state``), so ``sleepsound run`` works without root.
+``$XDG_CACHE_HOME``, then ``/tmp``, ``~/.local/state`` and ``~/.cache``), so
+``sleepsound run`` works without root.
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ def state_file_path(configured: str | None, environ: Mapping[str, str]) -> str:
         environ.get("HOME") or os.path.expanduser("~"), ".local", "state"
     )
     return os.path.join(base, "sleepsound", STATE_NAME)
+
+
+def cache_file_path(name: str, environ: Mapping[str, str]) -> str:
+    """A cache file: ``$CACHE_DIRECTORY`` under systemd, else ``$XDG_CACHE_HOME/sleepsound``."""
+    cache_dir = _first(environ.get("CACHE_DIRECTORY"))
+    if cache_dir:
+        return os.path.join(cache_dir, name)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "sleepsound", name)
 
 
 def _first(value: str | None) -> str | None:

@@ -1,0 +1,280 @@
+"""The control socket server and client, with a real command loop thread behind them."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import socket
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sleepsound.control_socket import ControlServer, document_of, request, status_line
+from sleepsound.errors import ControlError
+
+
+class Loop:
+    """Stands in for the daemon's command loop: one thread answering queued commands.
+
+    ``hold`` keeps commands queued unanswered (a busy loop) until ``release``.
+    """
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[tuple[object, Any]] = queue.Queue()
+        self.received: list[object] = []
+        self.held = threading.Event()
+        self.held.set()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def submit(self, raw: object, reply: Any) -> None:
+        self.received.append(raw)
+        self.queue.put((raw, reply))
+
+    def _run(self) -> None:
+        while True:
+            raw, reply = self.queue.get()
+            if raw is None:
+                return
+            self.held.wait()
+            if isinstance(raw, dict) and raw.get("action") == "status":
+                reply({"status": "ok", "state": "playing", "volume": 30})
+            else:
+                reply({"status": "ok", "echo": raw})
+
+    def hold(self) -> None:
+        self.held.clear()
+
+    def release(self) -> None:
+        self.held.set()
+
+    def close(self) -> None:
+        self.release()
+        self.queue.put((None, None))
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="ssc-"))  # socket paths must stay short
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    running = Loop()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def server(short_dir: Path, loop: Loop) -> Iterator[ControlServer]:
+    control = ControlServer(str(short_dir / "run" / "ctl.sock"), loop.submit, idle_timeout_s=30)
+    control.start()
+    yield control
+    control.stop()
+
+
+def _connect(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(path)
+    return sock
+
+
+def _read_line(sock: socket.socket) -> dict[str, Any]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return json.loads(data)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """True once the server has closed the connection (EOF, or a reset if data was unread)."""
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_one_reply_line_per_command_in_order(server: ControlServer) -> None:
+    with _connect(server.path) as sock:
+        lines = [{"volume": n, "transaction": n} for n in range(20)]
+        sock.sendall(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+        reader = LineReader(sock)
+        replies = [reader.next() for _ in lines]
+    assert [reply["echo"] for reply in replies] == lines
+
+
+class LineReader:
+    """Reads reply lines one by one from a socket that may deliver several at once."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def next(self) -> Any:
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            assert chunk, "connection closed"
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
+
+
+def test_get_and_status_return_the_state_document(server: ControlServer) -> None:
+    for action in ("status", "get"):
+        reply = request(server.path, {"action": action})
+        assert reply == {"status": "ok", "state": "playing", "volume": 30}
+        assert document_of(reply) == {"state": "playing", "volume": 30}
+
+
+def test_the_socket_is_for_owner_and_group_only(server: ControlServer) -> None:
+    mode = stat.S_IMODE(os.stat(server.path).st_mode)
+    assert mode == 0o660
+    assert stat.S_ISSOCK(os.stat(server.path).st_mode)
+
+
+def test_invalid_json_gets_an_error_and_the_connection_stays_usable(
+    server: ControlServer,
+) -> None:
+    with _connect(server.path) as sock:
+        sock.sendall(b"this is not json\n")
+        reply = _read_line(sock)
+        assert reply["status"] == "error" and "not valid JSON" in reply["error"]
+        sock.sendall(b'{"action": "stop"}\n')
+        assert _read_line(sock) == {"status": "ok", "echo": {"action": "stop"}}
+
+
+def test_an_overlong_line_is_refused_and_the_client_dropped(short_dir: Path, loop: Loop) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, max_line_bytes=1000)
+    server.start()
+    try:
+        with _connect(server.path) as sock:
+            sock.sendall(b'{"sound": "' + b"x" * 5000)
+            reply = _read_line(sock)
+            assert reply["status"] == "error" and "too long" in reply["error"]
+            assert _closed(sock)
+        assert loop.received == []
+        assert request(server.path, {"action": "status"})["status"] == "ok"
+    finally:
+        server.stop()
+
+
+def test_a_stalled_client_does_not_block_others(server: ControlServer, loop: Loop) -> None:
+    with _connect(server.path) as stalled, _connect(server.path) as flooding:
+        stalled.sendall(b'{"action": "pl')  # half a line, then nothing
+        # A client that writes commands and never reads the replies.
+        flooding.setblocking(False)
+        sent = 0
+        try:
+            while sent < 2_000_000:
+                sent += flooding.send(b'{"action": "next"}\n' * 500)
+        except BlockingIOError:
+            pass
+        for _ in range(3):
+            assert request(server.path, {"action": "status"}, timeout_s=10)["status"] == "ok"
+
+
+def test_a_client_gets_only_a_few_commands_in_flight(short_dir: Path, loop: Loop) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, max_in_flight=4)
+    server.start()
+    loop.hold()
+    try:
+        with _connect(server.path) as sock:
+            sock.sendall(b'{"action": "next"}\n' * 100)
+            deadline = time.monotonic() + 10
+            while len(loop.received) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)  # room for more to (wrongly) arrive
+            assert len(loop.received) == 4
+            loop.release()
+            reader = LineReader(sock)
+            replies = [reader.next() for _ in range(100)]
+        assert all(reply["status"] == "ok" for reply in replies)
+        assert len(loop.received) == 100
+    finally:
+        server.stop()
+
+
+def test_an_idle_client_is_dropped(short_dir: Path, loop: Loop) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, idle_timeout_s=0.3)
+    server.start()
+    try:
+        with _connect(server.path) as sock:
+            assert _closed(sock)
+    finally:
+        server.stop()
+
+
+def test_a_last_line_without_newline_is_answered(server: ControlServer) -> None:
+    with _connect(server.path) as sock:
+        sock.sendall(b'{"action": "toggle"}')
+        sock.shutdown(socket.SHUT_WR)
+        assert _read_line(sock) == {"status": "ok", "echo": {"action": "toggle"}}
+        assert _closed(sock)
+
+
+def test_a_stale_socket_file_is_replaced(short_dir: Path, loop: Loop) -> None:
+    path = short_dir / "ctl.sock"
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(path))
+    dead.close()  # the file stays: a crashed daemon's leftover
+    server = ControlServer(str(path), loop.submit)
+    server.start()
+    try:
+        assert request(str(path), {"action": "status"})["status"] == "ok"
+    finally:
+        server.stop()
+    assert not path.exists()
+
+
+def test_a_live_socket_is_not_taken_over(server: ControlServer, loop: Loop) -> None:
+    second = ControlServer(server.path, loop.submit)
+    with pytest.raises(ControlError, match="already listening"):
+        second.bind()
+    assert request(server.path, {"action": "status"})["status"] == "ok"
+
+
+def test_a_file_that_is_not_a_socket_is_left_alone(short_dir: Path, loop: Loop) -> None:
+    path = short_dir / "ctl.sock"
+    path.write_text("precious")
+    with pytest.raises(ControlError, match="not a socket"):
+        ControlServer(str(path), loop.submit).bind()
+    assert path.read_text() == "precious"
+
+
+def test_request_names_the_socket_when_nobody_listens(short_dir: Path) -> None:
+    path = str(short_dir / "nothing.sock")
+    with pytest.raises(ControlError, match=f"not running.*{path}"):
+        request(path, {"action": "status"})
+
+
+def test_status_line_reads_like_a_sentence() -> None:
+    document = {
+        "state": "playing",
+        "sound": "rain",
+        "volume": 30,
+        "max_volume": 80,
+        "sleep_timer": 45,
+        "timer_ends_at": "2030-01-01T22:41:00Z",
+        "layer": {"sound": "pink-noise", "volume": 20},
+        "last_error": None,
+    }
+    line = status_line(document, tz=__import__("datetime").UTC)
+    assert line == (
+        "playing rain, volume 30 (max 80), timer 45 min, ends 22:41, layer pink-noise at 20"
+    )
+    stopped = {**document, "state": "stopped", "sleep_timer": 0, "timer_ends_at": None}
+    stopped["layer"] = None
+    assert status_line(stopped) == "stopped (rain), volume 30 (max 80), timer off"
