@@ -96,6 +96,20 @@ class SoundsConfig:
     """Where sound files live."""
     default: str = "pink-noise"
     """The sound played when none has been chosen yet (a library id or generator)."""
+    rescan_s: float = 3.0
+    """How often the folder is checked for files dropped in or removed."""
+    rotation: str = "all"
+    """What next/previous step through: all, user, builtin, category:<name>, trigger:<name>."""
+    non_repeating: bool = False
+    """Play long files (over 3 segments) as shuffled segments joined by crossfades."""
+    segment_s: float = 45.0
+    """Segment length in non-repeating mode."""
+    loudness_lufs: float = -23.0
+    """Every sound is levelled to this loudness before the volume knob (EBU R128: -23)."""
+    loudness_cache: str = "/var/cache/sleepsound/loudness.json"
+    """Where measured loudness is kept (regenerated if lost)."""
+    mono_binaural: str = "monaural"
+    """Binaural beds on a mono output: "monaural" (play the monaural beat) or "refuse"."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +218,20 @@ SLEEP_SCHEMA: Final[dict[str, Any]] = {
     },
 }
 
-SOUNDS_SCHEMA: Final[dict[str, Any]] = {"dir": _PATH, "default": _SOUND_ID}
+SOUNDS_SCHEMA: Final[dict[str, Any]] = {
+    "dir": _PATH,
+    "default": _SOUND_ID,
+    "rescan_s": _number(0.5, 3600),
+    "rotation": {
+        "type": "string",
+        "pattern": r"^(all|user|builtin|category:[a-z0-9][a-z0-9_-]*|trigger:[a-z_]+)$",
+    },
+    "non_repeating": {"type": "boolean"},
+    "segment_s": _number(10, 3600),
+    "loudness_lufs": _number(-40, -10),
+    "loudness_cache": _PATH,
+    "mono_binaural": {"enum": ["monaural", "refuse"]},
+}
 CONTROL_SCHEMA: Final[dict[str, Any]] = {"socket": _PATH}
 STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": _number(0, 3600)}
 MQTT_SCHEMA: Final[dict[str, Any]] = {
