@@ -7,7 +7,7 @@ The rules it keeps (see ``docs/mqtt.md``):
 
 * The sound never waits for MQTT. ``connect_async`` + ``loop_start``: a broker
   that is down at boot, or goes away at night, is retried in paho's own thread
-  with a growing delay (1 s doubling to 30 s) while playback carries on.
+  with a growing delay (1 s doubling to 10 s) while playback carries on.
 * The Last Will (``offline``, retained) is set before connecting; a clean stop
   publishes ``offline`` itself, since a clean DISCONNECT sends no will.
 * After every (re)connect: subscribe (so reconnects renew subscriptions), then
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -54,7 +55,7 @@ QOS: Final = 1
 REBIRTH_DELAY_S: Final = (1.0, 5.0)
 """Home Assistant's birth message is answered after a random delay in this range, so a
 house full of devices does not answer all at once."""
-RECONNECT_DELAY_S: Final = (1, 30)
+RECONNECT_DELAY_S: Final = (1, 10)
 """paho's reconnect back-off: the first wait and the cap (it doubles in between)."""
 CONNECT_TIMEOUT_S: Final = 5.0
 STOP_TIMEOUT_S: Final = 2.0
@@ -386,6 +387,7 @@ class MqttBridge:
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_socket_open = _no_delay
         return client
 
 
@@ -410,3 +412,10 @@ def new_client(settings: MqttSettings, client_id: str | None = None) -> mqtt.Cli
             ca_certs=settings.ca_file, certfile=settings.certfile, keyfile=settings.keyfile
         )
     return client
+
+
+def _no_delay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """Turn Nagle's algorithm off: a command's reply and state are small packets that
+    would otherwise wait for the broker's delayed ACK (tens of ms per hop)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
