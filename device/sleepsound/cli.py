@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "sleepsound.cli_audio",
     "sleepsound.cli_daemon",
     "sleepsound.cli_mqtt",
+    "sleepsound.cli_sounds",
 )
 
 EXIT_USAGE = 2
