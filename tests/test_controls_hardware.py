@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from gpiozero import Device, InputDevice
 from gpiozero.pins.mock import MockFactory, MockPWMPin, MockSPIDevice
+from gpiozero.pins.pi import PiPin
 
 from sleepsound.config import parse_config, parse_toml
 from sleepsound.controls.finger import Finger
@@ -479,6 +480,28 @@ def test_the_same_config_works_on_a_pi_5(
     Finger(pi5, controls).click("main")
     assert rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
     pi5.reset()
+
+
+class WallClockPin(MockPWMPin):
+    """A pin whose driver stamps edges with the wall clock instead of the factory's
+    monotonic ticks (what lgpio's own clock is)."""
+
+    def _call_when_changed(self) -> None:
+        PiPin._call_when_changed(self, time.time(), self._state)
+
+
+def test_edges_stamped_on_another_clock_still_make_gestures(
+    make_controls: Callable[..., tuple[Controls, Recorder]],
+) -> None:
+    odd = MockFactory(pin_class=WallClockPin)
+    controls, rec = make_controls(on=odd)
+    finger = Finger(odd, controls)
+    finger.click("main")
+    assert rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
+    finger.press("main")
+    assert rec.wait_for(lambda r: r.commands[-1:] == [{"action": "timer_cycle"}])
+    finger.release("main")
+    odd.reset()
 
 
 def test_controls_disabled_leave_every_pin_alone(factory: MockFactory) -> None:

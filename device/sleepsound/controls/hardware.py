@@ -80,6 +80,9 @@ SPI_PINS: Final[tuple[tuple[str, str], ...]] = (
 
 PLAYING_STATES: Final = frozenset({"playing", "fading_out"})
 
+MAX_EDGE_DELAY_S: Final = 2.0
+"""An edge stamped longer ago than this (or in the future) is dated on arrival."""
+
 
 def _with_default_factory(factory: Factory | None, make: Callable[..., Any], **kwargs: Any) -> Any:
     """Build a gpiozero SPI device on ``factory``.
@@ -575,8 +578,16 @@ class Controls:
     # -- running -------------------------------------------------------------------------
 
     def _ticks_s(self, ticks: float) -> float:
+        """An edge's time on our clock: the driver's stamp when it is plausible."""
+        now = self.now_s()
         assert self.factory is not None
-        return self.factory.ticks_diff(ticks, self._t0)
+        at = self.factory.ticks_diff(ticks, self._t0)
+        # lgpio stamps edges with the kernel's clock, which gpiozero takes to be its
+        # own monotonic one; lgpio's own clock is the wall clock (joan2937/lg#19).
+        # Should a driver ever hand us a stamp from another clock, use the arrival time.
+        if not now - MAX_EDGE_DELAY_S <= at <= now + 0.001:
+            return now
+        return at
 
     def _button_edge(self, button: _ButtonInput, pressed: bool, ticks: float) -> None:
         now = self._ticks_s(ticks)
