@@ -8,8 +8,8 @@ loudness of 400 ms gating blocks (75 % overlap). We never hand it a whole file:
 * files whose peaks stand more than 20 dB above their loudness are measured as
   the tamer (:mod:`levelled`) will play them, so taming does not leave them
   quieter than the rest;
-* files up to ``whole_file_max_s`` (20 min) are read in 60.3 s chunks that start
-  every 60 s, so the chunks' gating blocks tile the file exactly (only the
+* files up to ``whole_file_max_s`` (20 min) are read in 10.3 s chunks that start
+  every 10 s, so the chunks' gating blocks tile the file exactly (only the
   K-weighting filter restarts at each chunk, which moves the result by far less
   than 0.1 LU);
 * longer files are measured on a bounded, deterministic sample: ``excerpts``
@@ -140,7 +140,7 @@ def plan_reads(
     whole_file_max_s: float = 1200.0,
     excerpts: int = 60,
     excerpt_s: float = 10.0,
-    chunk_s: float = 60.0,
+    chunk_s: float = 10.0,
 ) -> tuple[list[tuple[int, int]], str]:
     """Which (start, length) frame ranges to measure, and the method's name (pure)."""
     block = round(BLOCK_S * rate)
