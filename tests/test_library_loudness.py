@@ -163,6 +163,7 @@ def test_measurements_are_cached_against_the_files_identity(tmp_path: Path) -> N
 
     write(path, at_peak_dbfs(material(3.0, RATE), -5.0), RATE)  # the file changes
     os.utime(path, ns=(1, 10**18))
+    assert first.measurement(str(path)) is None  # the running service notices too
     fresh = LoudnessService(LoudnessCache(cache_path))
     assert fresh.measurement(str(path)) is None
     assert fresh.measure_now(str(path)).lufs > measured.lufs + 10

@@ -411,7 +411,9 @@ class LoudnessService:
         self.target_lufs = target_lufs
         self.open_builtin = open_builtin
         self.builtin_presets = dict(builtin_presets or {})
-        self._known: dict[str, Measurement] = {}
+        self._known: dict[str, tuple[str, Measurement]] = {}
+        """Measurements in memory with the identity they were taken of."""
+        self._builtin_ids: dict[str, str] = {}
         self._queue: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
         self._queued: set[str] = set()
         self._failed: dict[str, str] = {}
@@ -431,26 +433,40 @@ class LoudnessService:
     def identity(self, spec: str) -> str:
         """The identity the measurement of ``spec`` must match."""
         if self.is_builtin(spec):
-            return builtin_identity(self.builtin_presets.get(spec), spec)
+            # Presets do not change while running; hash each one once.
+            if spec not in self._builtin_ids:
+                self._builtin_ids[spec] = builtin_identity(self.builtin_presets.get(spec), spec)
+            return self._builtin_ids[spec]
         return file_identity(Path(spec))
 
     def measurement(self, spec: str) -> Measurement | None:
-        """The measurement of ``spec`` if known (memory, then the cache file); never measures."""
-        known = self._known.get(spec)
-        if known is not None:
-            return known
+        """The measurement of this version of ``spec`` (memory, then the cache file), if any.
+
+        Checks the file's identity (a ``stat``), so a file that changed since it was
+        measured reads as unmeasured. Never measures.
+        """
         try:
-            found = self.cache.get(spec, self.identity(spec))
+            identity = self.identity(spec)
         except OSError:
             return None
+        known = self._known.get(spec)
+        if known is not None and known[0] == identity:
+            return known[1]
+        found = self.cache.get(spec, identity)
         if found is not None:
-            self._known[spec] = found
+            self._known[spec] = (identity, found)
+        else:
+            self._known.pop(spec, None)
         return found
 
     def gain_db(self, spec: str, out_channels: int) -> float | None:
-        """The measured gain for ``spec`` on this output, or ``None`` while unmeasured."""
-        found = self.measurement(spec)
-        return None if found is None else gain_for(found, self.target_lufs, out_channels)
+        """The measured gain for ``spec`` on this output, or ``None`` while unmeasured.
+
+        Called for every audio block, so it only looks in memory (no file access):
+        :meth:`request`, called when a sound is opened, loads what the cache knows.
+        """
+        known = self._known.get(spec)
+        return None if known is None else gain_for(known[1], self.target_lufs, out_channels)
 
     def provisional_gain_db(self, spec: str) -> float:
         """The safe gain to play ``spec`` with until it is measured."""
@@ -478,13 +494,13 @@ class LoudnessService:
             else:
                 found = measure_file(Path(spec))
             self.cache.put(spec, identity, found)
-        self._known[spec] = found
+        self._known[spec] = (identity, found)
         for listener in list(self.listeners):
             listener(spec, found)
         return found
 
     def request(self, spec: str, urgent: bool = False) -> None:
-        """Queue ``spec`` for background measurement unless it is already known."""
+        """Load ``spec``'s measurement from the cache, or queue it for measuring."""
         if self.measurement(spec) is not None:
             return
         with self._lock:
