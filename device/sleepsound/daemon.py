@@ -71,7 +71,10 @@ LOUDNESS_CACHE: Final = "loudness.json"
 MIN_TICK_S: Final = 0.05
 """Never tick the player faster than this, whatever its deadline says."""
 
-ADAPTER_FACTORIES: list[str] = ["sleepsound.mqtt:start_adapter"]
+ADAPTER_FACTORIES: list[str] = [
+    "sleepsound.mqtt:start_adapter",
+    "sleepsound.controls.adapter:start_adapter",
+]
 """``"module:function"`` names; each ``function(daemon)`` starts an adapter (MQTT,
 buttons) and returns an object with ``stop()``, or ``None`` when it is switched off.
 A failing factory is logged and skipped: the player still plays."""
@@ -120,7 +123,12 @@ class _SoundsChanged:
     pass
 
 
-_Message = _Submitted | _AudioFailed | _Signal | _SoundsChanged
+@dataclass(frozen=True)
+class _Emitted:
+    event: Mapping[str, Any]
+
+
+_Message = _Submitted | _AudioFailed | _Signal | _SoundsChanged | _Emitted
 
 
 class Daemon:
@@ -202,6 +210,14 @@ class Daemon:
     def request_stop(self) -> None:
         """Fade out and leave the loop, as SIGTERM does (thread-safe)."""
         self._queue.put(_Signal(signal.SIGTERM))
+
+    def emit_event(self, event: Mapping[str, Any]) -> None:
+        """Tell every listener's ``on_event`` about an adapter's event (a button gesture).
+
+        Thread-safe and never blocking: the event goes through the queue, so listeners
+        are called on the loop's thread, in order with the commands around it.
+        """
+        self._queue.put(_Emitted(dict(event)))
 
     # -- running ------------------------------------------------------------------------------
 
@@ -326,6 +342,10 @@ class Daemon:
             else:
                 log.info("%s received", signal.Signals(message.signum).name)
                 self._stopping = True
+        elif isinstance(message, _Emitted):
+            log.debug("event: %s", message.event)
+            for listener in list(self._listeners):
+                self._call(listener.on_event, message.event)
         elif isinstance(message, _SoundsChanged):
             self._ctx = self._context()
             self._follow(player.reconfigure(self._state, now, self._ctx), now)
