@@ -152,3 +152,29 @@ def _wait_for(condition, broker) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met; broker log:\n{broker.log()}")
         time.sleep(0.05)
+
+
+def test_mqtt5_acl_refusal_is_logged_once(mosquitto, mqtt_probe, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    acl = (
+        "user bedroom\n"
+        "topic read sleepsound/bedroom/set\n"
+        "topic read sleepsound/bedroom/set/+\n"
+        "topic write sleepsound/bedroom/response\n"
+        "topic write sleepsound/bedroom/availability\n"
+        "user ha\n"
+        "topic readwrite #\n"
+    )
+    broker = mosquitto(users={"bedroom": SECRET, "ha": "ha-pass"}, acl=acl)
+    settings = settings_for(broker, username="bedroom", password=SECRET, protocol="5")
+    with running_device(broker, settings=settings):
+        ha = HomeAssistant(
+            mqtt_probe(broker, username="ha", password="ha-pass"), "sleepsound/bedroom"
+        )
+        ha.wait_online()
+        for volume in (10, 11, 12):  # each changes the state, whose publish is denied
+            assert ha.ask({"volume": volume}) == {"status": "ok"}
+        assert not [m for m in ha.probe.received if m.topic.endswith("/state")]
+    refusals = [r for r in caplog.records if "refused a publish" in r.getMessage()]
+    assert len(refusals) == 1, [r.getMessage() for r in refusals]
+    assert "ACL" in refusals[0].getMessage()

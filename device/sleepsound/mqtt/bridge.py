@@ -58,7 +58,8 @@ house full of devices does not answer all at once."""
 RECONNECT_DELAY_S: Final = (1, 10)
 """paho's reconnect back-off: the first wait and the cap (it doubles in between)."""
 CONNECT_TIMEOUT_S: Final = 5.0
-STOP_TIMEOUT_S: Final = 2.0
+STOP_TIMEOUT_S: Final = 1.0
+"""How long a stop waits for the broker to take ``offline`` (shutdown must be quick)."""
 _REPLY_KEYS: Final = frozenset({"status", "warning", "transaction"})
 MAX_QUEUED: Final = 200
 """Outgoing messages paho may hold; past this a publish is dropped, not queued forever."""
@@ -110,6 +111,7 @@ class MqttBridge:
         self._connected = threading.Event()
         self._rebirth: threading.Timer | None = None
         self._last_refusal: str | None = None
+        self._publish_refusals: set[str] = set()
         self._client: mqtt.Client | None = None
         self.error: str | None = None
         """Why MQTT could not start (bad TLS files), for the status; ``None`` when fine."""
@@ -278,7 +280,9 @@ class MqttBridge:
         properties: Properties | None,
     ) -> None:
         # MQTT 5 reports refusals (e.g. 135 "Not authorized" from an ACL); 3.1.1 cannot.
-        if reason.is_failure:
+        # Said once per reason: an ACL that denies the state would deny every change.
+        if reason.is_failure and str(reason) not in self._publish_refusals:
+            self._publish_refusals.add(str(reason))
             log.warning("mqtt: the broker refused a publish: %s; check its ACL", reason)
 
     # -- the work ---------------------------------------------------------------------------

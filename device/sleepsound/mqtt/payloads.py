@@ -97,8 +97,8 @@ def nesting(text: str) -> tuple[int, str | None]:
     """The deepest ``[``/``{`` nesting in JSON ``text`` and the top-level key it is under.
 
     A scan of characters, outside strings; it never recurses, so it is safe on
-    hostile input. The key is the last complete string seen at depth 1 (the key of
-    the top-level member that goes deepest), or ``None``.
+    hostile input. The key is the last complete string seen at depth 1 of a
+    top-level object (the key of the member that goes deepest), or ``None``.
     """
     depth = deepest = 0
     key: str | None = None
@@ -123,7 +123,9 @@ def nesting(text: str) -> tuple[int, str | None]:
                 deepest, deepest_key = depth, key
         elif char in "]}":
             depth -= 1
-    return deepest, deepest_key if deepest > 1 else None
+    # Only an object has keys: a string inside a top-level array names nothing.
+    top_is_object = text.lstrip().startswith("{")
+    return deepest, deepest_key if deepest > 1 and top_is_object else None
 
 
 def encode(document: Mapping[str, Any]) -> bytes:
@@ -165,7 +167,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise CommandError(f"{key} is given twice; give each key once", key)
+            raise CommandError(f"{_short(key)} is given twice; give each key once", key)
         seen[key] = value
     return seen
 
