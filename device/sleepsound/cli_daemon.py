@@ -50,6 +50,12 @@ def register(subparsers: Any) -> None:
         "run", help="run the player daemon in the foreground (what systemd starts)"
     )
     run.add_argument("--config", metavar="PATH", help="config file (default: see check-config)")
+    run.add_argument(
+        "--simulate",
+        action="store_true",
+        help="no GPIO needed: mock pins and a terminal view; keys press the button and "
+        "turn the knob (space, d, l, +/-, Enter; q quits)",
+    )
     run.set_defaults(func=run_daemon)
 
     check = subparsers.add_parser(
@@ -110,6 +116,10 @@ def run_daemon(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_problems(error)
         return EXIT_CONFIG
+    if getattr(args, "simulate", False):
+        from sleepsound.simulator import run_simulated
+
+        return run_simulated(config, args.config)
     from sleepsound.daemon import Daemon  # numpy and the engine only for the daemon
 
     return Daemon(config, config_arg=args.config).run()

@@ -70,9 +70,9 @@ def gpio_present(environ: Mapping[str, str], model: str | None) -> bool:
     return model is not None and "Raspberry Pi" in model
 
 
-def _read_model(path: str = MODEL_FILE) -> str | None:
+def _read_model() -> str | None:
     try:
-        return Path(path).read_text(errors="replace")
+        return Path(MODEL_FILE).read_text(errors="replace")
     except OSError:
         return None
 
