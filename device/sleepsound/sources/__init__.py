@@ -9,6 +9,7 @@ from sleepsound.errors import UnknownSoundError
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import AUDIO_EXTENSIONS, open_file
 from sleepsound.sources.generators import GENERATOR_NAMES, is_generator, open_generator
+from sleepsound.sources.textures import is_texture, open_texture, texture_ids
 
 __all__ = ["Source", "looks_like_path", "open_source"]
 
@@ -24,14 +25,16 @@ def looks_like_path(spec: str) -> bool:
 
 
 def open_source(spec: str, rate: int, channels: int) -> Source:
-    """Open a generator name (``pink-noise``, ``binaural-delta:beat=2.5``) or a file path."""
+    """Open a generator (``pink-noise``), a texture (``rain``) or a sound file."""
     if is_generator(spec):
         return open_generator(spec, rate, channels)
+    if is_texture(spec):
+        return open_texture(spec, rate, channels)
     if looks_like_path(spec):
         return open_file(spec, rate, channels)
-    close = difflib.get_close_matches(spec, GENERATOR_NAMES, n=1)
+    names = (*GENERATOR_NAMES, *texture_ids())
+    close = difflib.get_close_matches(spec, names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise UnknownSoundError(
-        f"unknown sound {spec!r}: not a file, and not a generator "
-        f"({', '.join(GENERATOR_NAMES)}){hint}"
+        f"unknown sound {spec!r}: not a file, and not a built-in sound ({', '.join(names)}){hint}"
     )

@@ -37,10 +37,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from sleepsound.errors import ParameterError, UnknownSoundError
 from sleepsound.library.presets import Preset, find_preset, load_presets, presets_dir
+
+
+class _LazySignal:
+    """``scipy.signal``, imported on first use.
+
+    scipy.signal costs ~75 MB of memory and over a second of start-up on a Pi; only the
+    textures need it, so a device playing files or noise never loads it.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        from scipy import signal as scipy_signal
+
+        return getattr(scipy_signal, name)
+
+
+signal: Any = _LazySignal()
 
 CHUNK = 4096
 """Frames rendered at a time internally (fixed, so output is block-size invariant)."""
