@@ -5,12 +5,14 @@ How it works, per frame ``n`` (all vectorised over the block, state carried):
 1. ``r[n]``: the gain the frame needs, ``min(1, ceiling / max_ch |x[n]|)``. Channels
    are linked (one gain for all) so the stereo image does not shift.
 2. ``m[n] = min(r[n-W+1 .. n])`` with ``W = L + 1 + H`` (``L`` lookahead frames, ``H``
-   hold frames): a running minimum (``scipy.ndimage.minimum_filter1d``) that catches a
+   hold frames): a running minimum (van Herk/Gil-Werman, below) that catches a
    peak as soon as it enters and holds the reduction for ``H`` frames afterwards.
 3. ``e[n] = min(m[n], e[n-1] + δ)``: the release, a ramp back up of at most
    ``release_db_per_s`` (a cumulative minimum, so still vectorised). ``e <= m``.
 4. ``g[n] = mean(e[n-L+1 .. n])``: a moving average over the lookahead, which turns
-   every step of ``e`` into a ramp of ``L`` frames: gain never jumps.
+   every step of ``e`` into a ramp of ``L`` frames: gain never jumps. The linear
+   attenuation ``1 - e`` is averaged in fixed point (integer units of 2^-40, rounded
+   up, so never less reduction) as a difference of integer running sums.
 5. ``y[n] = g[n] · x[n-L]``: the output is the input delayed by ``L`` frames.
 
 Why no sample exceeds the ceiling: frame ``k = n - L`` is in the minimum window of
@@ -24,8 +26,16 @@ removes it (it only ever acts at rounding level).
 Why quiet material passes bit-identical: gains are kept as integer micro-decibels,
 so "no reduction" is exactly 0, the release lands exactly on 0, and the moving
 average of exactly-zero attenuation is exactly zero; the gain is then exactly 1.0
-and ``1.0 · x == x``. Integer arithmetic (and ``lfilter`` with carried state for the
-average) also makes the output independent of the block size.
+and ``1.0 · x == x``. Integer arithmetic throughout (minimum, release, and the sums
+of the average, each with its history carried between blocks) also makes the output
+independent of the block size.
+
+The running minimum over ``W`` frames, van Herk/Gil-Werman: cut the frames into
+segments of ``W``; a window ``[j, j+W-1]`` then spans the tail of one segment and
+the head of the next, so its minimum is ``min(suffix_min[j], prefix_min[j+W-1])``,
+both cumulative minima over the segments: O(n) whatever ``W``, numpy only (this is
+on the live audio path, where importing scipy costs a Pi Zero tens of MB and about
+a second).
 
 Latency: :attr:`PeakLimiter.latency_frames` (``= L``, 96 frames = 2 ms at 48 kHz);
 the engine accounts for it (e.g. when timing fades or stopping).
@@ -37,7 +47,6 @@ import math
 from typing import Final
 
 import numpy as np
-from scipy import ndimage, signal
 
 __all__ = ["PeakLimiter"]
 
@@ -46,6 +55,14 @@ _UDB: Final[float] = 1e6
 
 _FLOOR_UDB: Final[int] = -400 * 1_000_000
 """The deepest reduction applied (-400 dB), so absurd inputs cannot overflow."""
+
+_FIXED_ONE: Final[int] = 1 << 40
+"""Fixed-point unit of the averaged attenuation: 2^-40, far below float32 resolution.
+Sums of up to 2^23 such values fit int64; longer running sums wrap around, which the
+window sums (differences of two running sums, each below 2^63) do not notice."""
+
+_MAX_LOOKAHEAD_FRAMES: Final[int] = 1 << 22
+"""Window sums of ``L`` attenuations below 2^40 each stay below 2^62."""
 
 
 class PeakLimiter:
@@ -86,8 +103,9 @@ class PeakLimiter:
         """Output frame ``n`` is input frame ``n - latency_frames`` (times the gain)."""
         self._hold_frames = max(0, round(hold_s * rate))
         self._window = self.latency_frames + 1 + self._hold_frames
+        if self.latency_frames > _MAX_LOOKAHEAD_FRAMES:
+            raise ValueError(f"lookahead_s must be under {_MAX_LOOKAHEAD_FRAMES / rate:g} s")
         self._release_udb = max(1, round(release_db_per_s * _UDB / rate))
-        self._average = np.full(self.latency_frames, 1.0 / self.latency_frames)
         self.reset()
 
     def reset(self) -> None:
@@ -95,7 +113,7 @@ class PeakLimiter:
         self._delay = np.zeros((self.latency_frames, self.channels), dtype=np.float32)
         self._needed_history = np.zeros(self._window - 1, dtype=np.int64)
         self._envelope_udb = 0
-        self._average_zi = np.zeros(self.latency_frames - 1)
+        self._attenuation_history = np.zeros(self.latency_frames - 1, dtype=np.int64)
         self._resting = True
 
     def process(self, block: np.ndarray) -> np.ndarray:
@@ -146,7 +164,7 @@ class PeakLimiter:
         return (
             self._envelope_udb == 0
             and not self._needed_history.any()
-            and not self._average_zi.any()
+            and not self._attenuation_history.any()
         )
 
     def _needed_udb(self, x: np.ndarray) -> np.ndarray:
@@ -164,13 +182,18 @@ class PeakLimiter:
         """Running minimum over the last ``W`` frames (lookahead + 1 + hold)."""
         extended = np.concatenate([self._needed_history, needed])
         self._needed_history = extended[len(needed) :].copy()
-        if self._window == 1:
+        window = self._window
+        if window == 1:
             return needed
-        # A centred filter of size W at index i spans [i - W//2, i - W//2 + W - 1]; shift
-        # so output j covers extended[j : j + W], i.e. the W frames ending at frame j.
-        mins = ndimage.minimum_filter1d(extended, self._window, mode="nearest")
-        start = self._window // 2
-        return mins[start : start + len(needed)]
+        # Output j is min(extended[j : j + W]); see the module docstring for the method.
+        segments = -(-len(extended) // window)
+        padded = np.zeros(segments * window, dtype=np.int64)  # 0 = no reduction: neutral
+        padded[: len(extended)] = extended
+        blocks = padded.reshape(segments, window)
+        prefix = np.minimum.accumulate(blocks, axis=1).ravel()
+        suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+        frames = len(needed)
+        return np.minimum(suffix[:frames], prefix[window - 1 : window - 1 + frames])
 
     def _release(self, held: np.ndarray) -> np.ndarray:
         """``e[n] = min(held[n], e[n-1] + δ)``, unrolled as a cumulative minimum."""
@@ -187,12 +210,15 @@ class PeakLimiter:
     def _smooth(self, envelope_udb: np.ndarray) -> np.ndarray:
         """Moving average of the linear gain over the lookahead, as 1 - attenuation."""
         attenuation = 1.0 - np.power(10.0, envelope_udb / (20.0 * _UDB))
-        if self.latency_frames == 1:
-            return 1.0 - attenuation
-        averaged, self._average_zi = signal.lfilter(
-            self._average, [1.0], attenuation, zi=self._average_zi
-        )
-        return 1.0 - averaged
+        # Rounded up: the averaged gain can only come out lower (safer), never higher.
+        fixed = np.ceil(attenuation * _FIXED_ONE).astype(np.int64)
+        extended = np.concatenate([self._attenuation_history, fixed])
+        keep = self.latency_frames - 1
+        self._attenuation_history = extended[len(extended) - keep :].copy()
+        running = np.zeros(len(extended) + 1, dtype=np.int64)
+        np.cumsum(extended, out=running[1:])
+        sums = running[self.latency_frames :] - running[: len(fixed)]
+        return 1.0 - sums / (self.latency_frames * _FIXED_ONE)
 
     def __repr__(self) -> str:
         return (
