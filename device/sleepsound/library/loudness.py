@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 import soundfile as sf
 
 from sleepsound.errors import SoundFileError
@@ -199,6 +198,10 @@ class _Accumulator:
     """Pools pyloudnorm block loudnesses over chunks, for a sound and its downmix."""
 
     def __init__(self, rate: int, channels: int) -> None:
+        # pyloudnorm pulls in scipy.signal (~75 MB, a second of start-up on a Pi): load it
+        # only when something is actually measured, in the background measurer.
+        import pyloudnorm
+
         self.meter = pyloudnorm.Meter(rate, block_size=BLOCK_S)
         self.rate = rate
         self.channels = channels
