@@ -15,12 +15,13 @@ Wiring, and nothing that decides::
 The loop blocks on the queue until the next deadline (player timer, debounced
 save, watchdog), so an idle daemon wakes only when something is due.
 
-Plugging in: ``daemon.add_listener(obj)`` (``on_status(doc)``, ``on_event(event)``;
-called on the loop's thread, so they must not block: hand off to your own thread)
-and ``daemon.submit(command, reply)`` (thread-safe; ``command`` is a raw JSON
-object or a parsed :class:`~sleepsound.commands.Command`; ``reply`` is called once,
-on the loop's thread). Adapters that the daemon should start are listed in
-:data:`ADAPTER_FACTORIES`.
+Plugging in: ``daemon.add_listener(obj)`` (``on_status(doc)``, ``on_event(event)``
+and optionally ``on_sounds(ids)``; called on the loop's thread, so they must not
+block: hand off to your own thread), ``daemon.submit(command, reply)`` (thread-safe;
+``command`` is a raw JSON object or a parsed :class:`~sleepsound.commands.Command`;
+``reply`` is called once, on the loop's thread), ``daemon.emit_event(event)``
+(thread-safe) and ``daemon.sound_ids``. The adapters listed in
+:data:`ADAPTER_FACTORIES` (controls, MQTT) start right after READY.
 
 Signals: SIGTERM and SIGINT fade out (at most :data:`SHUTDOWN_FADE_S`) and exit 0;
 SIGHUP reloads the config (a bad new config is logged and the old one kept).
@@ -183,8 +184,15 @@ class Daemon:
         return self._config
 
     def add_listener(self, listener: Listener) -> None:
-        """Tell ``listener`` about status changes and events from now on."""
+        """Tell ``listener`` about status changes and events from now on.
+
+        A listener added while the daemon runs gets the current document at once
+        (and the sound ids, if it has ``on_sounds``), so it never starts out wrong.
+        """
         self._listeners.append(listener)
+        if self._document:
+            self._call(listener.on_status, self._document)
+            self._tell_sounds(listener)
 
     def add_adapter(self, adapter: Adapter) -> None:
         """Stop ``adapter`` on shutdown (before the fade-out)."""
@@ -264,9 +272,9 @@ class Daemon:
         scene = player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
         self._audio = self._start_audio(output, scene)
         self._control.start()
+        self._adapters.append(self._control)
         log.info("control socket: %s", self.socket_path)
         self._sounds.start()
-        self._start_adapters()
         self._wait_for_sound()
         now = self._clock()
         self._publish(now)
@@ -274,6 +282,10 @@ class Daemon:
             self._next_watchdog_s = now
         self._notifier.ready(self._status_text)
         log.info("ready: %s", self._status_text)
+        # MQTT and the controls come up right after READY: neither is needed for the
+        # sound or the socket, and their imports would only delay start-up. Each gets
+        # the current state as it subscribes (add_listener).
+        self._start_adapters()
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -344,15 +356,9 @@ class Daemon:
                 self._stopping = True
         elif isinstance(message, _Emitted):
             log.debug("event: %s", message.event)
-            for listener in list(self._listeners):
-                self._call(listener.on_event, message.event)
+            self._broadcast(message.event)
         elif isinstance(message, _SoundsChanged):
-            self._ctx = self._context()
-            self._follow(player.reconfigure(self._state, now, self._ctx), now)
-            for listener in list(self._listeners):  # optional hook: MQTT's sound select
-                on_sounds = getattr(listener, "on_sounds", None)
-                if on_sounds is not None:
-                    self._call(on_sounds, self._ctx.catalogue)
+            self._set_context(now)
 
     def _command(self, message: _Submitted, now: float) -> None:
         raw = message.command
@@ -387,8 +393,7 @@ class Daemon:
             self._publish(now)
         for payload in events:
             log.info("event: %s", payload)
-            for listener in list(self._listeners):
-                self._call(listener.on_event, payload)
+            self._broadcast(payload)
         return outcome
 
     def _do_due(self, now: float) -> None:
@@ -429,6 +434,16 @@ class Daemon:
         if text != self._status_text:
             self._status_text = text
             self._notifier.status(text)
+
+    def _broadcast(self, event: Mapping[str, Any]) -> None:
+        for listener in list(self._listeners):
+            self._call(listener.on_event, event)
+
+    def _tell_sounds(self, listener: Listener) -> None:
+        """The optional ``on_sounds(ids)`` hook (MQTT's sound select)."""
+        on_sounds = getattr(listener, "on_sounds", None)
+        if on_sounds is not None:
+            self._call(on_sounds, self._ctx.catalogue)
 
     def _save(self) -> None:
         pending, self._pending = self._pending, None
@@ -525,9 +540,7 @@ class Daemon:
         self._output_error = message
         self._state = replace(self._state, last_error=message)
         self._publish(now)
-        event = {"event_type": "playback_error", "error": message}
-        for listener in list(self._listeners):
-            self._call(listener.on_event, event)
+        self._broadcast({"event_type": "playback_error", "error": message})
 
     def _check_audio(self) -> None:
         if self._audio is None:
@@ -552,13 +565,15 @@ class Daemon:
 
     def _restart_audio(self, now: float) -> None:
         """Reopen the output (after a reload changed it, or to retry a missing card)."""
-        old = self._audio
+        old, missing_before = self._audio, self._fallback_error
         if old is not None:
             old.set_scene(replace(player.scene_for(self._state, self._ctx, 0.5), sound=None))
             old.finish(2.0)
         output = self._first_output(self._config.audio)
         if self._fallback_error:
             self._state = replace(self._state, last_error=self._fallback_error)
+        elif missing_before and self._state.last_error == missing_before:
+            self._state = replace(self._state, last_error=None)  # the card is back
         self._audio = self._start_audio(
             output, player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
         )
@@ -589,8 +604,7 @@ class Daemon:
             self._sounds.start()
         elif self._sounds is not None:
             self._sounds.refresh()
-        self._ctx = self._context()
-        self._follow(player.reconfigure(self._state, now, self._ctx), now)
+        self._set_context(now)
         self._debouncer.delay_s = config.state.save_delay_s
         if _device_settings(config.audio) != _device_settings(old.audio) or self._fallback_error:
             self._restart_audio(now)
@@ -612,6 +626,15 @@ class Daemon:
         sounds.refresh()
         return sounds
 
+    def _set_context(self, now: float) -> None:
+        """Follow a new config or catalogue: rebuild the context, re-scene, tell listeners."""
+        before = self._ctx.catalogue
+        self._ctx = self._context()
+        self._follow(player.reconfigure(self._state, now, self._ctx), now)
+        if self._ctx.catalogue != before:
+            for listener in list(self._listeners):
+                self._tell_sounds(listener)
+
     def _context(self) -> PlayerContext:
         assert self._sounds is not None
         return PlayerContext.from_config(self._config, self._sounds.ids(), self._sounds.specs())
@@ -630,8 +653,6 @@ class Daemon:
     # -- adapters --------------------------------------------------------------------------------
 
     def _start_adapters(self) -> None:
-        assert self._control is not None
-        self._adapters.append(self._control)
         for name in ADAPTER_FACTORIES:
             module_name, _, function_name = name.partition(":")
             try:
