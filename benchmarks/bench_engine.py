@@ -116,11 +116,49 @@ def main() -> None:
         startup_cpu, _, _ = run_measured([python, "-c", "import sleepsound.cli_audio"])
         rows: list[tuple[str, float, float, int]] = []
         cpu, wall, rss = run_measured(
-            [python, "-m", "sleepsound.cli", "play", str(flac), "--device", "null",
-             "--seconds", str(seconds), "--fade-in", "5", "--fade-out", "5",
-             "--layer", "pink-noise", "--layer-volume", "30", "--volume", "60"]
+            [
+                python,
+                "-m",
+                "sleepsound.cli",
+                "play",
+                str(flac),
+                "--device",
+                "null",
+                "--seconds",
+                str(seconds),
+                "--fade-in",
+                "5",
+                "--fade-out",
+                "5",
+                "--layer",
+                "pink-noise",
+                "--layer-volume",
+                "30",
+                "--volume",
+                "60",
+            ]
         )
         rows.append(("sleepsound (FLAC+fade+layer+limiter → alsa null)", cpu, wall, rss))
+        cpu, wall, rss = run_measured(
+            [
+                python,
+                "-m",
+                "sleepsound.cli",
+                "play",
+                str(flac),
+                "--device",
+                "null",
+                "--seconds",
+                str(seconds),
+                "--fade-in",
+                "5",
+                "--fade-out",
+                "5",
+                "--volume",
+                "60",
+            ]
+        )
+        rows.append(("sleepsound, sox's job (FLAC+fade+limiter → alsa null)", cpu, wall, rss))
         if shutil.which("sox"):
             cpu, wall, rss = run_measured(
                 ["sox", "-q", str(flac), "-t", "alsa", "null", "fade", "5", str(seconds), "5"]
@@ -133,23 +171,41 @@ def main() -> None:
         long_wav = Path(tmp) / "ten-hours.wav"
         make_sparse_wav(long_wav, args.hours)
         _, _, long_rss = run_measured(
-            [python, "-m", "sleepsound.cli", "play", str(long_wav), "--device", "null",
-             "--seconds", str(args.rss_minutes * 60), "--layer", "pink-noise"]
+            [
+                python,
+                "-m",
+                "sleepsound.cli",
+                "play",
+                str(long_wav),
+                "--device",
+                "null",
+                "--seconds",
+                str(args.rss_minutes * 60),
+                "--layer",
+                "pink-noise",
+            ]
         )
     print(f"\n{args.minutes:g} minutes of 48 kHz stereo; CPU scaled to one hour of audio")
-    print(f"{'job':52} {'CPU s/h':>8} {'% core':>7} {'x real':>7} {'peak RSS':>9}")
+    print(f"{'job':56} {'CPU s/h':>8} {'% core':>7} {'x real':>7} {'peak RSS':>9}")
     for name, cpu, wall, rss in rows:
         print(
-            f"{name:52} {cpu * per_hour:8.1f} {100 * cpu / seconds:6.2f}% "
+            f"{name:56} {cpu * per_hour:8.1f} {100 * cpu / seconds:6.2f}% "
             f"{seconds / wall:6.0f}x {rss / 1024:7.1f} MB"
         )
     ours, floor = rows[0][1], rows[-1][1]
-    print(f"\nsleepsound / floor: {ours / floor:.2f}x   (python start-up: {startup_cpu:.2f} s CPU,"
-          f" included above; per-hour without it: {(ours - startup_cpu) * per_hour:.1f} s)")
-    if len(rows) == 3:
-        print(f"sleepsound / sox:   {ours / rows[1][1]:.2f}x")
-    print(f"peak RSS playing a {args.hours:g}-hour WAV ({args.rss_minutes:g} min of it): "
-          f"{long_rss / 1024:.1f} MB")
+    print(
+        f"\nsleepsound / floor: {ours / floor:.2f}x   (python start-up: {startup_cpu:.2f} s CPU,"
+        f" included above; per-hour without it: {(ours - startup_cpu) * per_hour:.1f} s)"
+    )
+    if len(rows) == 4:
+        print(
+            f"sleepsound / sox:   {ours / rows[2][1]:.2f}x with the layer, "
+            f"{rows[1][1] / rows[2][1]:.2f}x on the same job"
+        )
+    print(
+        f"peak RSS playing a {args.hours:g}-hour WAV ({args.rss_minutes:g} min of it): "
+        f"{long_rss / 1024:.1f} MB"
+    )
 
 
 if __name__ == "__main__":
