@@ -8,14 +8,16 @@ import math
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sleepsound.engine import Engine
 from sleepsound.errors import ParameterError
-from sleepsound.outputs.alsa import AlsaOutput
-from sleepsound.outputs.filewriter import FileOutput
-from sleepsound.performance import Programme, perform
-from sleepsound.sources import open_source
+
+if TYPE_CHECKING:
+    from sleepsound.engine import Engine
+    from sleepsound.performance import Programme
+
+# The audio modules (numpy, soxr, ALSA) are imported inside the commands: every
+# `sleepsound …` builds this parser, and `sleepsound ctl` should not pay for them.
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ def register(subparsers: Any) -> None:
 
 
 def _programme(args: argparse.Namespace) -> Programme:
+    from sleepsound.performance import Programme
+
     if not MIN_RATE <= args.rate <= MAX_RATE:
         raise ParameterError(f"--rate must be from {MIN_RATE} to {MAX_RATE} Hz, not {args.rate}")
     if args.channels not in CHANNEL_CHOICES:
@@ -84,12 +88,19 @@ def _programme(args: argparse.Namespace) -> Programme:
 
 def _check_sounds(programme: Programme, rate: int, channels: int) -> None:
     """Open every sound once up front, so a bad one is an error before anything plays."""
+    from sleepsound.sources import open_source
+
     for spec in filter(None, (programme.sound, programme.layer)):
         open_source(spec, rate, channels).close()
 
 
 def run_render(args: argparse.Namespace) -> int:
     """Render to a file through the live engine."""
+    from sleepsound.engine import Engine
+    from sleepsound.outputs.filewriter import FileOutput
+    from sleepsound.performance import perform
+    from sleepsound.sources import open_source
+
     programme = _programme(args)
     if programme.seconds is None:
         raise ParameterError("render needs --seconds: how long the file should be")
@@ -108,6 +119,11 @@ def run_render(args: argparse.Namespace) -> int:
 
 def run_play(args: argparse.Namespace) -> int:
     """Play through ALSA until --seconds or Ctrl-C, fading out either way."""
+    from sleepsound.engine import Engine
+    from sleepsound.outputs.alsa import AlsaOutput
+    from sleepsound.performance import perform
+    from sleepsound.sources import open_source
+
     programme = _programme(args)
     _check_sounds(programme, args.rate, args.channels)
     output = AlsaOutput(args.device, args.rate, args.channels, args.format)
