@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -268,7 +269,8 @@ NEXT_CASES = [
 def test_next_and_previous(current: str, action: str, expected: str) -> None:
     selected = run(replace(stopped(), sound=current), {"action": action})
     assert selected.state.sound == expected and scenes(selected) == []
-    crossfaded = run(replace(playing(), sound=current), {"action": action})
+    # No history yet: plain catalogue order (with one, recent sounds are skipped; below).
+    crossfaded = run(replace(playing(), sound=current, history=()), {"action": action})
     [scene] = scenes(crossfaded)
     assert (scene.sound, scene.transition_s) == (expected, CTX.crossfade_s)
 
@@ -618,3 +620,125 @@ def test_context_from_the_real_config() -> None:
     assert ctx.presets_min == (15, 60) and ctx.default_sound == "pink-noise"
     state = player.initial_state(ctx)
     assert (state.volume, state.sound, state.timer_preset_min) == (20, "pink-noise", 30)
+
+
+# -- rotation and beds (the library's rules through the player) ---------------------------------
+
+
+def _entry(sound_id: str, kind: str = "texture", spatial: str = "stereo", category: str = "x"):
+    from sleepsound.library.catalog import SoundEntry
+    from sleepsound.library.metadata import SoundMeta
+
+    spec = f"/sounds/{sound_id}.flac" if kind == "file" else sound_id
+    meta = SoundMeta(title=sound_id, category=category, spatial=spatial)
+    return SoundEntry(id=sound_id, kind=kind, spec=spec, meta=meta)  # type: ignore[arg-type]
+
+
+BEDS = {
+    "pink-noise": _entry("pink-noise", "generator"),
+    "binaural-delta": _entry("binaural-delta", "generator", "binaural"),
+    "ears": _entry("ears", "file", "binaural"),
+}
+MONO = replace(
+    CTX,
+    catalogue=(*CTX.catalogue, "binaural-delta", "ears"),
+    entries=BEDS,
+    out_channels=1,
+)
+
+
+def test_next_never_repeats_and_avoids_recent_sounds() -> None:
+    state = playing()
+    heard = [state.sound]
+    for _ in range(12):
+        state = run(state, {"action": "next"}).state
+        heard.append(state.sound)
+    assert all(a != b for a, b in itertools.pairwise(heard))
+    # Four sounds, three avoided: every window of four plays holds each sound once.
+    for i in range(len(heard) - 3):
+        assert len(set(heard[i : i + 4])) == 4, heard
+
+
+def test_next_avoids_a_sound_chosen_by_hand_and_previous_goes_back_through_history() -> None:
+    state = run(playing(), {"sound": "waves"}).state  # pink-noise, then waves
+    # In catalogue order after waves comes brown-noise, then pink-noise (just heard): skipped.
+    after = run(state, {"action": "next"}).state
+    assert after.sound == "brown-noise"
+    again = run(after, {"action": "next"}).state
+    assert again.sound == "rain"
+    back = run(again, {"action": "previous"}).state
+    assert back.sound == "brown-noise"
+    assert run(back, {"action": "previous"}).state.sound == "waves"
+
+
+def test_rotation_scope_limits_next() -> None:
+    ctx = replace(CTX, rotation=("rain", "waves"), rotation_scope="category:nature")
+    state = playing(ctx=ctx)  # pink-noise, outside the scope
+    sounds = []
+    for _ in range(4):
+        state = run(state, {"action": "next"}, ctx=ctx).state
+        sounds.append(state.sound)
+    assert sounds == ["rain", "waves", "rain", "waves"]
+
+
+def test_an_empty_rotation_scope_steps_through_everything_and_says_so() -> None:
+    ctx = replace(CTX, rotation=(), rotation_scope="user")
+    outcome = run(playing(ctx=ctx), {"action": "next"}, ctx=ctx)
+    assert outcome.state.sound == "rain"
+    assert "no sounds in the rotation 'user'" in outcome.reply["warning"]
+
+
+def test_history_never_shows_in_the_status_or_the_saved_state() -> None:
+    state = playing()
+    moved = run(state, {"action": "next"})
+    back = run(moved.state, {"sound": "pink-noise"}).state
+    assert back.history[-1] == "pink-noise" and len(back.history) == 3
+    assert player.saved_view(back) == player.saved_view(state)
+
+
+def test_a_binaural_bed_on_a_mono_output_plays_monaural_with_a_warning() -> None:
+    outcome = run(playing(ctx=MONO), {"layer": "binaural-delta"}, ctx=MONO)
+    assert outcome.reply["status"] == "ok"
+    assert "plays as a monaural beat" in outcome.reply["warning"]
+    assert scenes(outcome)[0].layer == Layer("binaural-delta", 30.0)
+
+
+def test_a_binaural_bed_on_a_mono_output_is_refused_when_configured() -> None:
+    refuse = replace(MONO, mono_binaural="refuse")
+    state = playing(ctx=refuse)
+    outcome = run(state, {"layer": "binaural-delta", "transaction": 9}, ctx=refuse)
+    assert outcome.reply["status"] == "error" and outcome.reply["field"] == "layer"
+    assert "mono_binaural" in outcome.reply["error"] and outcome.reply["transaction"] == 9
+    assert outcome.state == state and outcome.effects == ()
+    # A binaural recording has no monaural variant: refused even in "monaural" mode.
+    recording = run(playing(ctx=MONO), {"layer": "ears"}, ctx=MONO)
+    assert recording.reply["field"] == "layer" and "no monaural version" in recording.reply["error"]
+    # A noise bed is fine, and so is the binaural bed on a stereo output.
+    assert run(state, {"layer": "pink-noise"}, ctx=refuse).reply == {"status": "ok"}
+    stereo = replace(refuse, out_channels=2)
+    assert run(playing(ctx=stereo), {"layer": "ears"}, ctx=stereo).reply == {"status": "ok"}
+
+
+def test_a_binaural_bed_goes_off_when_the_output_becomes_mono() -> None:
+    stereo = replace(MONO, out_channels=2, mono_binaural="refuse")
+    state = run(playing(ctx=stereo), {"layer": "binaural-delta"}, ctx=stereo).state
+    mono = replace(stereo, out_channels=1)
+    outcome = player.reconfigure(state, T0, mono)
+    assert not outcome.state.layer.on and scenes(outcome)[0].layer is None
+    saved = SavedState(layer_sound="binaural-delta", layer_on=True)
+    assert not player.initial_state(mono, saved).layer.on
+    assert player.initial_state(stereo, saved).layer.on
+
+
+def test_a_binaural_recording_as_the_main_sound_on_mono_warns() -> None:
+    outcome = run(stopped(MONO), {"action": "play", "sound": "ears"}, ctx=MONO)
+    assert outcome.state.sound == "ears" and "loses its effect" in outcome.reply["warning"]
+
+
+def test_context_carries_rotation_entries_and_output_channels() -> None:
+    loaded = config.parse_toml(
+        '[audio]\nchannels = 1\n[sounds]\nrotation = "category:nature"\nmono_binaural = "refuse"\n'
+    )
+    ctx = PlayerContext.from_config(loaded, ["rain"], rotation=["rain"], entries=BEDS)
+    assert (ctx.out_channels, ctx.mono_binaural, ctx.rotation) == (1, "refuse", ("rain",))
+    assert ctx.rotation_scope == "category:nature" and ctx.entries["ears"].kind == "file"

@@ -42,9 +42,10 @@ from typing import Any, Final, Protocol
 
 from sleepsound import player, runpaths, statefile
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
-from sleepsound.config import AudioConfig, Config, load_config
+from sleepsound.config import AudioConfig, Config, SoundsConfig, load_config
 from sleepsound.control_socket import ControlServer, status_line
 from sleepsound.daemon_sounds import DaemonSounds
+from sleepsound.engine import SourceFactory
 from sleepsound.errors import (
     CommandError,
     ConfigError,
@@ -514,12 +515,17 @@ class Daemon:
         assert self._sounds is not None
         thread = PlaybackThread(
             open_output,
-            self._sounds.open_source,
+            # Through self: a reload that reopens the library reaches the running thread.
+            lambda spec, rate, channels: self._sound_opener()(spec, rate, channels),
             scene,
             on_error=lambda error: self._queue.put(_AudioFailed(error)),
         )
         thread.start()
         return thread
+
+    def _sound_opener(self) -> SourceFactory:
+        assert self._sounds is not None
+        return self._sounds.open_source
 
     def _wait_for_sound(self) -> None:
         assert self._audio is not None
@@ -597,7 +603,7 @@ class Daemon:
             self._notifier.ready(self._status_text)
             return
         old, self._config = self._config, config
-        if config.sounds.dir != old.sounds.dir:
+        if config.sounds != old.sounds:
             assert self._sounds is not None
             self._sounds.stop()
             self._sounds = self._open_sounds(config)
@@ -618,10 +624,19 @@ class Daemon:
         log.info("config reloaded from %s", config.path or "built-in defaults")
 
     def _open_sounds(self, config: Config) -> DaemonSounds:
+        settings = config.sounds
+        cache = settings.loudness_cache
+        if cache == SoundsConfig.loudness_cache:
+            # Not set: the service's cache directory (the same place under systemd).
+            cache = runpaths.cache_file_path(LOUDNESS_CACHE, self._environ)
         sounds = DaemonSounds(
-            config.sounds.dir,
-            loudness_cache=Path(runpaths.cache_file_path(LOUDNESS_CACHE, self._environ)),
+            settings.dir,
+            loudness_cache=Path(cache),
             on_change=lambda: self._queue.put(_SoundsChanged()),
+            rescan_s=settings.rescan_s,
+            loudness_lufs=settings.loudness_lufs,
+            non_repeating=settings.non_repeating,
+            segment_s=settings.segment_s,
         )
         sounds.refresh()
         return sounds
@@ -637,7 +652,13 @@ class Daemon:
 
     def _context(self) -> PlayerContext:
         assert self._sounds is not None
-        return PlayerContext.from_config(self._config, self._sounds.ids(), self._sounds.specs())
+        return PlayerContext.from_config(
+            self._config,
+            self._sounds.ids(),
+            self._sounds.specs(),
+            rotation=self._sounds.rotation(self._config.sounds.rotation),
+            entries=self._sounds.entries(),
+        )
 
     def _ensure_state_dir(self) -> None:
         directory = os.path.dirname(self.state_path) or "."

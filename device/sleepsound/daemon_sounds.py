@@ -1,29 +1,36 @@
 """The daemon's view of the sound library: ids in catalogue order, id -> spec, the opener.
 
 A small adapter over :mod:`sleepsound.library`, kept apart so the daemon depends on
-four calls only: :meth:`DaemonSounds.ids`, :meth:`~DaemonSounds.specs`,
+a few calls only: :meth:`DaemonSounds.ids`, :meth:`~DaemonSounds.specs`,
+:meth:`~DaemonSounds.rotation`, :meth:`~DaemonSounds.entries`,
 :attr:`~DaemonSounds.open_source` (the engine's source factory: textures,
 generators and files at matched loudness) and ``on_change`` (files added to or
 removed from ``[sounds] dir``). Loudness measurements are cached in
-``loudness_cache`` so each sound is measured once.
+``loudness_cache`` so each sound is measured once; files that appear are measured
+in the background straight away, so they play at their level from the start.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sleepsound.engine import SourceFactory
-from sleepsound.library.loudness import LoudnessCache, LoudnessService
+from sleepsound.errors import UnknownSoundError
+from sleepsound.library.catalog import Catalog, CatalogDiff, SoundEntry
+from sleepsound.library.loudness import TARGET_LUFS, LoudnessCache, LoudnessService
 from sleepsound.library.opener import SoundOpener, open_builtin
+from sleepsound.library.segments import SEGMENT_S
 from sleepsound.library.service import SoundLibrary
+from sleepsound.library.watcher import PollingWatcher
 from sleepsound.sources.generators import GENERATOR_NAMES
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 5.0
-"""How often the sounds folder is listed for new or removed files."""
+WATCH_INTERVAL_S = 3.0
+"""How often the sounds folder is listed for new or removed files (``[sounds] rescan_s``)."""
 
 
 class DaemonSounds:
@@ -34,31 +41,47 @@ class DaemonSounds:
         directory: str | None,
         loudness_cache: Path | None = None,
         on_change: Callable[[], None] | None = None,
+        *,
+        rescan_s: float = WATCH_INTERVAL_S,
+        loudness_lufs: float = TARGET_LUFS,
+        non_repeating: bool = False,
+        segment_s: float = SEGMENT_S,
     ) -> None:
         self._on_change = on_change
-        self.library = SoundLibrary(
-            Path(directory) if directory else None,
-            on_change=(lambda catalog, diff: self._changed()) if on_change else None,
-        )
+        self.rescan_s = rescan_s
+        self.library = SoundLibrary(Path(directory) if directory else None, on_change=self._changed)
         builtins = {preset.spec: preset.path for preset in self.library.presets.presets}
         self.loudness = LoudnessService(
-            LoudnessCache(loudness_cache), open_builtin=open_builtin, builtin_presets=builtins
+            LoudnessCache(loudness_cache),
+            loudness_lufs,
+            open_builtin=open_builtin,
+            builtin_presets=builtins,
         )
-        self._opener = SoundOpener(self.loudness)
+        self._opener = SoundOpener(self.loudness, non_repeating=non_repeating, segment_s=segment_s)
+        self._watcher: PollingWatcher | None = None
+        self._logged: set[str] = set()
+        self._log_lock = threading.Lock()
 
     def refresh(self) -> None:
         """Scan the folder now (at start-up and on reload)."""
         self.library.refresh()
-        for problem in self.library.catalog.problems:
-            log.warning("sounds: %s", problem)
+        self._log_problems()
 
     def start(self) -> None:
         """Watch the folder for changes and measure loudness in the background."""
         self.loudness.start()
-        self.library.start_watching(WATCH_INTERVAL_S)
+        for entry in self.library.catalog.entries.values():
+            if entry.kind == "file":
+                self.loudness.request(entry.spec)
+        if self._watcher is None and self.library.directory is not None:
+            self._watcher = PollingWatcher(self._poll, self.rescan_s)
+            self._watcher.start()
 
     def stop(self) -> None:
         """Stop the background threads."""
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         self.library.stop()
         self.loudness.stop()
 
@@ -75,11 +98,44 @@ class DaemonSounds:
             if entry.spec != sound_id
         }
 
+    def entries(self) -> Mapping[str, SoundEntry]:
+        """Id -> library entry (what the player asks: is this bed binaural?)."""
+        return self.library.catalog.entries
+
+    def rotation(self, scope: str) -> list[str]:
+        """The ids ``next``/``previous`` step through for ``[sounds] rotation`` = ``scope``."""
+        if scope == "all":
+            return self.ids()
+        try:
+            return self.library.catalog.select(scope)
+        except UnknownSoundError as error:
+            log.warning("sounds: %s", error)
+            return self.ids()
+
     @property
     def open_source(self) -> SourceFactory:
         """The engine's source factory for these specs."""
         return self._opener
 
-    def _changed(self) -> None:
+    def _poll(self) -> None:
+        """One watcher step; then report any new problem (a corrupt file changes no ids)."""
+        self.library.poll()
+        self._log_problems()
+
+    def _log_problems(self) -> None:
+        """Log each scan problem once (every message names its file), again if it recurs."""
+        catalog = self.library.catalog
+        current = set(catalog.problems)
+        with self._log_lock:
+            for problem in catalog.problems:
+                if problem not in self._logged:
+                    log.warning("sounds: %s", problem)
+            self._logged = current
+
+    def _changed(self, catalog: Catalog, diff: CatalogDiff) -> None:
+        for sound_id in (*diff.added, *diff.changed):
+            entry = catalog.entries.get(sound_id)
+            if entry is not None and entry.kind == "file":
+                self.loudness.request(entry.spec)  # in the background, before anyone asks
         if self._on_change is not None:
             self._on_change()

@@ -79,6 +79,9 @@ from sleepsound.commands import (
     transaction_of,
 )
 from sleepsound.errors import CommandError
+from sleepsound.library import rotation
+from sleepsound.library.beds import MonoBinaural, plan_bed, playback_warning
+from sleepsound.library.catalog import SoundEntry
 from sleepsound.scene import Layer, Scene, SleepFade
 from sleepsound.statefile import SavedState
 
@@ -195,6 +198,9 @@ class PlayerState:
     """The last :class:`~sleepsound.scene.SleepFade` token handed out."""
     scene_serial: int = 0
     """Counts the scenes sent to the engine (for logs)."""
+    history: tuple[str, ...] = ()
+    """Sounds selected, newest last (``next`` avoids recent repeats; ``previous`` goes
+    back through it). Not saved across restarts."""
 
     @property
     def audible(self) -> bool:
@@ -222,6 +228,17 @@ class PlayerContext:
     default_sound: str | None = "pink-noise"
     default_layer: str = "pink-noise"
     """The layer ``"on"`` uses before any layer sound was chosen."""
+    rotation: tuple[str, ...] = ()
+    """The ids ``next``/``previous`` step through (``[sounds] rotation``, resolved by the
+    shell); empty: the whole catalogue."""
+    rotation_scope: str = "all"
+    """The configured scope's name, for messages."""
+    entries: Mapping[str, SoundEntry] = field(default_factory=dict)
+    """Library entries by id (what a sound is: binaural or not); ids without an entry
+    are taken as plain sounds."""
+    out_channels: int = 2
+    mono_binaural: MonoBinaural = "monaural"
+    """A binaural bed on a mono output: play its monaural variant, or refuse it."""
 
     @classmethod
     def from_config(
@@ -229,12 +246,24 @@ class PlayerContext:
         config: Any,
         catalogue: Sequence[str],
         specs: Mapping[str, str] | None = None,
+        *,
+        rotation: Sequence[str] = (),
+        entries: Mapping[str, SoundEntry] | None = None,
     ) -> PlayerContext:
-        """Build from a :class:`sleepsound.config.Config` and the library's ids."""
+        """Build from a :class:`sleepsound.config.Config` and the library's ids.
+
+        ``rotation`` is the configured scope already resolved to ids (the library
+        knows categories and triggers; the player does not).
+        """
         audio, sleep = config.audio, config.sleep
         return cls(
             catalogue=tuple(catalogue),
             specs=dict(specs or {}),
+            rotation=tuple(rotation),
+            rotation_scope=config.sounds.rotation,
+            entries=dict(entries or {}),
+            out_channels=audio.channels,
+            mono_binaural=config.sounds.mono_binaural,
             max_volume=audio.max_volume,
             start_volume=min(audio.volume, audio.max_volume),
             fade_in_s=audio.fade_in_s,
@@ -294,6 +323,7 @@ def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> Player
     volume = saved.volume if saved.volume is not None else ctx.start_volume
     preset = ctx.timer_min if ctx.timer_min is not None else (saved.sleep_timer or 0.0)
     layer_sound = saved.layer_sound if saved.layer_sound in ctx.catalogue else None
+    layer_on = saved.layer_on and layer_sound is not None and _bed_allowed(layer_sound, ctx)
     return PlayerState(
         sound=_playable(saved.sound, ctx),
         volume=min(volume, ctx.max_volume),
@@ -302,7 +332,7 @@ def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> Player
         layer=LayerSetting(
             sound=layer_sound,
             volume=saved.layer_volume if saved.layer_volume is not None else 30.0,
-            on=saved.layer_on and layer_sound is not None,
+            on=layer_on,
         ),
     )
 
@@ -357,6 +387,8 @@ def reconfigure(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome
             new = replace(new, timer_preset_min=ctx.timer_min)
     if new.layer.sound is not None and new.layer.sound not in ctx.catalogue:
         new = replace(new, layer=replace(new.layer, sound=None, on=False))
+    elif new.layer.on and new.layer.sound is not None and not _bed_allowed(new.layer.sound, ctx):
+        new = replace(new, layer=replace(new.layer, on=False))  # e.g. now a mono output
     # The engine's scene was built with the old context: always send the new one.
     return _outcome(state, new, ctx, ctx.crossfade_s, [], None, force_scene=True)
 
@@ -465,7 +497,7 @@ def _apply(
         if s.audible:
             s = _arm_timer(s, now, ctx, rearm_ramp_s)
     if cmd.layer is not None:
-        s = replace(s, layer=_layer(s.layer, cmd.layer, ctx))
+        s = replace(s, layer=_layer(s.layer, cmd.layer, ctx, warnings))
     if cmd.layer_volume is not None:
         s = replace(s, layer=replace(s.layer, volume=cmd.layer_volume))
 
@@ -483,12 +515,17 @@ def _apply(
             s = _stop(s, ctx, now, fade, keep_fade=True)
             transition = max(fade, MIN_RAMP_S)
     elif action in ("next", "previous"):
-        s = replace(s, sound=_step(s.sound, 1 if action == "next" else -1, ctx))
+        sound, history = _step(s, action == "next", ctx, warnings)
+        s = replace(s, sound=sound, history=history)
     elif action == "timer_cycle":
         s = replace(s, timer_preset_min=_cycle(s.timer_preset_min, ctx.presets_min))
         if s.audible:
             s = _arm_timer(s, now, ctx, rearm_ramp_s)
 
+    if s.sound is not None and (s.sound != old.sound or s.audible):
+        s = replace(s, history=rotation.remember(s.history, s.sound))  # no repeat entries
+        if s.sound != old.sound or not old.audible:
+            _sound_warning(s.sound, ctx, warnings)
     # A timer shorter than its final fade starts fading as soon as it is armed.
     s, timer_events, _ = _advance(s, now, ctx)
     events.extend(timer_events)
@@ -607,7 +644,7 @@ def _outcome(
 
 def _public(s: PlayerState) -> PlayerState:
     """``s`` without the bookkeeping that never shows in the status document."""
-    return replace(s, scene_serial=0, fade_token=0, sleep_fade=None, stop_at_s=None)
+    return replace(s, scene_serial=0, fade_token=0, sleep_fade=None, stop_at_s=None, history=())
 
 
 # -- small rules -----------------------------------------------------------------------------------
@@ -639,22 +676,63 @@ def _playable(sound: str | None, ctx: PlayerContext) -> str | None:
     return ctx.catalogue[0] if ctx.catalogue else None
 
 
-def _layer(current: LayerSetting, value: str, ctx: PlayerContext) -> LayerSetting:
+def _layer(
+    current: LayerSetting, value: str, ctx: PlayerContext, warnings: list[str]
+) -> LayerSetting:
     if value == LAYER_OFF:
         return replace(current, on=False)
     if value == LAYER_ON:
-        sound = current.sound if current.sound in ctx.catalogue else ctx.default_layer
-        return replace(current, sound=_known(sound, "layer", ctx), on=True)
-    return replace(current, sound=_known(value, "layer", ctx), on=True)
+        wanted = current.sound if current.sound in ctx.catalogue else ctx.default_layer
+    else:
+        wanted = value
+    sound = _known(wanted, "layer", ctx)
+    entry = ctx.entries.get(sound)
+    if entry is not None:
+        # Refuses (CommandError, field "layer") or says how the bed was adapted.
+        plan = plan_bed(entry, ctx.out_channels, ctx.mono_binaural)
+        if plan.warning:
+            warnings.append(plan.warning)
+    return replace(current, sound=sound, on=True)
 
 
-def _step(sound: str | None, direction: int, ctx: PlayerContext) -> str:
+def _bed_allowed(sound: str, ctx: PlayerContext) -> bool:
+    """Whether ``sound`` may play as a bed on this output (see :func:`plan_bed`)."""
+    entry = ctx.entries.get(sound)
+    if entry is None:
+        return True
+    try:
+        plan_bed(entry, ctx.out_channels, ctx.mono_binaural)
+    except CommandError:
+        return False
+    return True
+
+
+def _sound_warning(sound: str, ctx: PlayerContext, warnings: list[str]) -> None:
+    entry = ctx.entries.get(sound)
+    warning = playback_warning(entry, ctx.out_channels) if entry is not None else None
+    if warning:
+        warnings.append(warning)
+
+
+def _step(
+    s: PlayerState, forward: bool, ctx: PlayerContext, warnings: list[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The sound ``next``/``previous`` selects, and the history once it does."""
     if not ctx.catalogue:
         raise CommandError("there are no sounds to step through: the library is empty", "action")
-    if sound not in ctx.catalogue:
-        return ctx.catalogue[0 if direction > 0 else -1]
-    index = ctx.catalogue.index(sound)
-    return ctx.catalogue[(index + direction) % len(ctx.catalogue)]
+    in_scope = [i for i in ctx.rotation if i in ctx.catalogue]
+    candidates = in_scope or list(ctx.catalogue)
+    if not in_scope and ctx.rotation_scope != "all":
+        warnings.append(
+            f"no sounds in the rotation {ctx.rotation_scope!r}; stepping through the whole library"
+        )
+    history = s.history
+    if s.sound is not None:
+        history = rotation.remember(history, s.sound)
+    step = rotation.next_sound if forward else rotation.previous_sound
+    found = step(candidates, history)
+    assert found is not None  # candidates is never empty here
+    return found
 
 
 def _cycle(preset: float, presets: tuple[float, ...]) -> float:
