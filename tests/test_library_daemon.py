@@ -1,0 +1,239 @@
+"""The sound library in the running daemon: a real subprocess, real files, a recorded clock output.
+
+Files are dropped into and removed from ``[sounds] dir`` while the daemon runs;
+what a user would notice is checked through ``sleepsound ctl`` and the recording.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile
+
+from daemon_helpers import DaemonProcess, block_levels_db, read_recording, wait_until
+
+pytestmark = pytest.mark.slow
+
+RATE = 48000
+SILENT_DB = -85.0
+"""Below this a 20 ms block is silence (16-bit dither sits near -96 dBFS)."""
+FAST_RESCAN = "rescan_s = 0.5\n"
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """Factory: ``make_daemon(extra_sounds_config="")``; the sounds folder exists; all killed."""
+    made: list[DaemonProcess] = []
+
+    def make(extra: str = "") -> DaemonProcess:
+        daemon = DaemonProcess(tmp_path, extra)
+        (tmp_path / "sounds").mkdir(exist_ok=True)
+        made.append(daemon)
+        return daemon
+
+    yield make
+    for daemon in made:
+        daemon.close()
+
+
+def noise(seconds: float, level_db: float, seed: int, channels: int = 2) -> np.ndarray:
+    """Steady white noise with an RMS of ``level_db`` dBFS (no swells: any window is alike)."""
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((int(seconds * RATE), channels))
+    return (data * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def drop(daemon: DaemonProcess, name: str, data: np.ndarray | bytes, **kwargs: object) -> Path:
+    """Put a file into the sounds folder in one step (written aside, then renamed in)."""
+    staging = daemon.directory / "staging"
+    staging.mkdir(exist_ok=True)
+    aside = staging / name
+    if isinstance(data, bytes):
+        aside.write_bytes(data)
+    else:
+        soundfile.write(str(aside), data, RATE, **kwargs)
+    target = daemon.directory / "sounds" / name
+    os.replace(aside, target)
+    return target
+
+
+def play(daemon: DaemonProcess, sound: str, **more: object) -> dict:
+    return daemon.request({"action": "play", "sound": sound, **more})
+
+
+def steady_loudness(record: Path) -> float:
+    """Integrated loudness of what played, between the fade-in and the shutdown fade."""
+    samples, rate = read_recording(record)
+    levels = block_levels_db(samples, rate)
+    loud = np.flatnonzero(levels > SILENT_DB)
+    assert loud.size, "the recording is silent"
+    first, last = int(loud[0]), int(loud[-1])
+    start, end = (first + 50) * rate // 50, (last - 50) * rate // 50  # 1 s inside each end
+    assert end - start > 2 * rate, "too little was played to measure"
+    return float(pyloudnorm.Meter(rate).integrated_loudness(samples[start:end].astype(np.float64)))
+
+
+def test_a_dropped_file_appears_plays_by_id_and_vanishes(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon(FAST_RESCAN).start()
+    refused = play(daemon, "soft-whispers")
+    assert refused["status"] == "error" and "unknown sound 'soft-whispers'" in refused["error"]
+
+    path = drop(daemon, "Soft Whispers.flac", noise(4.0, -30, seed=1))
+    reply = wait_until(lambda: (r := play(daemon, "soft-whispers"))["status"] == "ok" and r)
+    assert reply == {"status": "ok"}
+    doc = daemon.status()
+    assert (doc["state"], doc["sound"]) == ("playing", "soft-whispers")
+    code, out, _ = daemon.ctl("status")
+    assert code == 0 and "soft-whispers" in out
+    assert daemon.ctl("stop")[0] == 0
+    wait_until(lambda: daemon.status()["state"] == "stopped")
+
+    path.unlink()
+    wait_until(lambda: daemon.status()["sound"] != "soft-whispers")
+    assert daemon.status()["sound"] == "pink-noise"  # the default takes its place
+    gone = play(daemon, "soft-whispers")
+    assert gone["status"] == "error" and gone["field"] == "sound"
+    assert daemon.terminate() == 0
+    assert "Traceback" not in daemon.log_text()
+
+
+def test_files_recorded_at_very_different_levels_play_equally_loud(
+    make_daemon: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
+    cache = tmp_path / "loudness.json"
+    daemon = make_daemon(f'loudness_cache = "{cache}"\n')
+    quiet = noise(10.0, -45, seed=2)
+    loud = noise(10.0, -12, seed=3)
+    drop(daemon, "quiet.flac", quiet)
+    drop(daemon, "loud.wav", loud, subtype="FLOAT")
+    meter = pyloudnorm.Meter(RATE)
+    source_gap = meter.integrated_loudness(loud) - meter.integrated_loudness(quiet)
+    assert source_gap > 30
+
+    played: dict[str, float] = {}
+    for sound in ("quiet", "loud"):
+        daemon.record.unlink(missing_ok=True)
+        daemon.start()
+        # Measured in the background after start-up; once cached both play at their level.
+        wait_until(
+            lambda: cache.exists() and len(json.loads(cache.read_text())["entries"]) == 2,
+            timeout_s=120,
+        )
+        assert play(daemon, sound, volume=60)["status"] == "ok"
+        time.sleep(5.0)
+        assert daemon.terminate() == 0
+        played[sound] = steady_loudness(daemon.record)
+    assert abs(played["loud"] - played["quiet"]) < 1.0, played
+
+
+def test_next_never_repeats_the_sound_just_heard(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon('rotation = "user"\n')
+    names = ("a-one", "b-two", "c-three", "d-four")
+    for i, name in enumerate(names):
+        drop(daemon, f"{name}.flac", noise(1.0, -30, seed=10 + i))
+    daemon.start()
+    assert play(daemon, "a-one")["status"] == "ok"
+    assert daemon.request({"sound": "c-three"}) == {"status": "ok"}  # chosen by hand
+    heard = ["a-one", "c-three"]
+    for _ in range(10):
+        assert daemon.request({"action": "next"}) == {"status": "ok"}
+        heard.append(daemon.status()["sound"])
+    assert set(heard) == set(names), heard  # only the user's files: the configured scope
+    # Plain catalogue order would go a, c, d, a: here nothing heard in the last three
+    # plays comes back while another sound is available.
+    for i in range(1, len(heard)):
+        assert heard[i] not in heard[max(0, i - 3) : i], heard
+    assert daemon.terminate() == 0
+
+
+def test_a_binaural_bed_on_a_mono_output_is_refused_or_monaural_as_configured(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    daemon.write_config('mono_binaural = "refuse"\n', audio="channels = 1\n")
+    daemon.start()
+    assert play(daemon, "pink-noise")["status"] == "ok"
+    refused = daemon.request({"layer": "binaural-delta", "transaction": "bed"})
+    assert refused["status"] == "error" and refused["field"] == "layer"
+    assert "output is mono" in refused["error"] and refused["transaction"] == "bed"
+    assert daemon.status()["layer"] is None
+    code, _, err = daemon.ctl("layer", "binaural-theta")
+    assert code == 1 and "mono" in err
+    assert daemon.request({"layer": "brown-noise"}) == {"status": "ok"}
+
+    daemon.write_config('mono_binaural = "monaural"\n', audio="channels = 1\n")
+    daemon.signal(signal.SIGHUP)
+    wait_until(lambda: "config reloaded" in daemon.log_text())
+    reply = daemon.request({"layer": "binaural-delta", "layer_volume": 40})
+    assert reply["status"] == "ok" and "monaural beat" in reply["warning"]
+    assert daemon.status()["layer"] == {"sound": "binaural-delta", "volume": 40}
+    time.sleep(1.0)
+    assert daemon.terminate() == 0
+    samples, _ = read_recording(daemon.record)
+    assert samples.shape[1] == 1
+
+
+def test_a_corrupt_file_is_skipped_with_its_name_logged_and_the_rest_plays(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon(FAST_RESCAN)
+    drop(daemon, "good.flac", noise(3.0, -25, seed=4))
+    drop(daemon, "broken.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(400))
+    drop(daemon, "empty.flac", b"")
+    daemon.start()
+    log = daemon.log_text()
+    assert "broken.wav" in log and "empty.flac" in log
+
+    assert play(daemon, "good", volume=50)["status"] == "ok"
+    broken = play(daemon, "broken")
+    assert broken["status"] == "error" and broken["field"] == "sound"
+
+    # One dropped in later is reported too (it changes no ids, so only the scan says so) ...
+    drop(daemon, "later.ogg", b"OggS" + os.urandom(300))
+    wait_until(lambda: "later.ogg" in daemon.log_text())
+    # ... and the ones already reported are not repeated at every rescan.
+    time.sleep(1.5)
+    lines = daemon.log_text().splitlines()
+    assert sum("broken.wav" in line for line in lines) == 1, lines
+
+    doc = daemon.status()
+    assert (doc["state"], doc["sound"], doc["last_error"]) == ("playing", "good", None)
+    time.sleep(2.0)
+    assert daemon.terminate() == 0
+    samples, rate = read_recording(daemon.record)
+    levels = block_levels_db(samples, rate)
+    heard = levels[levels > SILENT_DB]
+    assert heard.size > 150 and np.median(heard) > SILENT_DB + 20, "the good file was not heard"
+    assert "Traceback" not in daemon.log_text()
+
+
+def test_a_command_naming_a_path_is_refused(make_daemon: Callable[..., DaemonProcess]) -> None:
+    daemon = make_daemon()
+    path = drop(daemon, "good.flac", noise(2.0, -25, seed=5))
+    daemon.start()
+    for raw in (
+        {"action": "play", "sound": str(path)},
+        {"sound": "../sounds/good.flac"},
+        {"sound": "sounds/good"},
+        {"layer": str(path)},
+        {"action": "play", "sound": "/etc/passwd"},
+    ):
+        reply = daemon.request(raw)
+        assert reply["status"] == "error" and reply["field"] in ("sound", "layer"), raw
+        # (a long absolute path is turned away by its length before its shape is looked at)
+        assert "not a path" in reply["error"] or "too long" in reply["error"], reply
+    assert daemon.status()["state"] == "stopped"
+    assert play(daemon, "good")["status"] == "ok"  # by id it plays
+    assert daemon.terminate() == 0
