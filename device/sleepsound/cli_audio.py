@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from sleepsound.cli_args import finite_number as number
 from sleepsound.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -25,25 +25,15 @@ MIN_RATE, MAX_RATE = 8000, 192000
 CHANNEL_CHOICES = (1, 2)
 
 
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
 def _add_sound_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sound", metavar="SOUND", help="a sound file or a generator name")
-    parser.add_argument("--seconds", type=_number, help="length; the fade-out ends exactly here")
-    parser.add_argument("--volume", type=_number, default=70.0, help="0–100 (default 70)")
-    parser.add_argument("--max-volume", type=_number, default=100.0, help="ceiling 0–100")
-    parser.add_argument("--fade-in", type=_number, default=3.0, metavar="S", help="seconds")
-    parser.add_argument("--fade-out", type=_number, default=3.0, metavar="S", help="seconds")
+    parser.add_argument("--seconds", type=number, help="length; the fade-out ends exactly here")
+    parser.add_argument("--volume", type=number, default=70.0, help="0–100 (default 70)")
+    parser.add_argument("--max-volume", type=number, default=100.0, help="ceiling 0–100")
+    parser.add_argument("--fade-in", type=number, default=3.0, metavar="S", help="seconds")
+    parser.add_argument("--fade-out", type=number, default=3.0, metavar="S", help="seconds")
     parser.add_argument("--layer", metavar="SOUND", help="a second sound mixed under the first")
-    parser.add_argument("--layer-volume", type=_number, default=30.0, help="0–100 (default 30)")
+    parser.add_argument("--layer-volume", type=number, default=30.0, help="0–100 (default 30)")
     parser.add_argument("--rate", type=int, default=48000, help="output rate in Hz")
     parser.add_argument("--channels", type=int, default=2, help="1 or 2")
 

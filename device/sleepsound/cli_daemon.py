@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 from typing import Any, Final
 
 from sleepsound import runpaths
+from sleepsound.cli_args import finite_number
 from sleepsound.config import Config, load_config
 from sleepsound.control_socket import CLIENT_TIMEOUT_S, document_of, request, status_line
 from sleepsound.errors import ConfigError, ControlError
@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
     common.add_argument(
         "--timeout",
         metavar="S",
-        type=_number,
+        type=finite_number,
         default=argparse.SUPPRESS,
         help=f"seconds to wait for an answer (default {CLIENT_TIMEOUT_S:g})",
     )
@@ -83,11 +83,11 @@ def register(subparsers: Any) -> None:
 
     play = actions.add_parser("play", parents=[common], help="start playing (or change sound)")
     play.add_argument("sound", nargs="?", metavar="SOUND", help="a sound id or generator name")
-    play.add_argument("--volume", type=_number, metavar="V", help="volume 0-100")
+    play.add_argument("--volume", type=finite_number, metavar="V", help="volume 0-100")
     play.add_argument("--timer", type=_minutes, metavar="MIN", help="sleep timer, 0/off = none")
-    play.add_argument("--fade", type=_number, metavar="S", help="fade-in seconds")
+    play.add_argument("--fade", type=finite_number, metavar="S", help="fade-in seconds")
     stop = actions.add_parser("stop", parents=[common], help="fade out and stop")
-    stop.add_argument("--fade", type=_number, metavar="S", help="fade-out seconds")
+    stop.add_argument("--fade", type=finite_number, metavar="S", help="fade-out seconds")
     actions.add_parser("toggle", parents=[common], help="play if stopped, else stop")
     actions.add_parser("next", parents=[common], help="the next sound")
     actions.add_parser("previous", parents=[common], help="the previous sound")
@@ -97,7 +97,7 @@ def register(subparsers: Any) -> None:
     timer.add_argument("minutes", type=_minutes, metavar="MIN")
     layer = actions.add_parser("layer", parents=[common], help="a bed under the main sound")
     layer.add_argument("layer", metavar="on|off|SOUND")
-    layer.add_argument("--volume", type=_number, metavar="V", help="layer volume 0-100")
+    layer.add_argument("--volume", type=finite_number, metavar="V", help="layer volume 0-100")
     status = actions.add_parser("status", parents=[common], help="what is playing")
     status.add_argument("--json", action="store_true", help="the state document as JSON")
     send = actions.add_parser("send", parents=[common], help="send a raw JSON command")
@@ -228,7 +228,7 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _volume(text: str) -> dict[str, Any]:
-    value = _number(text)
+    value = finite_number(text)
     key = "volume_step" if text.strip().startswith(("+", "-")) else "volume"
     return {key: int(value) if value.is_integer() else value}
 
@@ -259,20 +259,10 @@ def _config_for_ctl(path: str | None) -> Config:
         return Config()
 
 
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
 def _minutes(text: str) -> float:
     if text.strip().lower() == "off":
         return 0
-    value = _number(text)
+    value = finite_number(text)
     return int(value) if value.is_integer() else value
 
 

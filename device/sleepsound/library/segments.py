@@ -24,7 +24,8 @@ import soxr
 
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
-from sleepsound.sources.filesource import map_channels, open_sound_file
+from sleepsound.sources.base import BlockFifo
+from sleepsound.sources.filesource import open_sound_file, read_converted
 
 SEGMENT_S = 45.0
 CROSSFADE_S = 3.0
@@ -107,8 +108,7 @@ class ShuffledSegments:
             if native != rate
             else None
         )
-        self._pending: collections.deque[np.ndarray] = collections.deque()
-        self._pending_frames = 0
+        self._pending = BlockFifo(channels)
 
     def _read(self, frames: int) -> np.ndarray:
         try:
@@ -145,26 +145,7 @@ class ShuffledSegments:
 
     def read(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array."""
-        while self._pending_frames < frames:
-            block = map_channels(next(self._native), self.channels)
-            if self._resampler is not None:
-                block = self._resampler.resample_chunk(block)
-            if len(block):
-                self._pending.append(block.astype(np.float32, copy=False))
-                self._pending_frames += len(block)
-        out = np.empty((frames, self.channels), dtype=np.float32)
-        filled = 0
-        while filled < frames:
-            block = self._pending[0]
-            take = min(len(block), frames - filled)
-            out[filled : filled + take] = block[:take]
-            filled += take
-            if take == len(block):
-                self._pending.popleft()
-            else:
-                self._pending[0] = block[take:]
-        self._pending_frames -= frames
-        return out
+        return read_converted(self._native, self._resampler, self._pending, frames)
 
     def close(self) -> None:
         """Close the file."""

@@ -25,6 +25,7 @@ import soxr
 
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError, UnknownSoundError
+from sleepsound.sources.base import BlockFifo
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,21 @@ def map_channels(block: np.ndarray, channels: int) -> np.ndarray:
     if have > channels:
         return np.ascontiguousarray(block[:, :channels])
     return np.concatenate([block, np.repeat(block[:, -1:], channels - have, axis=1)], axis=1)
+
+
+def read_converted(
+    native: Iterator[np.ndarray],
+    resampler: soxr.ResampleStream | None,
+    pending: BlockFifo,
+    frames: int,
+) -> np.ndarray:
+    """Pull native blocks, map their channels, resample, and return exactly ``frames``."""
+    while pending.frames < frames:
+        block = map_channels(next(native), pending.channels)
+        if resampler is not None:
+            block = resampler.resample_chunk(block)
+        pending.push(block)
+    return pending.pop(frames)
 
 
 def open_sound_file(path: str) -> soundfile.SoundFile:
@@ -99,8 +115,7 @@ class FileSource:
             if self.native_rate != rate
             else None
         )
-        self._pending: collections.deque[np.ndarray] = collections.deque()
-        self._pending_frames = 0
+        self._pending = BlockFifo(channels)
         self.loops = 0
 
     def __repr__(self) -> str:
@@ -151,32 +166,9 @@ class FileSource:
             self.loops += 1
             start = overlap
 
-    def _refill(self) -> None:
-        native = next(self._native)
-        block = map_channels(native, self.channels)
-        if self._resampler is not None:
-            block = self._resampler.resample_chunk(block)
-        if len(block):
-            self._pending.append(block)
-            self._pending_frames += len(block)
-
     def read(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array."""
-        while self._pending_frames < frames:
-            self._refill()
-        out = np.empty((frames, self.channels), dtype=np.float32)
-        filled = 0
-        while filled < frames:
-            block = self._pending[0]
-            take = min(len(block), frames - filled)
-            out[filled : filled + take] = block[:take]
-            filled += take
-            if take == len(block):
-                self._pending.popleft()
-            else:
-                self._pending[0] = block[take:]
-        self._pending_frames -= frames
-        return out
+        return read_converted(self._native, self._resampler, self._pending, frames)
 
     def close(self) -> None:
         """Close the file."""
