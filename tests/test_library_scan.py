@@ -15,7 +15,7 @@ from sleepsound.library.catalog import Catalog, build_catalog, diff_catalogs
 from sleepsound.library.metadata import SoundMeta, parse_sidecar
 from sleepsound.library.service import SoundLibrary
 from sleepsound.library.slug import slugify
-from sleepsound.library.watcher import WatchState, next_poll
+from sleepsound.library.watcher import PollingWatcher, WatchState, next_poll
 from support.audio import make_corrupt_files
 
 RATE = 8000
@@ -292,12 +292,13 @@ def test_the_background_watcher_tells_the_daemon(tmp_path: Path) -> None:
 
     library = SoundLibrary(folder, on_change=on_change)
     library.refresh()
-    library.start_watching(interval_s=0.05)
+    watcher = PollingWatcher(library.poll, 0.05)
+    watcher.start()
     try:
         sound(folder, "dropped.wav")
         assert arrived.wait(30), "the watcher never noticed the new file"
     finally:
-        library.stop()
+        watcher.stop()
     assert seen[-1] == ("dropped",)
 
 

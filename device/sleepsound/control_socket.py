@@ -457,19 +457,6 @@ def request(
     return reply
 
 
-DOCUMENT_KEYS: Final = (
-    "state",
-    "sound",
-    "volume",
-    "max_volume",
-    "sleep_timer",
-    "timer_ends_at",
-    "layer",
-    "last_error",
-)
-"""The state document's keys (CONTRACTS.md), in the order they are shown."""
-
-
 def document_of(reply: Mapping[str, Any]) -> dict[str, Any]:
     """The state document inside a status reply (the reply without status/transaction)."""
     return {key: value for key, value in reply.items() if key not in ("status", "transaction")}

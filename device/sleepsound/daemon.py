@@ -195,10 +195,6 @@ class Daemon:
             self._call(listener.on_status, self._document)
             self._tell_sounds(listener)
 
-    def add_adapter(self, adapter: Adapter) -> None:
-        """Stop ``adapter`` on shutdown (before the fade-out)."""
-        self._adapters.append(adapter)
-
     def submit(self, command: object, reply: Reply | None = None) -> None:
         """Queue a command (raw JSON object or parsed Command); ``reply`` gets the answer.
 

@@ -82,7 +82,6 @@ class DaemonSounds:
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
-        self.library.stop()
         self.loudness.stop()
 
     def ids(self) -> list[str]:

@@ -98,11 +98,6 @@ class Engine:
         """True when nothing is playing or fading (only silence comes out)."""
         return not self._main and not self._layers
 
-    @property
-    def sleep_gain(self) -> float:
-        """Where the sleep fade stands now (1 = untouched, 0 = faded out)."""
-        return self._sleep.value
-
     def apply(self, scene: Scene) -> None:
         """Start following ``scene``; the changes it makes are ramped in later blocks."""
         old = self._scene

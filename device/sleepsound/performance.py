@@ -91,14 +91,9 @@ def perform(
     rendered = 0  # frames of the performance timeline
     stopping_until: int | None = None
     while True:
-        if stopping_until is None and (
-            (stop_at is not None and rendered >= stop_at) or interrupted()
-        ):
-            fade = (
-                fade_out_s
-                if (stop_at is not None and rendered >= stop_at)
-                else min(fade_out_s, INTERRUPT_FADE_S)
-            )
+        at_end = stop_at is not None and rendered >= stop_at
+        if stopping_until is None and (at_end or interrupted()):
+            fade = fade_out_s if at_end else min(fade_out_s, INTERRUPT_FADE_S)
             engine.apply(programme.scene(False, fade))
             stopping_until = rendered + round(max(fade, MIN_RAMP_S) * rate)
             if total is not None:

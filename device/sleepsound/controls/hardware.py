@@ -376,11 +376,6 @@ class Controls:
             self._last_state = state.get("state")
             self._last_timer = timer if isinstance(timer, int | float) else None
 
-    def confirm(self, count: int, *, long: bool = False) -> None:
-        """Blink the LED ``count`` times (or one long glow) now."""
-        with self._lock:
-            self.led.blink(count, self.now_s(), long=long)
-
     # -- building ------------------------------------------------------------------------
 
     def _build(self, pin_factory: Factory | None) -> None:

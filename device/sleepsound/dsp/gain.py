@@ -132,12 +132,6 @@ class Envelope:
         """True while a move is in progress."""
         return self._segment is not None
 
-    @property
-    def remaining_frames(self) -> int:
-        """Frames until the current move ends (0 when settled)."""
-        seg = self._segment
-        return seg.frames - seg.position if seg else 0
-
     def move_to(self, target: float, frames: int, shape: Shape = "db") -> None:
         """Start moving from the current value to ``target`` over ``frames`` frames."""
         frames = max(int(frames), 1)

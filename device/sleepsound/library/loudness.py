@@ -305,12 +305,6 @@ def measure_source(source: Source, seconds: float = BUILTIN_RENDER_S) -> Measure
 # ---------------------------------------------------------------- the cache
 
 
-def default_cache_path() -> Path:
-    """``$XDG_CACHE_HOME/sleepsound/loudness.json`` (``~/.cache/...`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sleepsound" / "loudness.json"
-
-
 def file_identity(path: Path) -> str:
     """What ties a measurement to one version of a file: size and mtime_ns."""
     st = path.stat()
@@ -360,15 +354,6 @@ class LoudnessCache:
         with self._lock:
             self._entries[key] = {"identity": identity, "measurement": measurement.to_json()}
             self._save()
-
-    def prune(self, keep: set[str]) -> None:
-        """Forget entries whose key is not in ``keep`` (removed files)."""
-        with self._lock:
-            gone = set(self._entries) - keep
-            for key in gone:
-                del self._entries[key]
-            if gone:
-                self._save()
 
     def _save(self) -> None:
         if self.path is None:
@@ -474,10 +459,6 @@ class LoudnessService:
     def provisional_gain_db(self, spec: str) -> float:
         """The safe gain to play ``spec`` with until it is measured."""
         return provisional_gain(self.target_lufs, self.is_builtin(spec))
-
-    def forget(self, spec: str) -> None:
-        """Drop what is remembered about ``spec`` (its file changed)."""
-        self._known.pop(spec, None)
 
     # -- measuring
 

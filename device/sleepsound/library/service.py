@@ -15,7 +15,7 @@ from pathlib import Path
 from sleepsound.library.catalog import Catalog, CatalogDiff, build_catalog, diff_catalogs
 from sleepsound.library.presets import PresetSet, load_presets
 from sleepsound.library.scan import Scanner, list_directory
-from sleepsound.library.watcher import PollingWatcher, WatchState, next_poll
+from sleepsound.library.watcher import WatchState, next_poll
 
 log = logging.getLogger(__name__)
 ChangeCallback = Callable[[Catalog, CatalogDiff], None]
@@ -25,8 +25,8 @@ class SoundLibrary:
     """Built-in sounds plus the user's folder, rescanned when it changes.
 
     ``directory`` may be ``None`` (built-ins only) or not exist yet (it is picked
-    up once created). Call :meth:`refresh` once at start-up, then either
-    :meth:`start_watching` or call :meth:`poll` yourself.
+    up once created). Call :meth:`refresh` once at start-up, then :meth:`poll`
+    now and then (a :class:`~sleepsound.library.watcher.PollingWatcher` does it).
     """
 
     def __init__(
@@ -43,7 +43,6 @@ class SoundLibrary:
         self._lock = threading.Lock()
         self._catalog = build_catalog(self.presets.presets, (), self.presets.problems)
         self._watch = WatchState()
-        self._watcher: PollingWatcher | None = None
 
     @property
     def catalog(self) -> Catalog:
@@ -89,15 +88,3 @@ class SoundLibrary:
         with self._lock:
             self._watch, rescan = next_poll(self._watch, snapshot)
         return self.refresh() if rescan else CatalogDiff()
-
-    def start_watching(self, interval_s: float = 3.0) -> None:
-        """Poll the folder every ``interval_s`` seconds in a background thread."""
-        if self._watcher is None and self.directory is not None:
-            self._watcher = PollingWatcher(self.poll, interval_s)
-            self._watcher.start()
-
-    def stop(self) -> None:
-        """Stop watching the folder."""
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None

@@ -30,7 +30,6 @@ sides then simply add up, nothing cancels).
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 
 from sleepsound.errors import ParameterError, UnknownSoundError
 from sleepsound.library.presets import Preset, find_preset, load_presets, presets_dir
+from sleepsound.sources.base import BlockFifo
 
 
 class _LazySignal:
@@ -257,8 +257,7 @@ class Texture:
         self.events = _OverlapAdd()
         self.clock = 0
         """Frames rendered so far (the start of the next chunk)."""
-        self._queue: collections.deque[np.ndarray] = collections.deque()
-        self._queued = 0
+        self._queue = BlockFifo(channels)
         self._closed = False
 
     def _ready(self) -> None:
@@ -273,31 +272,18 @@ class Texture:
         """Return the next ``frames`` frames as ``(frames, channels)`` float32."""
         if self._closed:
             raise ValueError(f"texture {self.preset.id} is closed")
-        while self._queued < frames:
+        while self._queue.frames < frames:
             chunk = self.render() * self.gain
             self.clock += CHUNK
             if self.channels == 1:
                 chunk = chunk.mean(axis=1, keepdims=True)
-            self._queue.append(chunk.astype(np.float32))
-            self._queued += CHUNK
-        out = np.empty((frames, self.channels), dtype=np.float32)
-        filled = 0
-        while filled < frames:
-            head = self._queue[0]
-            take = min(len(head), frames - filled)
-            out[filled : filled + take] = head[:take]
-            filled += take
-            if take == len(head):
-                self._queue.popleft()
-            else:
-                self._queue[0] = head[take:]
-        self._queued -= frames
-        return out
+            self._queue.push(chunk)
+        return self._queue.pop(frames)
 
     def close(self) -> None:
         """Release buffers; reading afterwards is an error."""
         self._closed = True
-        self._queue.clear()
+        self._queue = BlockFifo(self.channels)
 
     def _run_events(self, next_at: int, fire: Callable[[int], float]) -> int:
         """Fire every event due in this chunk; return when the next one falls.
