@@ -12,7 +12,6 @@ from scipy import signal
 from sleepsound.errors import ParameterError, SoundError, UnknownSoundError
 from sleepsound.sources.base import Source
 from sleepsound.sources.generators import (
-    _BROWN_CORNER_HZ,
     _CHUNK_FRAMES,
     _PINK_A,
     _PINK_B,
@@ -20,6 +19,7 @@ from sleepsound.sources.generators import (
     LEVEL_DB,
     NOISE_PEAK_LIMIT,
     _soft_limit,
+    brown_poles,
     is_generator,
     open_generator,
 )
@@ -130,31 +130,33 @@ def test_block_size_does_not_change_the_output(spec: str, channels: int) -> None
 
 
 def documented_filter(name: str, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """The IIR each noise is defined as: Smith's pink filter, or the 10 Hz brown filter."""
+    """The IIR each noise is defined as: Smith's pink filter, or the brown filter."""
     if name == "pink-noise":
         return np.array(_PINK_B), np.array(_PINK_A)
-    pole = np.exp(-2 * np.pi * _BROWN_CORNER_HZ / rate)
-    return np.array([1.0, -1.0]), np.convolve([1.0, -pole], [1.0, -pole])
+    return np.array([1.0, -1.0]), np.array(brown_poles(rate))
 
 
 @pytest.mark.parametrize("name", ["pink-noise", "brown-noise"])
 @pytest.mark.parametrize(("rate", "channels"), [(48000, 1), (48000, 2), (8000, 3), (44100, 4)])
 def test_noise_is_exactly_the_documented_iir_filter(name: str, rate: int, channels: int) -> None:
-    # The numpy evaluation (running sums over rows, carried across rows and chunks)
-    # must be the same filter as a direct-form IIR, with no seam at any boundary: an
-    # error there would be a click every chunk that a spectrum barely shows.
+    # The block evaluation (matrix products per block, start states carried across
+    # blocks and chunks) must be the same filter as a direct-form IIR, with no seam at
+    # any boundary: an error there would be a click every block that a spectrum
+    # barely shows. Float32 arithmetic: within a few float32 ulps of the peak.
     source = open_generator(name, rate, channels, seed=1)
-    x = np.random.default_rng(2).uniform(-1.0, 1.0, (6 * _CHUNK_FRAMES, channels))
-    chunks = []
-    for start in range(0, len(x), _CHUNK_FRAMES):
-        chunk = x[start : start + _CHUNK_FRAMES]
-        for section in source._sections:
-            chunk = section.run(chunk)
-        chunks.append(chunk)
-    ours = np.concatenate(chunks)
-    expected = signal.lfilter(*documented_filter(name, rate), x, axis=0)
+    x = np.random.default_rng(2).uniform(-1.0, 1.0, (4 * _CHUNK_FRAMES, channels))
+    x = x.astype(np.float32)
+    chunks = [
+        source._filter.run(x[start : start + _CHUNK_FRAMES])
+        for start in range(0, len(x), _CHUNK_FRAMES)
+    ]
+    ours = np.concatenate(chunks).astype(np.float64)
+    expected = signal.lfilter(*documented_filter(name, rate), x.astype(np.float64), axis=0)
     scale = np.vdot(expected, ours) / np.vdot(expected, expected)  # the level, tested above
-    assert np.abs(ours - scale * expected).max() <= 1e-9 * np.abs(scale * expected).max()
+    error = np.abs(ours - scale * expected)
+    assert error.max() <= 2e-6 * np.abs(scale * expected).max()
+    # No seam: the error at block starts is no larger than anywhere else.
+    assert error[::32].max() <= 2 * np.percentile(error, 99.9)
 
 
 @pytest.mark.parametrize("spec", GENERATOR_NAMES)

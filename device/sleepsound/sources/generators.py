@@ -9,8 +9,9 @@ served from them, which is what keeps their output independent of the read sizes
 
 numpy only, on purpose: this module is on the live audio path, and importing
 ``scipy.signal`` would cost a Raspberry Pi Zero tens of MB and about a second at start.
-Pink and brown noise are IIR filters of white noise, evaluated with cumulative sums
-rather than ``lfilter`` (see ``_Section``); they match ``lfilter`` to about 1e-12.
+Pink and brown noise are IIR filters of white noise, evaluated as matrix products
+over blocks rather than ``lfilter`` (see ``_BlockFilter``); they match ``lfilter`` to
+float32 precision.
 
 Levels: every generator plays at :data:`LEVEL_DB` (-20 dBFS) RMS per channel, where
 0 dBFS RMS is a full-scale square wave (RMS 1.0); that is RMS 0.1, leaving 20 dB of
@@ -90,23 +91,32 @@ GENERATOR_NAMES: Final[tuple[str, ...]] = (
 
 # A 3-pole/3-zero approximation of a 1/f power spectrum (J. O. Smith, "Spectral Audio
 # Signal Processing", pink noise example): within ±0.7 dB of -3 dB/octave from about
-# 25 Hz to 20 kHz at 44.1-48 kHz. Its zeros and poles are all real, so it runs as a
-# cascade of three first-order sections (see _Section).
+# 25 Hz to 20 kHz at 44.1-48 kHz. Its poles are real and distinct, so it runs as three
+# first-order branches in parallel (see _BlockFilter).
 _PINK_B: Final[tuple[float, ...]] = (0.049922035, -0.095993537, 0.050612699, -0.004408786)
 _PINK_A: Final[tuple[float, ...]] = (1.0, -2.494956002, 2.017265875, -0.522189400)
 
-_BROWN_CORNER_HZ: Final[float] = 10.0
-"""Brown noise: leak and DC-blocking corner. -6 dB/octave holds from about 40 Hz up."""
+_BROWN_LEAK_HZ: Final[float] = 12.5
+"""Brown noise: the leaky integrator's corner. -6 dB/octave holds from about 40 Hz up."""
 
-_UNIFORM_CENTRE: Final = np.float32(0.5 - 2.0**-25)
-"""Subtracted from numpy's float32 uniform (multiples of 2^-24 in [0, 1)): the result
-is the odd multiples of 2^-25 in (-0.5, 0.5), symmetric about zero, computed exactly."""
+_BROWN_BLOCKER_HZ: Final[float] = 8.0
+"""Brown noise: the DC blocker's corner (a distinct pole from the leak's: see _BlockFilter)."""
 
-_UNIFORM_TO_UNIT: Final[float] = math.sqrt(12.0)
-"""Uniform noise on (-0.5, 0.5) has variance 1/12."""
+_INPUT_VARIANCE: Final[float] = (256.0**2 - 1.0) / 12.0
+"""Variance of the white input: 256 equally likely values one apart."""
 
-_CHUNK_FRAMES: Final[int] = 4096
-"""Filtered noise is made this many frames at a time (85 ms at 48 kHz) and served from
+_BLOCK: Final[int] = 32
+"""Samples per block of :class:`_BlockFilter`: its products cost about this many
+multiply-adds per sample, and its scan over blocks runs on 1/_BLOCK of the samples."""
+
+_SCAN_CUTOFF: Final[float] = 2.0**-40
+"""A state decayed by this much no longer shows in a float32 output (2^-24)."""
+
+_SCALED_SUM_SPAN: Final[float] = 600.0
+"""Running sums scaled by ``p^-b`` stay within float64 while ``p^-b`` is below e^600."""
+
+_CHUNK_FRAMES: Final[int] = 16384
+"""Filtered noise is made this many frames at a time (341 ms at 48 kHz) and served from
 the current chunk: the arithmetic then never depends on the caller's read sizes."""
 
 
@@ -236,94 +246,102 @@ def _real_roots(coefficients: tuple[float, ...]) -> list[float]:
     return sorted(float(r) for r in np.real(roots))
 
 
-def _power_gain(gain: float, sections: list[tuple[float, float]]) -> float:
-    """Output variance of the cascade for unit-variance white input (the sum of h²).
+class _BlockFilter:
+    """An IIR filter with distinct real poles, run on whole chunks as matrix products.
 
-    The mean of ``|H|²`` over ``L`` equally spaced frequencies is the sum of h² plus
-    the autocorrelation at lags ``±L, ±2L…``, which decays like ``pole^L``; ``L`` is
-    chosen so that is below e^-64.
-    """
-    slowest = max(pole for _, pole in sections)
-    length = 1 << max(12, math.ceil(math.log2(64.0 / -math.log(slowest))))
-    z = np.exp(-2j * np.pi * np.arange(length // 2 + 1) / length)  # e^-jω, 0 … π
-    response = np.full(len(z), gain, dtype=complex)
-    for zero, pole in sections:
-        response *= (1.0 - zero * z) / (1.0 - pole * z)
-    power = np.abs(response) ** 2
-    # Half the circle, counted twice except for DC and Nyquist.
-    return float((2.0 * power.sum() - power[0] - power[-1]) / length)
+    Why matrices: numpy evaluates a recursion one pass per pole, and running sums
+    (``cumsum``) are serial, several nanoseconds a sample; a matrix product hands the
+    arithmetic to BLAS, which does it many samples per instruction. The filter, in
+    partial fractions ``H(z) = k + Σ r_i / (1 - p_i z⁻¹)`` (one first-order branch per
+    pole, ``w_i[n] = p_i·w_i[n-1] + r_i·x[n]``, output ``k·x[n] + Σ w_i[n]``), is run
+    on blocks of ``M`` = :data:`_BLOCK` frames:
 
+    1. ``Y = X·T``: every block filtered from rest (``T`` holds the impulse response
+       ``h[0..M-1]`` as a lower-triangular Toeplitz matrix), and ``E = X·G``: the
+       state each branch reaches at the block's end, from rest;
+    2. the state each block starts from, ``s[b] = p^M·s[b-1] + E[b-1]``, is a
+       first-order recursion over blocks (``M`` times fewer values than samples):
+       running sums scaled by ``p^∓b`` for slow poles, a doubling scan (log₂ steps,
+       cut short once ``p^(M·step)`` no longer shows in float32) for fast ones;
+    3. ``Y += s·O`` adds what those start states contribute, ``p_i^(m+1)·s_i`` at
+       frame ``m`` of the block.
 
-class _Section:
-    """One real zero and one real pole, ``(1 - zero·z⁻¹) / (1 - pole·z⁻¹)``, run on chunks.
-
-    The recursion ``w[n] = pole·w[n-1] + v[n]`` is unrolled without a Python loop:
-    over a row of ``M`` frames, ``w[m] = pole^m · (Σ_{i≤m} pole^-i·v[i] + pole·w[-1])``,
-    one ``cumsum`` between two multiplications by precomputed powers. ``M`` is the
-    longest power-of-two row (at most the chunk) over which ``pole^±m`` stays within
-    e^±512 (10^±222), well inside float64; a fast pole's chunk is split into several rows,
-    whose end states are chained by a short doubling scan (``log2`` of the row count
-    steps). Rounding relative to the output stays near float64 epsilon (the scaled
-    partial sums grow together with the powers that undo them), so this matches a
-    direct-form IIR to about 1e-12; the chunk layout is fixed, so the result is too.
-
-    The ``cumsum`` is the costly step (each element waits for the previous one). With
-    an even channel count, pairs of channels are viewed as one complex number, so
-    each step of the running sum advances two channels at once: half the time.
+    Frame-major ``(frames, lanes)`` data is used as it lies: a row of ``X`` is one
+    block of every lane interleaved, and the matrices are ``kron(·, I_lanes)``, so no
+    transposition is ever needed. The products are float32 (the output's own
+    precision, about 1e-7 relative); the start states are float64 and carried
+    between chunks, so errors do not build up at block or chunk boundaries or over
+    hours (the filter is stable: an error decays rather than grows).
     """
 
-    def __init__(self, zero: float, pole: float, chunk: int, channels: int, gain: float) -> None:
-        if not 0.0 < pole < 1.0:
-            raise ValueError(f"pole must be in (0, 1) for a stable section, got {pole}")
-        self._zero = zero
-        self._pole = pole
-        row = chunk
-        while row > 1 and row * -math.log(pole) > 512.0:
-            row //= 2
-        self._row = row
-        self._rows = chunk // row
-        # Channel pairs as complex lanes when they pair up; one float lane each if not.
-        paired = channels % 2 == 0
-        self._lane_dtype: type[np.generic] = np.complex128 if paired else np.float64
-        lanes = channels // 2 if paired else channels
-        powers = pole ** np.arange(row, dtype=np.float64)
-        # Frame-major like the data, so every product is one flat loop; ``gain`` is
-        # folded into the input scaling, where it costs nothing.
-        self._down = np.repeat((gain / powers)[:, None], channels, axis=1)
-        self._up = np.repeat(powers[:, None], channels, axis=1)
-        self._last_up = pole ** (row - 1)
-        self._row_decay = pole**row
-        self._previous_input = np.zeros(channels)
-        self._state = np.zeros(lanes, dtype=self._lane_dtype)
+    def __init__(self, b: tuple[float, ...], a: tuple[float, ...], lanes: int, frames: int) -> None:
+        if len(b) > len(a) or a[0] != 1.0 or frames % _BLOCK:
+            raise ValueError("expects deg B <= deg A, a[0] == 1 and whole blocks")
+        poles = np.array(sorted(_real_roots(a), key=abs))
+        if not (np.abs(poles) < 1.0).all() or len(set(poles)) < len(poles):
+            raise ValueError(f"poles must be distinct and inside the unit circle: {poles}")
+        numerator = np.polynomial.Polynomial(b)  # B(w), w = z⁻¹
+        residues = np.array(
+            [numerator(1.0 / p) / np.prod([1.0 - q / p for q in poles if q != p]) for p in poles]
+        )
+        m = np.arange(_BLOCK)
+        impulse = (residues[None, :] * poles[None, :] ** m[:, None]).sum(axis=1)
+        impulse[0] += b[0] - residues.sum()  # the direct term: h[0] = k + Σ r_i
+        # Σ h², in closed form: the output variance for unit-variance white input.
+        branches = np.outer(residues, residues) / (1.0 - np.outer(poles, poles))
+        self.power_gain = float(branches.sum() + impulse[0] ** 2 - residues.sum() ** 2)
+        toeplitz = np.zeros((_BLOCK, _BLOCK))
+        for row in range(_BLOCK):
+            toeplitz[row, : row + 1] = impulse[row::-1]
+        ends = residues[None, :] * poles[None, :] ** (_BLOCK - 1 - m[:, None])
+        identity = np.eye(lanes)
+        self._lanes = lanes
+        self._blocks = frames // _BLOCK
+        self._block_response = np.kron(toeplitz.T, identity).astype(np.float32)
+        self._end_state = np.kron(ends, identity).astype(np.float32)
+        self._state_response = np.kron(poles[:, None] ** (m + 1), identity).astype(np.float32)
+        # Start states are rows (pole-major, lane-minor), blocks along the row.
+        decay = np.repeat(poles**_BLOCK, lanes)
+        self._block_decay = decay
+        with np.errstate(divide="ignore"):
+            span = self._blocks * -np.log(np.abs(decay))
+        self._slow = int(np.searchsorted(-span, -_SCALED_SUM_SPAN))  # rows from here: slow
+        powers = np.arange(self._blocks)
+        self._scale_down = decay[self._slow :, None] ** -powers
+        self._scale_up = decay[self._slow :, None] ** powers
+        self._doubling: list[tuple[int, int, np.ndarray]] = []
+        step, factor = 1, decay[: self._slow].copy()
+        while step < self._blocks:
+            live = np.flatnonzero(np.abs(factor) > _SCAN_CUTOFF)
+            if not len(live):
+                break
+            first = int(live[0])  # sorted by |pole|: the live rows are the last ones
+            self._doubling.append((step, first, factor[first:, None].copy()))
+            step, factor = 2 * step, factor * factor
+        self._state = np.zeros(len(decay))
 
-    def run(self, u: np.ndarray) -> np.ndarray:
-        """Filter one float64 chunk ``(chunk, channels)``; returns float64 the same shape."""
-        if self._zero:
-            v = np.empty(u.shape)
-            np.multiply(u[:-1], -self._zero, out=v[1:])
-            v[1:] += u[1:]
-            v[0] = u[0] - self._zero * self._previous_input
-            self._previous_input = u[-1].copy()
-        else:
-            v = u
-        scaled = v.reshape(self._rows, self._row, -1) * self._down
-        rows = scaled.view(self._lane_dtype)  # (rows, row, lanes)
-        rows[0, 0] += self._pole * self._state  # the carry in, summed along with row 0
-        np.cumsum(rows, axis=1, out=rows)
-        if self._rows == 1:
-            self._state = rows[0, -1] * self._last_up
-        else:
-            # Each row so far starts from rest; its true end is its own end plus the
-            # previous row's true end times pole^row: a first-order scan over the rows.
-            ends = rows[:, -1] * self._last_up
-            step, decay = 1, self._row_decay
-            while step < self._rows and decay > 2.0**-60:  # beyond that it no longer shows
-                ends[step:] += decay * ends[:-step]
-                step, decay = 2 * step, decay * decay
-            self._state = ends[-1]
-            rows[1:] += (self._pole * ends[:-1])[:, None, :]
-        scaled *= self._up
-        return scaled.reshape(u.shape)
+    def scale_input(self, gain: float) -> None:
+        """Multiply the filter by ``gain`` (the output level, for a known input level)."""
+        self._block_response *= np.float32(gain)
+        self._end_state *= np.float32(gain)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Filter float32 ``(frames, lanes)`` (C order); return the same shape and type."""
+        rows = x.reshape(self._blocks, _BLOCK * self._lanes)
+        y = rows @ self._block_response
+        ends = rows @ self._end_state
+        starts = np.empty((len(self._state), self._blocks))
+        starts[:, 0] = self._state
+        starts[:, 1:] = ends[:-1].T
+        slow = starts[self._slow :]
+        slow *= self._scale_down
+        np.cumsum(slow, axis=1, out=slow)
+        slow *= self._scale_up
+        for step, first, factor in self._doubling:
+            starts[first : self._slow, step:] += factor * starts[first : self._slow, :-step]
+        self._state = starts[:, -1] * self._block_decay + ends[-1]
+        y += starts.T.astype(np.float32) @ self._state_response
+        return y.reshape(x.shape)
 
 
 class _Closable:
@@ -368,18 +386,21 @@ class WhiteNoise(_Closable):
 
 
 class _FilteredNoise(_Closable):
-    """White noise through a cascade of real first-order sections, RMS :data:`LEVEL_RMS`.
+    """White noise through an IIR filter (see :class:`_BlockFilter`), RMS :data:`LEVEL_RMS`.
 
     Each channel draws its own noise, so channels are uncorrelated. Noise is made
     in chunks of :data:`_CHUNK_FRAMES` and reads are served from the current chunk,
     so the arithmetic never depends on how the caller slices its reads: any read
     sizes yield exactly the same samples (and the per-call cost is paid per chunk).
 
-    The input is uniform white noise, which numpy draws four times faster than
-    Gaussian. The spectrum (hence the sound) depends only on the input's variance;
-    the output's distribution is a weighted sum of many inputs, Gaussian to within
-    an excess kurtosis of -1.2·Σh⁴/(Σh²)²: -0.003 for brown noise, -0.16 for pink
-    (whose newest sample carries a third of its power), i.e. marginally fewer peaks.
+    The input is white noise of 256 evenly spaced, equally likely values
+    (±0.5 … ±127.5: symmetric, so no DC at all), made from random bytes: a quarter of
+    the cost of uniform floats, a tenth of Gaussian ones. Its spectrum is exactly
+    flat (the values are independent), so the output's spectrum is exactly the
+    filter's; and each output sample is a weighted sum of many inputs, so its
+    distribution is Gaussian to within an excess kurtosis of -1.2·Σh⁴/(Σh²)²:
+    -0.003 for brown noise, -0.16 for pink (whose newest sample carries a third of
+    its power), i.e. marginally fewer peaks.
     """
 
     def __init__(
@@ -387,18 +408,14 @@ class _FilteredNoise(_Closable):
         name: str,
         rate: int,
         channels: int,
-        gain: float,
-        sections: list[tuple[float, float]],
+        b: tuple[float, ...],
+        a: tuple[float, ...],
         seed: int | None,
     ) -> None:
         super().__init__(name, rate, channels)
         self._rng = np.random.default_rng(seed)
-        gain *= _UNIFORM_TO_UNIT * LEVEL_RMS / math.sqrt(_power_gain(gain, sections))
-        gains = [gain] + [1.0] * (len(sections) - 1)
-        self._sections = [
-            _Section(zero, pole, _CHUNK_FRAMES, channels, section_gain)
-            for (zero, pole), section_gain in zip(sections, gains, strict=True)
-        ]
+        self._filter = _BlockFilter(b, a, channels, _CHUNK_FRAMES)
+        self._filter.scale_input(LEVEL_RMS / math.sqrt(_INPUT_VARIANCE * self._filter.power_gain))
         self._chunk = np.zeros((0, channels), dtype=np.float32)
         self._used = 0
 
@@ -422,39 +439,45 @@ class _FilteredNoise(_Closable):
             self._used += take
         return out
 
+    def _white(self) -> np.ndarray:
+        """The next chunk of white input, float32 ``(frames, channels)``."""
+        count = _CHUNK_FRAMES * self.channels
+        raw = self._rng.integers(0, 1 << 64, count // 8, dtype=np.uint64, endpoint=False)
+        white = np.add(raw.view(np.int8), np.float32(0.5), dtype=np.float32)
+        return white.reshape(_CHUNK_FRAMES, self.channels)
+
     def _next_chunk(self) -> np.ndarray:
         """The next :data:`_CHUNK_FRAMES` frames, filtered, limited and as float32."""
-        # Uniform, not Gaussian, white noise: a quarter of the cost, and after these long
-        # filters the sum of many inputs is Gaussian anyway (see the class docstring).
-        white = self._rng.random((_CHUNK_FRAMES, self.channels), dtype=np.float32)
-        white -= _UNIFORM_CENTRE  # exact: symmetric about 0, so no DC at all
-        shaped = white.astype(np.float64)
-        for section in self._sections:
-            shaped = section.run(shaped)
-        return _soft_limit(shaped).astype(np.float32)
+        return _soft_limit(self._filter.run(self._white()))
 
 
 class PinkNoise(_FilteredNoise):
     """Pink noise: -3 dB/octave (equal energy per octave), RMS -20 dBFS per channel."""
 
     def __init__(self, rate: int, channels: int, seed: int | None = None) -> None:
-        sections = list(zip(_real_roots(_PINK_B), _real_roots(_PINK_A), strict=True))
-        super().__init__("pink-noise", rate, channels, _PINK_B[0], sections, seed)
+        super().__init__("pink-noise", rate, channels, _PINK_B, _PINK_A, seed)
 
 
 class BrownNoise(_FilteredNoise):
     """Brown noise: -6 dB/octave, RMS -20 dBFS per channel, no DC.
 
-    A leaky integrator (pole 10 Hz) gives the -6 dB/octave slope without the random
-    walk's drift; a zero at DC (a DC blocker, also 10 Hz) removes the inaudible
-    infrasound that would otherwise eat headroom and push speaker cones around. The
-    zero comes first, so the integrators never see the input's DC.
+    A leaky integrator (pole at :data:`_BROWN_LEAK_HZ`) gives the -6 dB/octave slope
+    without the random walk's drift; a zero at DC with its own pole (a DC blocker at
+    :data:`_BROWN_BLOCKER_HZ`) removes the inaudible infrasound that would otherwise
+    eat headroom and push speaker cones around. Together:
+    ``(1 - z⁻¹) / ((1 - p_blocker·z⁻¹)(1 - p_leak·z⁻¹))``.
     """
 
     def __init__(self, rate: int, channels: int, seed: int | None = None) -> None:
-        pole = math.exp(-2.0 * math.pi * _BROWN_CORNER_HZ / rate)
-        sections = [(1.0, pole), (0.0, pole)]
-        super().__init__("brown-noise", rate, channels, 1.0, sections, seed)
+        super().__init__("brown-noise", rate, channels, (1.0, -1.0), brown_poles(rate), seed)
+
+
+def brown_poles(rate: int) -> tuple[float, float, float]:
+    """The brown filter's denominator ``(1, a1, a2)`` at ``rate`` Hz."""
+    blocker, leak = (
+        math.exp(-2.0 * math.pi * hz / rate) for hz in (_BROWN_BLOCKER_HZ, _BROWN_LEAK_HZ)
+    )
+    return (1.0, -(blocker + leak), blocker * leak)
 
 
 _PHASE_BITS: Final[int] = 64
