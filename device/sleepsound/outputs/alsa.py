@@ -133,9 +133,12 @@ class AlsaOutput:
         )
 
     def write(self, block: np.ndarray) -> None:
-        """Play a block; on an underrun ALSA re-prepares and the block is written again."""
-        data = self._ditherer.convert(block, self._bits).tobytes()
-        for _attempt in range(3):
+        """Play a block; after an underrun ALSA re-prepares and the rest is written again."""
+        samples = self._ditherer.convert(block, self._bits)
+        frame_bytes = samples.itemsize * samples.shape[1]
+        data = memoryview(samples.tobytes())
+        attempts = 3
+        while data and attempts:
             try:
                 written = self._pcm.write(data)
             except alsaaudio.ALSAAudioError as error:
@@ -143,10 +146,16 @@ class AlsaOutput:
                     f"ALSA device {self.device!r} failed while playing ({error}); "
                     "it was unplugged or taken by another program"
                 ) from error
-            if written >= 0:
+            if written > 0:
+                # A blocking write stops short only when an underrun struck during it:
+                # ALSA returns the frames it took, and the next write reports the underrun.
+                data = data[written * frame_bytes :]
+                continue
+            if written == 0:
                 return
             if written == -errno.EPIPE:
                 self.underruns += 1
+                attempts -= 1
                 log.warning("ALSA underrun #%d on %s", self.underruns, self.device)
                 continue
             raise OutputError(f"ALSA write to {self.device!r} failed with error {written}")
