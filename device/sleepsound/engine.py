@@ -148,7 +148,25 @@ class Engine:
             self._sleep_token = None
             self._sleep.move_to(1.0, ramp_frames(WAKE_RAMP_S, self.rate), "db")
 
-    def _mix(self, voices: list[_Voice], frames: int, out: np.ndarray) -> None:
+    def _master(self, frames: int) -> float | np.ndarray:
+        """Volume × sleep fade for the next ``frames``: a number when settled, else a curve."""
+        if self._volume.is_settled and not self._sleep.is_moving:
+            return self._volume.gain * self._sleep.value
+        return self._volume.render(frames) * self._sleep.render(frames)
+
+    def _mix(
+        self,
+        voices: list[_Voice],
+        frames: int,
+        master: float | np.ndarray,
+        out: np.ndarray | None,
+    ) -> np.ndarray | None:
+        """Add each voice × its gains × ``master`` into ``out`` (or start it); return it.
+
+        Every gain is folded into one factor per voice, and blocks are scaled in place
+        (sources hand over blocks the caller owns): one pass per voice, two to mix in,
+        no temporaries. Most blocks need no per-sample curve at all.
+        """
         for voice in list(voices):
             try:
                 block = voice.source.read(frames)
@@ -157,18 +175,25 @@ class Engine:
                 self.errors.append(error)
                 self._drop(voices, voice)
                 continue
-            # Settled gains are plain numbers: most blocks need no per-sample curve.
             if voice.envelope.is_moving or not voice.level.is_settled:
-                gains = voice.envelope.render(frames) * voice.level.render(frames)
-                out += block * gains[:, None]
+                gains = voice.envelope.render(frames) * voice.level.render(frames) * master
+                block = np.multiply(block, gains[:, None], out=block)
             else:
-                scale = voice.envelope.value * voice.level.gain
-                if scale == 1.0:
+                gain = voice.envelope.value * voice.level.gain * master
+                if isinstance(gain, np.ndarray):
+                    block = np.multiply(block, gain.astype(np.float32)[:, None], out=block)
+                elif gain == 0.0:
+                    block = None
+                elif gain != 1.0:
+                    block = np.multiply(block, np.float32(gain), out=block)
+            if block is not None:
+                if out is None:
+                    out = block
+                else:
                     out += block
-                elif scale != 0.0:
-                    out += block * np.float32(scale)
             if voice.leaving and not voice.envelope.is_moving:
                 self._drop(voices, voice)
+        return out
 
     @staticmethod
     def _drop(voices: list[_Voice], voice: _Voice) -> None:
@@ -177,16 +202,11 @@ class Engine:
 
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a float32 ``(frames, channels)`` array."""
-        out = np.zeros((frames, self.channels), dtype=np.float32)
-        self._mix(self._main, frames, out)
-        self._mix(self._layers, frames, out)
-        if self._volume.is_settled and not self._sleep.is_moving:
-            scale = self._volume.gain * self._sleep.value
-            if scale != 1.0:
-                out *= np.float32(scale)
-        else:
-            master = self._volume.render(frames) * self._sleep.render(frames)
-            out *= master[:, None]
+        master = self._master(frames)
+        out = self._mix(self._main, frames, master, None)
+        out = self._mix(self._layers, frames, master, out)
+        if out is None:
+            out = np.zeros((frames, self.channels), dtype=np.float32)
         return self._limiter.process(out)
 
     def close(self) -> None:

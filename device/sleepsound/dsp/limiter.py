@@ -122,13 +122,19 @@ class PeakLimiter:
         The output is delayed by :attr:`latency_frames` relative to the input.
         """
         x = np.asarray(block, dtype=np.float32)
-        if x.ndim == 2 and x.shape[1] == self.channels and len(x) and self._resting:
-            peak = float(np.abs(x).max())  # NaN makes this comparison false
-            if peak <= self.ceiling:
-                # The usual case, a safety net at rest: the signal only passes the delay.
-                delayed = np.concatenate([self._delay, x])
-                self._delay = delayed[len(x) :]
-                return delayed[: len(x)]
+        # The usual case, a safety net at rest: the signal only passes the delay. Two
+        # reductions tell, with no temporary; NaN makes both comparisons false.
+        if (
+            x.ndim == 2
+            and x.shape[1] == self.channels
+            and len(x)
+            and self._resting
+            and x.max() <= self.ceiling
+            and x.min() >= -self.ceiling
+        ):
+            delayed = np.concatenate([self._delay, x])
+            self._delay = delayed[len(x) :]
+            return delayed[: len(x)]
         out = self._process_unclipped(x)
         self._resting = self._at_rest()
         # The bound is proved above; this only catches float rounding (an ulp).

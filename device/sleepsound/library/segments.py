@@ -25,7 +25,7 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.filesource import open_sound_file, read_converted
+from sleepsound.sources.filesource import decode_frames, open_sound_file, read_converted
 
 SEGMENT_S = 45.0
 CROSSFADE_S = 3.0
@@ -112,7 +112,7 @@ class ShuffledSegments:
 
     def _read(self, frames: int) -> np.ndarray:
         try:
-            return self._file.read(frames, dtype="float32", always_2d=True)
+            return decode_frames(self._file, frames)
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise SoundFileError(f"cannot decode {self.path}: {error}") from error
 

@@ -32,9 +32,14 @@ class Output(Protocol):
         ...
 
 
-RENDER_PERIODS = 2
-"""Periods rendered per write: halves the per-block Python work while keeping half the
-device buffer queued at all times, so an underrun still needs a long stall."""
+RENDER_PERIODS = 4
+"""Periods rendered per write: a whole default buffer (4096 frames, 85 ms at 48 kHz).
+
+Every numpy call costs a microsecond or two however short its block, so long blocks
+cut the CPU spent on everything but decoding (benchmarks/bench_engine.py). The
+margin against underruns does not shrink with it (a write returns once its last
+frame is queued, so the buffer is full whenever rendering starts); what grows is
+how late a change is heard: at most a block plus a buffer, 170 ms by default."""
 
 
 def render_frames(output: Output) -> int:

@@ -21,7 +21,12 @@ class Source(Protocol):
     channels: int
 
     def read(self, frames: int) -> np.ndarray:
-        """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array."""
+        """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array.
+
+        The block belongs to the caller, who may scale or mix into it in place (the
+        engine does, to save a pass over every sample): a source may hand out a view
+        into its own buffers only where it never reads those rows again.
+        """
         ...
 
     def close(self) -> None:
@@ -53,6 +58,16 @@ class BlockFifo:
         """Remove and return the next ``frames`` frames; there must be that many queued."""
         if frames > self.frames:
             raise ValueError(f"asked for {frames} frames, only {self.frames} queued")
+        first = self._blocks[0] if self._blocks else None
+        if first is not None and len(first) >= frames:
+            # The usual case: no copy. Rows handed out are never handed out again, so
+            # the caller may modify them (see Source.read).
+            self.frames -= frames
+            if len(first) == frames:
+                self._blocks.popleft()
+            else:
+                self._blocks[0] = first[frames:]
+            return first[:frames]
         out = np.empty((frames, self.channels), dtype=np.float32)
         filled = 0
         while filled < frames:
