@@ -123,30 +123,42 @@ while want > 0:
 Command = Callable[[float], list[str]]
 
 
-def measure(command: Command, short_s: float, long_s: float, repeats: int) -> tuple[float, float]:
-    """CPU seconds per hour of audio and start-up CPU seconds of ``command(seconds)``.
+def measure(
+    jobs: list[tuple[str, Command]], short_s: float, long_s: float, repeats: int
+) -> dict[str, tuple[float, float]]:
+    """CPU seconds per hour of audio and start-up CPU seconds of each job, by name.
 
     The per-hour figure is the slope between a short and a long run, so a one-off
-    start-up (the interpreter, imports, opening the device) is not scaled up with it;
-    each run is repeated and the least CPU kept (on a shared machine, noise only adds).
+    start-up (the interpreter, imports, opening the device) is not scaled up with it.
+    On a shared machine noise only ever adds CPU, so each run is repeated and the
+    least kept; the jobs take turns, so a busy spell hits them all alike.
     """
-    short = min(run_measured(command(short_s))[0] for _ in range(repeats))
-    long = min(run_measured(command(long_s))[0] for _ in range(repeats))
-    per_second = (long - short) / (long_s - short_s)
-    return per_second * 3600.0, short - per_second * short_s
+    least: dict[tuple[str, float], float] = {}
+    for round_ in range(repeats):
+        print(f"round {round_ + 1} of {repeats}…", file=sys.stderr)
+        for name, command in jobs:
+            for seconds in (short_s, long_s):
+                cpu = run_measured(command(seconds))[0]
+                least[name, seconds] = min(cpu, least.get((name, seconds), cpu))
+    figures = {}
+    for name, _ in jobs:
+        short, long = least[name, short_s], least[name, long_s]
+        per_second = (long - short) / (long_s - short_s)
+        figures[name] = (per_second * 3600.0, short - per_second * short_s)
+    return figures
 
 
 def main() -> None:
     """Run every measurement and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the test FLAC")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (least kept)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (least kept)")
     parser.add_argument("--hours", type=float, default=10.0, help="length of the RSS test file")
     parser.add_argument("--rss-minutes", type=float, default=5.0, help="how much of it to play")
     args = parser.parse_args()
     python = sys.executable
     long_s = args.minutes * 60.0
-    short_s = long_s / 5.0
+    short_s = min(10.0, long_s / 10.0)  # little more than the start-up and the fades
     with tempfile.TemporaryDirectory() as tmp:
         flac = str(Path(tmp) / "bench.flac")
         print(f"writing a {args.minutes:g}-minute FLAC…", file=sys.stderr)
@@ -187,19 +199,18 @@ def main() -> None:
                 lambda s: [python, "-c", DECODE_PUBLIC, flac, str(s)],
             )
         )
+        figures = measure(jobs, short_s, long_s, args.repeats)
         rows = []
         for name, command in jobs:
-            print(f"measuring {name}…", file=sys.stderr)
-            per_hour, startup = measure(command, short_s, long_s, args.repeats)
             _, wall, rss = run_measured(command(long_s))
-            rows.append((name, per_hour, startup, long_s / wall, rss))
+            rows.append((name, *figures[name], long_s / wall, rss))
         long_wav = Path(tmp) / "ten-hours.wav"
         make_sparse_wav(long_wav, args.hours)
         _, _, long_rss = run_measured(
             [python, "-m", "sleepsound.cli", "play", str(long_wav), "--device", "null",
              "--seconds", str(args.rss_minutes * 60), "--layer", "pink-noise"]
         )  # fmt: skip
-    print(f"\n48 kHz stereo FLAC; CPU per hour of audio = slope between {short_s / 60:g}- and")
+    print(f"\n48 kHz stereo FLAC; CPU per hour of audio = slope between {short_s:g}-second and")
     print(f"{args.minutes:g}-minute runs (least of {args.repeats}); start-up shown apart")
     print(f"{'job':56} {'CPU s/h':>8} {'% core':>7} {'start-up':>9} {'x real':>7} {'peak RSS':>9}")
     for name, per_hour, startup, speed, rss in rows:
