@@ -136,7 +136,7 @@ class AlsaOutput:
         """Play a block; after an underrun ALSA re-prepares and the rest is written again."""
         samples = self._ditherer.convert(block, self._bits)
         frame_bytes = samples.itemsize * samples.shape[1]
-        data = memoryview(samples.tobytes())
+        data = memoryview(samples).cast("B")  # pyalsaaudio takes any buffer: no copy
         attempts = 3
         while data and attempts:
             try:
