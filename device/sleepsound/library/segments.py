@@ -19,7 +19,6 @@ import collections
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import soundfile
 import soxr
 
 from sleepsound.dsp.gain import seam_gains
@@ -110,12 +109,6 @@ class ShuffledSegments:
         )
         self._pending = BlockFifo(channels)
 
-    def _read(self, frames: int) -> np.ndarray:
-        try:
-            return decode_frames(self._file, frames)
-        except (soundfile.LibsndfileError, RuntimeError) as error:
-            raise SoundFileError(f"cannot decode {self.path}: {error}") from error
-
     def _native_blocks(self) -> Iterator[np.ndarray]:
         """The joined stream at the file's own rate and channel count."""
         tail: np.ndarray | None = None
@@ -123,7 +116,7 @@ class ShuffledSegments:
             start = choose_segment(self._frames, self._segment, list(self.recent), self._rng)
             self.recent.append((start, start + self._segment))
             self._file.seek(start)
-            head = self._read(self._crossfade)
+            head = decode_frames(self._file, self._crossfade, self.path)
             if len(head) == 0:
                 raise SoundFileError(f"{self.path}: nothing could be read at frame {start}")
             if tail is not None:
@@ -134,12 +127,12 @@ class ShuffledSegments:
                 yield head
             body = self._segment - 2 * self._crossfade
             while body > 0:
-                chunk = self._read(min(READ_FRAMES, body))
+                chunk = decode_frames(self._file, min(READ_FRAMES, body), self.path)
                 if len(chunk) == 0:
                     break  # a file shorter than its header said: join early
                 body -= len(chunk)
                 yield chunk
-            tail = self._read(self._crossfade)
+            tail = decode_frames(self._file, self._crossfade, self.path)
             if len(tail) == 0:
                 tail = None
 

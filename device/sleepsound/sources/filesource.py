@@ -81,18 +81,21 @@ _READF_FLOAT = getattr(getattr(soundfile, "_snd", None), "sf_readf_float", None)
 _FROM_BUFFER = getattr(getattr(soundfile, "_ffi", None), "from_buffer", None)
 
 
-def decode_frames(handle: soundfile.SoundFile, frames: int) -> np.ndarray:
+def decode_frames(handle: soundfile.SoundFile, frames: int, path: str) -> np.ndarray:
     """Decode up to ``frames`` float32 frames ``(n, channels)`` from ``handle``'s position.
 
-    Fewer (or none) come back at the end of the file. libsndfile errors raise
-    :class:`soundfile.LibsndfileError`, as soundfile's own ``read`` does.
+    Fewer (or none) come back at the end of the file. A decoding error raises
+    :class:`SoundFileError` naming ``path``.
     """
-    if _READF_FLOAT is None or _FROM_BUFFER is None:
-        return handle.read(frames, dtype="float32", always_2d=True)
-    out = np.empty((frames, handle.channels), dtype=np.float32)
-    got = _READF_FLOAT(handle._file, _FROM_BUFFER(out), frames)
-    if handle._errorcode:
-        raise soundfile.LibsndfileError(handle._errorcode, "error while decoding: ")
+    try:
+        if _READF_FLOAT is None or _FROM_BUFFER is None:
+            return handle.read(frames, dtype="float32", always_2d=True)
+        out = np.empty((frames, handle.channels), dtype=np.float32)
+        got = _READF_FLOAT(handle._file, _FROM_BUFFER(out), frames)
+        if handle._errorcode:
+            raise soundfile.LibsndfileError(handle._errorcode, "error while decoding: ")
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise SoundFileError(f"cannot decode {path}: {error}") from error
     return out if got == frames else out[:got]
 
 
@@ -128,7 +131,7 @@ class FileSource:
         self.declared_frames = self._file.frames
         self._seam = max(min(round(seam_s * self.native_rate), self.declared_frames // 4), 0)
         try:
-            self._head = self._read_native(self._seam)
+            self._head = decode_frames(self._file, self._seam, path)
             self._file.seek(0)
         except SoundFileError:
             self._file.close()
@@ -145,12 +148,6 @@ class FileSource:
     def __repr__(self) -> str:
         return f"FileSource({self.path!r}, rate={self.rate}, channels={self.channels})"
 
-    def _read_native(self, frames: int) -> np.ndarray:
-        try:
-            return decode_frames(self._file, frames)
-        except (soundfile.LibsndfileError, RuntimeError) as error:
-            raise SoundFileError(f"cannot decode {self.path}: {error}") from error
-
     def _native_blocks(self) -> Iterator[np.ndarray]:
         """Yield the looped stream at the file's own rate and channel count."""
         start = 0
@@ -161,7 +158,7 @@ class FileSource:
             held_frames = 0
             produced = 0
             while True:
-                chunk = self._read_native(READ_FRAMES)
+                chunk = decode_frames(self._file, READ_FRAMES, self.path)
                 if len(chunk) == 0:
                     break
                 held.append(chunk)
