@@ -18,7 +18,6 @@ Run: ``.venv/bin/python benchmarks/bench_daemon.py [--seconds 20] [--sound pink-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -29,6 +28,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from sleepsound.control_socket import request
 
 TARGETS = {"ready_s": 1.5, "idle_pct": 0.5, "playing_pct": 3.0}
 
@@ -69,21 +70,6 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def request(path: Path, command: dict) -> dict:
-    """One command over the control socket."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(30)
-        sock.connect(str(path))
-        sock.sendall(json.dumps(command).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
 
 
 def warm_loudness(cache_home: Path, sound: str) -> None:
@@ -143,7 +129,7 @@ def main() -> int:
     try:
         time.sleep(2.0)  # let start-up work (imports, first blocks) settle
         idle, idle_threads = measure_cpu(process.pid, args.seconds)
-        reply = request(control, {"action": "play", "sound": args.sound, "volume": 50})
+        reply = request(str(control), {"action": "play", "sound": args.sound, "volume": 50}, 30)
         if reply.get("status") != "ok":
             print(f"play was refused: {reply}", file=sys.stderr)
             return 1
