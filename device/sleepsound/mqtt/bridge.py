@@ -202,17 +202,11 @@ class MqttBridge:
 
     def republish(self) -> None:
         """Publish availability, discovery and state now (what every connect does)."""
-        client = self._client
-        if client is None or not self.connected:
+        if self._client is None or not self.connected:
             return
         self._publish(self.topics.availability, AVAILABLE.encode(), retain=True)
         self._publish_discovery()
-        with self._lock:
-            status = self._status
-        if status is None:
-            self._submit(STATUS_QUERY, self._status_reply)  # no state yet: ask the daemon
-        else:
-            self._publish(self.topics.state, encode(status), retain=True)
+        self._republish_state()
 
     def on_sounds(self, sounds: Sequence[str]) -> None:
         """Listener hook: the daemon's sound ids changed (same as :meth:`set_sounds`)."""
@@ -327,7 +321,7 @@ class MqttBridge:
         with self._lock:
             status = self._status
         if status is None:
-            self._submit(STATUS_QUERY, self._status_reply)
+            self._submit(STATUS_QUERY, self._status_reply)  # no state yet: ask the daemon
         else:
             self._publish(self.topics.state, encode(status), retain=True)
 
