@@ -23,7 +23,15 @@ from sleepsound.playback import PlaybackThread
 from sleepsound.scene import Layer, Scene, SleepFade
 from sleepsound.sources import open_source
 from support.alsa import AlsaCapture
-from support.audio import click_score, dominant_frequency, level_envelope_db, peak_db, rms_db
+from support.audio import (
+    click_score,
+    dominant_frequency,
+    level_envelope_db,
+    peak_db,
+    rms_db,
+    sine,
+    write_test_audio,
+)
 
 RATE = 48000
 CLEAN_CLICK_DB = 30.0
@@ -32,11 +40,9 @@ CLEAN_CLICK_DB = 30.0
 
 def tone_file(directory: Path, freq: float, seconds: float = 3.0, level: float = 0.25) -> str:
     """Write a steady stereo tone (ending mid-cycle, so looping is not trivially clean)."""
-    t = np.arange(round(seconds * RATE)) / RATE
-    mono = level * np.sin(2 * np.pi * freq * t)
+    tone = sine(freq, seconds, RATE, level_db=20 * np.log10(level), channels=2)
     path = directory / f"tone-{freq:g}-{level:g}.wav"
-    soundfile.write(str(path), np.stack([mono, mono], axis=1), RATE, subtype="FLOAT")
-    return str(path)
+    return str(write_test_audio(path, tone, RATE, subtype="FLOAT"))
 
 
 def play_timeline(
@@ -112,7 +118,7 @@ def test_start_and_stop_never_click(
     assert click_score(played, RATE) < CLEAN_CLICK_DB
 
 
-def test_the_click_check_catches_a_hard_start(alsa_capture: AlsaCapture, tmp_path: Path) -> None:
+def test_the_click_check_catches_a_hard_start() -> None:
     t = np.arange(2 * RATE) / RATE
     abrupt = np.zeros((2 * RATE, 2))
     abrupt[RATE:] = 0.25 * np.sin(2 * np.pi * 150 * t[RATE:, None] + 1.0)
@@ -146,9 +152,7 @@ def test_loop_seam_is_seamless_through_alsa(alsa_capture: AlsaCapture, tmp_path:
     assert click_score(steady, RATE) < CLEAN_CLICK_DB
 
 
-def test_max_volume_is_a_ceiling_nothing_passes(
-    alsa_capture: AlsaCapture, tmp_path: Path
-) -> None:
+def test_max_volume_is_a_ceiling_nothing_passes(alsa_capture: AlsaCapture, tmp_path: Path) -> None:
     sound = tone_file(tmp_path, 250.0, level=0.1)
     played = play_timeline(
         alsa_capture, [(0.0, Scene(sound, volume=100, max_volume=40, transition_s=0.1))], 2.0
