@@ -73,10 +73,11 @@ def discovery_messages(
     topics: Topics, device: DeviceInfo, sounds: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every entity's (config topic, config payload); publish them retained at QoS 1."""
+    specific = _specific(topics, sounds)
     return [
         (
             config_topic(topics, device.node_id, component, object_id),
-            entity_config(topics, device, sounds, component, object_id),
+            entity_config(topics, device, object_id, specific[object_id]),
         )
         for component, object_id in ENTITIES
     ]
@@ -88,10 +89,9 @@ def removal_topics(topics: Topics, node_id: str) -> list[str]:
 
 
 def entity_config(
-    topics: Topics, device: DeviceInfo, sounds: Sequence[str], component: str, object_id: str
+    topics: Topics, device: DeviceInfo, object_id: str, specific: dict[str, Any]
 ) -> dict[str, Any]:
-    """The discovery payload of one entity."""
-    specific = _specific(topics, sounds)[object_id]
+    """The discovery payload of one entity: its ``specific`` keys plus those all share."""
     return {
         **specific,
         "unique_id": f"{device.node_id}_{object_id}",
