@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,15 +13,23 @@ import pytest
 import soundfile
 
 from support.alsa import AlsaCapture
-from support.audio import click_score, dominant_frequency, level_envelope_db, rms_db
+from support.audio import (
+    click_score,
+    dominant_frequency,
+    level_envelope_db,
+    make_corrupt_files,
+    rms_db,
+)
 
 RATE = 48000
+CLI = (sys.executable, "-m", "sleepsound.cli")
+"""The command line a user runs, as this interpreter runs it."""
 
 
 def sleepsound(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed command line the way a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "sleepsound.cli", *args],
+        [*CLI, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -110,9 +117,7 @@ def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCaptu
     # The null device takes samples faster than real time, so the capture grows quickly.
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "sleepsound.cli",
+            *CLI,
             "play",
             "pink-noise",
             "--device",
@@ -185,8 +190,7 @@ def _header_only_wav(path: Path) -> None:
 def test_bad_input_is_one_line_naming_the_problem(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    (tmp_path / "garbage.flac").write_bytes(os.urandom(5000))
-    (tmp_path / "notes.wav").write_text("shopping list: milk, bread\n" * 40)
+    make_corrupt_files(tmp_path)  # garbage.flac, notes.wav among them
     _header_only_wav(tmp_path / "header.wav")
     result = sleepsound(*[arg.replace("{tmp}", str(tmp_path)) for arg in args])
     assert result.returncode != 0
