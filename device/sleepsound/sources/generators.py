@@ -40,6 +40,7 @@ from typing import Final
 import numpy as np
 
 from sleepsound.errors import ParameterError, SoundError, UnknownSoundError
+from sleepsound.sources.base import BlockFifo
 
 __all__ = [
     "BINAURAL_BEAT_RANGE_HZ",
@@ -416,28 +417,14 @@ class _FilteredNoise(_Closable):
         self._rng = np.random.default_rng(seed)
         self._filter = _BlockFilter(b, a, channels, _CHUNK_FRAMES)
         self._filter.scale_input(LEVEL_RMS / math.sqrt(_INPUT_VARIANCE * self._filter.power_gain))
-        self._chunk = np.zeros((0, channels), dtype=np.float32)
-        self._used = 0
+        self._pending = BlockFifo(channels)
 
     def read(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as float32 ``(frames, channels)``."""
         self._check_read(frames)
-        if self._used + frames <= len(self._chunk):
-            # The usual case: a view into the current chunk (C-contiguous rows). Rows
-            # once served are never read again, so a caller may modify them in place.
-            self._used += frames
-            return self._chunk[self._used - frames : self._used]
-        out = np.empty((frames, self.channels), dtype=np.float32)
-        filled = 0
-        while filled < frames:
-            if self._used == len(self._chunk):
-                self._chunk = self._next_chunk()
-                self._used = 0
-            take = min(frames - filled, len(self._chunk) - self._used)
-            out[filled : filled + take] = self._chunk[self._used : self._used + take]
-            filled += take
-            self._used += take
-        return out
+        while self._pending.frames < frames:
+            self._pending.push(self._next_chunk())
+        return self._pending.pop(frames)
 
     def _white(self) -> np.ndarray:
         """The next chunk of white input, float32 ``(frames, channels)``."""
