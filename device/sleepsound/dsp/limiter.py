@@ -155,11 +155,6 @@ class PeakLimiter:
         needed = self._needed_udb(x)
         delayed = np.concatenate([self._delay, x])
         self._delay = delayed[frames:].copy()
-        if self._at_rest() and not needed.any():
-            # The usual case (the limiter is a safety net): the full path would compute a
-            # gain of exactly 1.0 and leave the state as it is, so skip it.
-            return delayed[:frames]
-
         held = self._hold(needed)
         envelope = self._release(held)
         gain = self._smooth(envelope)
