@@ -89,10 +89,8 @@ def _settings(config: Config, *, need_host: bool) -> MqttSettings:
 
 def _sound_ids(config: Config) -> list[str]:
     """The sound select's options: what the daemon would offer (the library)."""
-    try:
-        from sleepsound.daemon_sounds import DaemonSounds
-    except ImportError:  # pragma: no cover - the daemon is part of the package
-        return []
+    from sleepsound.daemon_sounds import DaemonSounds  # the library only for ``show``
+
     sounds = DaemonSounds(config.sounds.dir)
     sounds.refresh()
     return sounds.ids()

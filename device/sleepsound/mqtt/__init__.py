@@ -49,9 +49,7 @@ def start_adapter(daemon: Any) -> MqttBridge | None:
     Returns the started bridge (the daemon calls its ``stop()`` on shutdown, which
     publishes ``offline``), or ``None`` when MQTT is off.
     """
-    bridge = create_bridge(
-        daemon.config, daemon.submit, sounds=tuple(getattr(daemon, "sound_ids", ()))
-    )
+    bridge = create_bridge(daemon.config, daemon.submit, sounds=daemon.sound_ids)
     if bridge is None:
         return None
     daemon.add_listener(bridge)
