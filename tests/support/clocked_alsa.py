@@ -94,6 +94,18 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> Non
         time.sleep(0.02)
 
 
+def _end(process: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    """Send ``how`` to a still running ``process``; kill it if it lingers past 5 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(how)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class MonitorRecording:
     """``parec`` recording the clock sink's monitor into a raw S32_LE file."""
 
@@ -165,13 +177,7 @@ class MonitorRecording:
         if self._process is None:
             return
         process, self._process = self._process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _end(process, signal.SIGINT)
         if process.stderr:
             process.stderr.close()
 
@@ -295,13 +301,7 @@ class PulseClock:
         if self._process is None:
             return
         process, self._process = self._process, None
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _end(process, signal.SIGTERM)
 
 
 WRITING = "writing"
