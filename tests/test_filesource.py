@@ -11,7 +11,8 @@ import soundfile
 from scipy import signal
 
 from sleepsound.errors import SoundFileError, UnknownSoundError
-from sleepsound.sources.filesource import FileSource, map_channels
+from sleepsound.sources.filesource import FileSource
+from sleepsound.sources.soundfiles import map_channels
 
 RATE = 48000
 

@@ -24,7 +24,7 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.filesource import decode_frames, open_sound_file, read_converted
+from sleepsound.sources.soundfiles import decode_frames, open_sound_file, read_converted
 
 SEGMENT_S = 45.0
 CROSSFADE_S = 3.0

@@ -7,8 +7,9 @@ import os
 
 from sleepsound.errors import UnknownSoundError
 from sleepsound.sources.base import Source
-from sleepsound.sources.filesource import AUDIO_EXTENSIONS, open_file
+from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import GENERATOR_NAMES, is_generator, open_generator
+from sleepsound.sources.soundfiles import AUDIO_EXTENSIONS
 from sleepsound.sources.textures import is_texture, open_texture, texture_ids
 
 __all__ = ["Source", "looks_like_path", "open_source"]
