@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sleepsound.commands import Command
-from test_mqtt_helpers import WAIT_S, HomeAssistant, running_device
+from test_mqtt_helpers import STATE_KEYS, WAIT_S, HomeAssistant, running_device
 
 
 @pytest.fixture
@@ -37,16 +37,7 @@ def test_connect_publishes_availability_and_retained_state(mosquitto, mqtt_probe
     assert state.retain
     doc = json.loads(state.payload)
     assert doc["state"] == "stopped"
-    assert set(doc) >= {
-        "state",
-        "sound",
-        "volume",
-        "max_volume",
-        "sleep_timer",
-        "timer_ends_at",
-        "layer",
-        "last_error",
-    }
+    assert set(doc) >= STATE_KEYS
 
 
 def test_state_after_each_json_command(device) -> None:

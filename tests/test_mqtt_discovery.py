@@ -24,7 +24,14 @@ from sleepsound.mqtt.discovery import (
 )
 from sleepsound.mqtt.settings import load_settings, resolve
 from sleepsound.mqtt.topics import Topics
-from test_mqtt_helpers import CATALOGUE, WAIT_S, HomeAssistant, PlayerLoop, running_device
+from test_mqtt_helpers import (
+    CATALOGUE,
+    STATE_KEYS,
+    WAIT_S,
+    HomeAssistant,
+    PlayerLoop,
+    running_device,
+)
 
 TOPICS = Topics("sleepsound", "bedroom")
 DEVICE = DeviceInfo("sleepsound_0123456789ab", "Sleepsound bedroom", "0.1.0")
@@ -164,16 +171,6 @@ COMPONENT_SCHEMA = {
         "properties": {"event_types": {"type": "array", "minItems": 1}},
     },
     "button": {"required": ["command_topic"]},
-}
-STATE_KEYS = {
-    "state",
-    "sound",
-    "volume",
-    "max_volume",
-    "sleep_timer",
-    "timer_ends_at",
-    "layer",
-    "last_error",
 }
 
 

@@ -26,6 +26,19 @@ from sleepsound.mqtt.settings import MqttSettings, resolve
 from support.broker import MosquittoBroker, MqttProbe
 
 CATALOGUE = ("pink-noise", "rain", "white-noise", "brown-noise")
+STATE_KEYS = frozenset(
+    {
+        "state",
+        "sound",
+        "volume",
+        "max_volume",
+        "sleep_timer",
+        "timer_ends_at",
+        "layer",
+        "last_error",
+    }
+)
+"""The keys of the state document, as Home Assistant's templates read them."""
 WAIT_S = 15.0
 """Generous bound on waiting for a message on a loaded machine; not a performance check."""
 
