@@ -10,6 +10,7 @@ thread, then asks the daemon to stop. The windows are wide (hold 0.6 s, double
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -219,6 +220,30 @@ def test_a_long_press_steps_the_sleep_timer(harness: Harness) -> None:
         assert bench.status()["state"] == "stopped"  # a long press is not also a press
 
     assert harness.run(scenario) == 0
+
+
+def test_the_led_blinks_the_timers_place_among_the_configured_presets(
+    harness: Harness,
+) -> None:
+    def scenario(bench: Bench) -> None:
+        controls = bench.adapter.controls
+        bench.finger.long_press("main")
+        bench.wait_status(lambda doc: doc["sleep_timer"] == 10, "timer 10 after a long press")
+        time.sleep(LIFT_S)
+        bench.finger.long_press("main")
+        bench.wait_status(lambda doc: doc["sleep_timer"] == 20, "timer 20 after another")
+
+        def pulses() -> int:
+            # The LED's level is a pure function of time: read the whole blink at once.
+            end = controls.led.blink_end_s()
+            levels = [controls.led.level(end - 5.0 + i * 0.01) for i in range(501)]
+            return sum(1 for a, b in itertools.pairwise(levels) if a < 0.2 <= b)
+
+        # 20 is the second of [10, 20]: two blinks (the default presets would give one).
+        wait_until(lambda: pulses() == 2, "two blinks for the second preset")
+
+    presets = "[sleep]\npresets_min = [10, 20]\n"
+    assert harness.run(scenario, WIDE_WINDOWS + presets) == 0
 
 
 def test_the_knobs_push_switch_is_a_button_of_its_own(harness: Harness) -> None:

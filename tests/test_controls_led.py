@@ -92,6 +92,13 @@ def test_timer_values_between_presets_count_the_presets_reached(minutes: int, co
     assert blinks_for_timer(minutes) == count
 
 
+def test_blinks_count_the_configured_presets_not_the_default_ones() -> None:
+    # [sleep] presets_min = [120, 10, 20]: 120 minutes is the third preset.
+    led = StatusLed(timer_presets=(120, 10, 20))
+    led.confirm_timer(120, now_s=10.0)
+    assert count_pulses(samples(led, 10.0, 20.0), 0.2) == 3
+
+
 # -- breathing --------------------------------------------------------------------------
 
 

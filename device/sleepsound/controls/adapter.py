@@ -94,6 +94,7 @@ class ControlsAdapter:
                 submit=self.submit,
                 emit_event=daemon.emit_event,
                 pin_factory=factory,
+                timer_presets=config.section("sleep").presets_min,
             )
         """The gpiozero side (buttons, encoder, LED); the simulator reads and presses it."""
 

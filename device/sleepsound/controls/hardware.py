@@ -41,7 +41,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -51,7 +51,7 @@ from gpiozero.pins import Factory
 from sleepsound.commands import parse_command
 from sleepsound.controls.encoder import RotaryVolume
 from sleepsound.controls.gestures import Gesture, GestureRecognizer
-from sleepsound.controls.led import Breathing, StatusLed, duty_for
+from sleepsound.controls.led import TIMER_PRESETS, Breathing, StatusLed, duty_for
 from sleepsound.controls.pot import PotVolume
 from sleepsound.controls.schema import (
     ButtonConfig,
@@ -100,12 +100,13 @@ def _with_default_factory(factory: Factory | None, make: Callable[..., Any], **k
         Device.pin_factory = None
 
 
-def _led_core(config: LedConfig) -> StatusLed:
+def _led_core(config: LedConfig, timer_presets: Iterable[float]) -> StatusLed:
     breathing = config.breathing
     return StatusLed(
         brightness=config.brightness,
         blink_level=config.blink.level,
         blink_period_s=config.blink.period_s,
+        timer_presets=timer_presets,
         breathing=(
             Breathing(
                 start_bpm=breathing.start_bpm,
@@ -211,7 +212,10 @@ class Controls:
         emit_event: EmitEvent | None = None,
         pin_factory: Factory | None = None,
         tick_s: float = TICK_S,
+        timer_presets: Iterable[float] = TIMER_PRESETS,
     ) -> None:
+        """Build the controls; ``timer_presets`` is ``[sleep] presets_min`` (the LED
+        blinks a new timer's position among them)."""
         self.controls_config = controls if controls is not None else ControlsConfig()
         self.led_config = led if led is not None else LedConfig()
         self._submit = submit
@@ -240,10 +244,10 @@ class Controls:
         self._t0: float = time.monotonic()
         self._board: Any = None
         try:
-            self.led = _led_core(self.led_config)
+            self.led = _led_core(self.led_config, timer_presets)
         except SleepsoundError as error:
             self.problems.append(f"led: {error}; using the default LED settings")
-            self.led = _led_core(LedConfig())
+            self.led = _led_core(LedConfig(), timer_presets)
         """The LED's pure core; :attr:`led_level` reads it at the current time."""
         if self.controls_config.enabled:
             self._build(pin_factory)

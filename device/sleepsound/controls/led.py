@@ -10,8 +10,9 @@ What it shows, highest priority first:
 
 1. Confirmation blinks (:meth:`StatusLed.blink`): after a short dark pause, N slow
    soft blinks (raised-cosine pulses, ``blink_period_s`` apart) at ``blink_level``;
-   the sleep timer preset shows as its position in 15/30/45/60/90 (1-5 blinks) and
-   "timer off" as one long glow (:meth:`StatusLed.confirm_timer`).
+   the sleep timer shows as its position in ``[sleep] presets_min`` (15/30/45/60/90
+   by default: 1-5 blinks) and "timer off" as one long glow
+   (:meth:`StatusLed.confirm_timer`).
 2. The breathing pacer (:class:`Breathing`), when started: a slow pulse to breathe
    with, brightening on the in-breath (40 % of a cycle) and dimming on the longer
    out-breath, slowing from ``start_bpm`` to ``end_bpm`` breaths a minute over
@@ -23,13 +24,14 @@ What it shows, highest priority first:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from sleepsound.errors import ParameterError
 
 TIMER_PRESETS: Final[tuple[int, ...]] = (15, 30, 45, 60, 90)
-"""The sleep-timer presets ``timer_cycle`` steps through (then off); N blinks = the Nth."""
+"""The default ``[sleep] presets_min`` (what ``timer_cycle`` steps through, then off)."""
 
 DEFAULT_BRIGHTNESS: Final = 0.08
 DEFAULT_BLINK_LEVEL: Final = 0.4
@@ -52,14 +54,15 @@ def duty_for(level: float) -> float:
     return min(1.0, max(0.0, level)) ** GAMMA
 
 
-def blinks_for_timer(minutes: float) -> int:
-    """How many blinks confirm a sleep timer of ``minutes``: 0 for off, else 1-5.
+def blinks_for_timer(minutes: float, presets: Iterable[float] = TIMER_PRESETS) -> int:
+    """How many blinks confirm a sleep timer of ``minutes``: 0 for off, else the
+    preset's position in ``presets`` (any order), counting from 1.
 
     A value between presets (set over MQTT, say) counts the presets it reaches.
     """
     if minutes <= 0:
         return 0
-    return max(1, sum(1 for preset in TIMER_PRESETS if minutes >= preset))
+    return max(1, sum(1 for preset in presets if minutes >= preset))
 
 
 def _check(name: str, value: float, low: float, high: float) -> float:
@@ -131,11 +134,14 @@ class StatusLed:
         blink_level: float = DEFAULT_BLINK_LEVEL,
         blink_period_s: float = DEFAULT_BLINK_PERIOD_S,
         breathing: Breathing | None = None,
+        timer_presets: Iterable[float] = TIMER_PRESETS,
     ) -> None:
         self.brightness = _check("brightness", brightness, 0, 1)
         self.blink_level = _check("blink level", blink_level, 0, 1)
         self.blink_period_s = _check("blink period_s", blink_period_s, 0.2, 5)
         self.breathing = breathing
+        self.timer_presets = tuple(timer_presets)
+        """The sleep-timer presets whose position :meth:`confirm_timer` blinks."""
         self.steady = False
         """True shows ``brightness`` when nothing else is showing (e.g. while playing)."""
         self._blink_start = -math.inf
@@ -151,7 +157,7 @@ class StatusLed:
 
     def confirm_timer(self, minutes: float, now_s: float) -> None:
         """Show a sleep-timer setting: N blinks for the Nth preset, one long glow for off."""
-        count = blinks_for_timer(minutes)
+        count = blinks_for_timer(minutes, self.timer_presets)
         self.blink(count, now_s, long=count == 0)
 
     def start_breathing(self, now_s: float) -> None:
