@@ -207,38 +207,32 @@ def _button(table: Mapping[str, Any], name: str, pin: Pin) -> ButtonConfig:
 
 
 # -- schemas ---------------------------------------------------------------------------
+# They only check: the defaults live in the dataclasses above (as in sleepsound.config).
 
 
-def _number(low: float, high: float, default: float) -> dict[str, Any]:
-    return {"type": "number", "minimum": low, "maximum": high, "default": default}
+def _number(low: float, high: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": low, "maximum": high}
 
 
-def _integer(low: int, high: int, default: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": low, "maximum": high, "default": default}
+def _integer(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
 
 
-def _boolean(default: bool) -> dict[str, Any]:
-    return {"type": "boolean", "default": default}
+BOOLEAN: Final = {"type": "boolean"}
 
+PIN: Final = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": 53},
+        {"type": "string", "minLength": 1, "maxLength": 16},
+    ]
+}
 
-def _pin(default: Pin) -> dict[str, Any]:
-    return {
-        "anyOf": [
-            {"type": "integer", "minimum": 0, "maximum": 53},
-            {"type": "string", "minLength": 1, "maxLength": 16},
-        ],
-        "default": default,
-    }
-
-
-def _command_schema(default: Mapping[str, Any]) -> dict[str, Any]:
+COMMAND: Final = {
     # Only the shape here; the values are checked by sleepsound.commands.parse_command
     # when the controls start, so one bad mapping loses one gesture, not the daemon.
-    return {
-        "type": "object",
-        "propertyNames": {"enum": list(KEYS)},
-        "default": dict(default),
-    }
+    "type": "object",
+    "propertyNames": {"enum": list(KEYS)},
+}
 
 
 def _object(properties: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -250,51 +244,49 @@ def _object(properties: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-def button_properties(name: str, pin: Pin) -> dict[str, Any]:
-    """The schema of one button's keys, with ``name`` and ``pin`` as defaults."""
-    return {
-        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,32}$", "default": name},
-        "pin": _pin(pin),
-        "enabled": _boolean(True),
-        "pull_up": _boolean(True),
-        "bounce_time_s": _number(0, 0.5, 0.03),
-        "hold_time_s": _number(0.1, 10, 1.0),
-        "double_time_s": _number(0, 2, 0.35),
-        "single": _command_schema(DEFAULT_SINGLE),
-        "double": _command_schema(DEFAULT_DOUBLE),
-        "long": _command_schema(DEFAULT_LONG),
-    }
+BUTTON_PROPERTIES: Final[dict[str, Any]] = {
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,32}$"},
+    "pin": PIN,
+    "enabled": BOOLEAN,
+    "pull_up": BOOLEAN,
+    "bounce_time_s": _number(0, 0.5),
+    "hold_time_s": _number(0.1, 10),
+    "double_time_s": _number(0, 2),
+    "single": COMMAND,
+    "double": COMMAND,
+    "long": COMMAND,
+}
+"""JSON schema of one button's keys (``[[controls.buttons]]``, ``[controls.encoder.button]``)."""
 
 
 ENCODER_PROPERTIES: Final[dict[str, Any]] = {
-    "enabled": _boolean(True),
-    "a_pin": _pin(DEFAULT_ENCODER_A_PIN),
-    "b_pin": _pin(DEFAULT_ENCODER_B_PIN),
-    "step": _integer(1, 25, 2),
-    "half_step": _boolean(False),
-    "reverse": _boolean(False),
-    "acceleration_max": _integer(1, 10, 4),
-    "button": _object(button_properties("encoder", DEFAULT_ENCODER_BUTTON_PIN)),
+    "enabled": BOOLEAN,
+    "a_pin": PIN,
+    "b_pin": PIN,
+    "step": _integer(1, 25),
+    "half_step": BOOLEAN,
+    "reverse": BOOLEAN,
+    "acceleration_max": _integer(1, 10),
+    "button": _object(BUTTON_PROPERTIES),
 }
 
 POT_PROPERTIES: Final[dict[str, Any]] = {
-    "enabled": _boolean(False),
-    "channel": _integer(0, 7, 0),
-    "select_pin": _pin(DEFAULT_POT_SELECT_PIN),
-    "hysteresis": {"type": "number", "exclusiveMinimum": 0, "maximum": 20, "default": 1.5},
-    "smoothing_s": _number(0, 5, 0.1),
-    "dead_zone": _number(0, 0.2, 0.02),
-    "reverse": _boolean(False),
-    "poll_s": _number(0.01, 1, 0.05),
+    "enabled": BOOLEAN,
+    "channel": _integer(0, 7),
+    "select_pin": PIN,
+    "hysteresis": {"type": "number", "exclusiveMinimum": 0, "maximum": 20},
+    "smoothing_s": _number(0, 5),
+    "dead_zone": _number(0, 0.2),
+    "reverse": BOOLEAN,
+    "poll_s": _number(0.01, 1),
 }
 
 CONTROLS_PROPERTIES: Final[dict[str, Any]] = {
-    "enabled": _boolean(True),
+    "enabled": BOOLEAN,
     "buttons": {
         "type": "array",
-        "items": _object(button_properties("main", DEFAULT_BUTTON_PIN), required=["pin"]),
+        "items": _object(BUTTON_PROPERTIES, required=["pin"]),
         "maxItems": MAX_BUTTONS,
-        "default": [{"name": "main", "pin": DEFAULT_BUTTON_PIN}],
     },
     "encoder": _object(ENCODER_PROPERTIES),
     "pot": _object(POT_PROPERTIES),
@@ -302,18 +294,18 @@ CONTROLS_PROPERTIES: Final[dict[str, Any]] = {
 """JSON schema of each ``[controls]`` key."""
 
 LED_PROPERTIES: Final[dict[str, Any]] = {
-    "enabled": _boolean(True),
-    "pin": _pin(DEFAULT_LED_PIN),
-    "brightness": _number(0, 1, 0.08),
-    "blink": _object({"level": _number(0, 1, 0.4), "period_s": _number(0.2, 5, 0.8)}),
+    "enabled": BOOLEAN,
+    "pin": PIN,
+    "brightness": _number(0, 1),
+    "blink": _object({"level": _number(0, 1), "period_s": _number(0.2, 5)}),
     "breathing": _object(
         {
-            "enabled": _boolean(False),
-            "start_bpm": _number(2, 30, 11.0),
-            "end_bpm": _number(2, 30, 6.0),
-            "ramp_s": _number(0, 7200, 300.0),
-            "duration_s": _number(1, 14400, 600.0),
-            "level": _number(0, 1, 0.25),
+            "enabled": BOOLEAN,
+            "start_bpm": _number(2, 30),
+            "end_bpm": _number(2, 30),
+            "ramp_s": _number(0, 7200),
+            "duration_s": _number(1, 14400),
+            "level": _number(0, 1),
         }
     ),
 }
