@@ -191,10 +191,10 @@ def _place(mono: np.ndarray, pan: float, rate: int, far: np.ndarray | None = Non
     return out
 
 
-def _place_moving(mono: np.ndarray, pan_from: float, pan_to: float) -> _Stereo:
-    """Put a mono event that moves from ``pan_from`` to ``pan_to`` while it sounds."""
-    gl, gr = _pan_gains(np.linspace(pan_from, pan_to, len(mono)))
-    return np.stack([mono * gl, mono * gr], axis=1)
+def _sweep(wave: _Stereo, pan_from: float, pan_to: float) -> _Stereo:
+    """Move a stereo event from ``pan_from`` to ``pan_to`` while it sounds."""
+    gl, gr = _pan_gains(np.linspace(pan_from, pan_to, len(wave)))
+    return wave * np.stack([gl, gr], axis=1)
 
 
 def _soft_envelope(frames: int, attack: int, release: int) -> np.ndarray:
@@ -232,6 +232,21 @@ def _resonator(freq_hz: float, decay_s: float, rate: int) -> tuple[np.ndarray, n
     a = np.array([1.0, -2.0 * radius * math.cos(w), radius * radius])
     b = np.array([1.0 - radius, 0.0, 0.0])
     return b, a
+
+
+class _Room:
+    """The faint noise of the room events sound in, so between them is never digital silence."""
+
+    def __init__(
+        self, rng: np.random.Generator, rate: int, band_hz: tuple[float, float], level_db: float
+    ) -> None:
+        self.rng = rng
+        self.filter = _Filter(_bandpass(*band_hz, rate, order=1))
+        self.level = _db(level_db)
+
+    def render(self) -> _Stereo:
+        """The next :data:`CHUNK` frames of room noise."""
+        return self.filter(self.rng.standard_normal((CHUNK, 2))) * self.level
 
 
 # ----------------------------------------------------------------- the base class
@@ -477,9 +492,10 @@ class Tapping(Texture):
         self.pause_s = p.span("pause_s", (0.6, 3.0), 0.0, 30.0)
         self.nail = p.number("nail_mix", 0.35, 0.0, 1.0)
         self.modes = p.span("surface_hz", (260.0, 1900.0), 50.0, 8000.0)
-        self.room_level = _db(p.number("room_level_db", -42.0, -90.0, 0.0))
+        self.room = _Room(
+            self.rng, rate, (80.0, 3000.0), p.number("room_level_db", -42.0, -90.0, 0.0)
+        )
         self._ready()
-        self.room = _Filter(_bandpass(80.0, 3000.0, rate, order=1))
         self.next_at = round(self.rng.uniform(0.1, 0.6) * rate)
         self.left_in_burst = 0
         self.pan = float(self.rng.uniform(-0.8, 0.8))
@@ -537,8 +553,7 @@ class Tapping(Texture):
 
     def render(self) -> _Stereo:
         self.next_at = self._run_events(self.next_at, self._fire)
-        room = self.room(self.rng.standard_normal((CHUNK, 2))) * self.room_level
-        return self.events.take(CHUNK) + room
+        return self.events.take(CHUNK) + self.room.render()
 
 
 # ----------------------------------------------------------------- brushing
@@ -557,9 +572,10 @@ class Brushing(Texture):
         self.strokes = p.span("strokes_per_set", (3.0, 8.0), 1.0, 50.0)
         self.pause_s = p.span("pause_s", (0.8, 3.5), 0.0, 30.0)
         self.band = p.span("band_hz", (1500.0, 7000.0), 100.0, 16000.0)
-        self.room_level = _db(p.number("room_level_db", -44.0, -90.0, 0.0))
+        self.room = _Room(
+            self.rng, rate, (100.0, 4000.0), p.number("room_level_db", -44.0, -90.0, 0.0)
+        )
         self._ready()
-        self.room = _Filter(_bandpass(100.0, 4000.0, rate, order=1))
         self.next_at = round(self.rng.uniform(0.1, 0.5) * rate)
         self.left_in_set = 0
         self.direction = 1.0
@@ -599,9 +615,8 @@ class Brushing(Texture):
         reach = float(rng.uniform(0.2, 0.6))
         pan_from = float(np.clip(self.centre - self.direction * reach, -1, 1))
         pan_to = float(np.clip(self.centre + self.direction * reach, -1, 1))
-        gl, gr = _pan_gains(np.linspace(pan_from, pan_to, n))
         level = 0.12 * math.sqrt(2.0) * _db(rng.uniform(-3.0, 0.0))
-        return wave * np.stack([gl, gr], axis=1) * level
+        return _sweep(wave, pan_from, pan_to) * level
 
     def _fire(self, offset: int) -> float:
         stroke = self._stroke()
@@ -610,8 +625,7 @@ class Brushing(Texture):
 
     def render(self) -> _Stereo:
         self.next_at = self._run_events(self.next_at, self._fire)
-        room = self.room(self.rng.standard_normal((CHUNK, 2))) * self.room_level
-        return self.events.take(CHUNK) + room
+        return self.events.take(CHUNK) + self.room.render()
 
 
 # ----------------------------------------------------------------- paper
@@ -631,9 +645,10 @@ class Paper(Texture):
         self.page_gap_s = p.span("page_gap_s", (14.0, 40.0), 1.0, 600.0)
         self.page_level = _db(p.number("page_level_db", 0.0, -40.0, 6.0))
         self.rustle_level = _db(p.number("rustle_level_db", 0.0, -60.0, 6.0))
-        self.room_level = _db(p.number("room_level_db", -46.0, -90.0, 0.0))
+        self.room = _Room(
+            self.rng, rate, (100.0, 4000.0), p.number("room_level_db", -46.0, -90.0, 0.0)
+        )
         self._ready()
-        self.room = _Filter(_bandpass(100.0, 4000.0, rate, order=1))
         self.crackle_sos = _bandpass(1800.0, 9000.0, rate)
         self.next_rustle = round(self.rng.uniform(0.2, 1.0) * rate)
         self.next_page = round(self.rng.uniform(2.0, 8.0) * rate)
@@ -693,9 +708,8 @@ class Paper(Texture):
         start = n - flap_n - round(0.05 * rate)
         wave[start : start + flap_n] += flap[:, None]
         side = float(rng.choice([-1.0, 1.0]))
-        gl, gr = _pan_gains(np.linspace(0.7 * side, -0.6 * side, n))
         level = 0.06 * math.sqrt(2.0) * self.page_level * _db(rng.uniform(-3.0, 0.0))
-        return wave * np.stack([gl, gr], axis=1) * level
+        return _sweep(wave, 0.7 * side, -0.6 * side) * level
 
     def _fire_rustle(self, offset: int) -> float:
         self.events.add(offset, self._rustle())
@@ -708,8 +722,7 @@ class Paper(Texture):
     def render(self) -> _Stereo:
         self.next_rustle = self._run_events(self.next_rustle, self._fire_rustle)
         self.next_page = self._run_events(self.next_page, self._fire_page)
-        room = self.room(self.rng.standard_normal((CHUNK, 2))) * self.room_level
-        return self.events.take(CHUNK) + room
+        return self.events.take(CHUNK) + self.room.render()
 
 
 # ----------------------------------------------------------------- opening
