@@ -156,31 +156,31 @@ def _stat_inside(path: Path, rel: str, real_root: Path) -> FileStat | str:
     return FileStat(rel=rel, path=path, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def probe_audio(path: Path) -> AudioInfo:
+def probe_audio(path: Path, name: str) -> AudioInfo:
     """Open an audio file and check that its first and last frames decode.
 
     Raises :class:`SoundFileError` with the reason when the file is empty, not
-    audio, corrupt or truncated.
+    audio, corrupt or truncated; the message names the file as ``name``.
     """
     try:
         with sf.SoundFile(str(path)) as f:
             frames, rate, channels = f.frames, f.samplerate, f.channels
             fmt = f"{f.format}/{f.subtype}"
             if rate <= 0 or channels <= 0:
-                raise SoundFileError(f"{path.name}: no audio stream in it")
+                raise SoundFileError(f"{name}: no audio stream in it")
             head = f.read(min(frames, _PROBE_FRAMES) if frames > 0 else _PROBE_FRAMES)
             if frames <= 0 or len(head) == 0:
-                raise SoundFileError(f"{path.name}: contains no audio (zero length)")
+                raise SoundFileError(f"{name}: contains no audio (zero length)")
             if frames > 2 * _PROBE_FRAMES:
                 # A truncated file has an intact header but cannot reach its end.
                 f.seek(frames - _PROBE_FRAMES)
                 if len(f.read(_PROBE_FRAMES)) == 0:
-                    raise SoundFileError(f"{path.name}: truncated (its end cannot be decoded)")
+                    raise SoundFileError(f"{name}: truncated (its end cannot be decoded)")
     except SoundFileError:
         raise
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
         reason = str(error).split(":")[-1].strip() or type(error).__name__
-        raise SoundFileError(f"{path.name}: not a readable sound file ({reason})") from error
+        raise SoundFileError(f"{name}: not a readable sound file ({reason})") from error
     return AudioInfo(frames=frames, rate=rate, channels=channels, format=fmt)
 
 
@@ -189,7 +189,7 @@ def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tup
 
     Sidecar trouble never raises: it degrades to defaults with messages.
     """
-    info = probe_audio(file.path)
+    info = probe_audio(file.path, file.rel)
     stem = Path(file.rel).stem
     defaults = SoundMeta(
         title=default_title(stem),
@@ -245,7 +245,7 @@ class Scanner:
                         sound, found = read_sound(file, sidecar)
                         result = (sound, found)
                     except SoundFileError as error:
-                        result = (None, (f"{file.rel}: {_reason(error)}; skipped",))
+                        result = (None, (f"{error}; skipped",))
             fresh[key] = result
             if result[0] is not None:
                 sounds.append(result[0])
@@ -258,10 +258,3 @@ class Scanner:
                     listing, notes=(*listing.notes, f"{sidecar.rel}: no sound file of that name")
                 )
         return listing, sounds, problems
-
-
-def _reason(error: SoundFileError) -> str:
-    """The part of a probe error after the file name (the caller names the file)."""
-    text = str(error)
-    head, sep, tail = text.partition(": ")
-    return tail if sep and "." in head else text
