@@ -80,9 +80,9 @@ class LevelledSource:
         block = self.inner.read(frames)
         measured = self.gain_provider()
         target = self.provisional_db if measured is None else measured
+        # The block is ours (see Source.read): scale it in place, no temporary.
         if target == self.gain_db:
-            gain = np.float32(10.0 ** (self.gain_db / 20.0))
-            levelled = block * gain
+            block *= np.float32(10.0 ** (self.gain_db / 20.0))
         else:
             steps = self.ramp_step_db * np.arange(1, frames + 1, dtype=np.float64)
             if target > self.gain_db:
@@ -90,8 +90,8 @@ class LevelledSource:
             else:
                 curve = np.maximum(self.gain_db - steps, target)
             self.gain_db = float(curve[-1]) if frames else self.gain_db
-            levelled = block * (10.0 ** (curve / 20.0)).astype(np.float32)[:, None]
-        return self.tamer.process(levelled.astype(np.float32, copy=False))
+            block *= (10.0 ** (curve / 20.0)).astype(np.float32)[:, None]
+        return self.tamer.process(block)
 
     def close(self) -> None:
         """Close the wrapped source."""
