@@ -169,19 +169,14 @@ class _ButtonInput:
 
 
 class _EncoderInput:
-    """The encoder's A and B contacts and their decoder."""
+    """The encoder's A and B contacts and their decoder; listens to both contacts
+    (closed = pulled low = True) from the start."""
 
-    def __init__(self, owner: Controls, core: RotaryVolume) -> None:
+    def __init__(
+        self, owner: Controls, core: RotaryVolume, a_device: InputDevice, b_device: InputDevice
+    ) -> None:
         self.owner = owner
         self.core = core
-        self.a_device: InputDevice | None = None
-        self.b_device: InputDevice | None = None
-        self.a = False
-        self.b = False
-
-    def attach(self, a_device: InputDevice, b_device: InputDevice) -> None:
-        """Start listening to both contacts (closed = pulled low = True)."""
-        self.a_device, self.b_device = a_device, b_device
         self.a, self.b = bool(a_device.value), bool(b_device.value)
         self.core.decoder.update(self.a, self.b)
         for device, handler in ((a_device, self.a_changed), (b_device, self.b_changed)):
@@ -233,8 +228,8 @@ class Controls:
         self._pot_next_s = 0.0
         self._pwm: PWMLED | None = None
         self._pwm_duty = -1.0
-        self._claims: dict[str, str] = {}
         self._pins: dict[str, str] = {}
+        """Config key -> the GPIO it claimed (``{"led.pin": "GPIO26"}``)."""
         self._devices: list[Device] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -429,14 +424,13 @@ class Controls:
                 "(see the pin table in hardware/README.md)"
             )
             return None
-        other = self._claims.get(name)
+        other = next((k for k, claimed in self._pins.items() if claimed == name), None)
         if other is not None:
             self.problems.append(
                 f"{key}: {name} is already used by {other}; give each its own pin "
                 "(see the pin table in hardware/README.md)"
             )
             return None
-        self._claims[name] = key
         self._pins[key] = name
         return name
 
@@ -518,8 +512,7 @@ class Controls:
         )
         if a_device is None or b_device is None:
             return
-        self._encoder = _EncoderInput(self, core)
-        self._encoder.attach(a_device, b_device)
+        self._encoder = _EncoderInput(self, core, a_device, b_device)
 
     def _build_pot(self) -> None:
         config = self.controls_config.pot
