@@ -13,12 +13,10 @@ from __future__ import annotations
 import logging
 import os
 
-import soundfile
-
-from sleepsound.errors import UnknownSoundError
+from sleepsound.errors import SoundError, UnknownSoundError
 from sleepsound.library.levelled import LevelledSource
 from sleepsound.library.loudness import TARGET_LUFS, LoudnessService
-from sleepsound.library.segments import SEGMENT_S, ShuffledSegments, min_file_s
+from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import is_generator, open_generator
@@ -47,8 +45,8 @@ class SoundOpener:
     """``opener(spec, rate, channels)``: a source at matched loudness, transients tamed.
 
     ``loudness`` ``None`` switches levelling off (sources play as they are).
-    ``non_repeating`` plays files longer than :func:`min_file_s` as shuffled
-    segments; shorter ones loop as usual.
+    ``non_repeating`` plays files long enough to shuffle (what
+    :class:`ShuffledSegments` accepts) as shuffled segments; shorter ones loop as usual.
     """
 
     def __init__(
@@ -79,13 +77,11 @@ class SoundOpener:
         )
 
     def _open_inner(self, spec: str, rate: int, channels: int) -> Source:
-        if self.non_repeating and os.path.isabs(spec) and self._long_enough(spec):
-            return ShuffledSegments(spec, rate, channels, segment_s=self.segment_s)
+        if self.non_repeating and os.path.isabs(spec):
+            # ShuffledSegments decides what is long enough (one open, one rule); a file
+            # it refuses, too short or unreadable, loops or reports its problem below.
+            try:
+                return ShuffledSegments(spec, rate, channels, segment_s=self.segment_s)
+            except SoundError:
+                pass
         return open_raw(spec, rate, channels)
-
-    def _long_enough(self, path: str) -> bool:
-        """Whether ``path`` is long enough to shuffle (short files loop instead)."""
-        try:
-            return float(soundfile.info(path).duration) >= min_file_s(self.segment_s)
-        except (soundfile.LibsndfileError, RuntimeError, OSError):
-            return False  # the plain file source reports the problem properly
