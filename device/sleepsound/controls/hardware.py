@@ -78,8 +78,6 @@ SPI_PINS: Final[tuple[tuple[str, str], ...]] = (
 )
 """SPI0's fixed pins, which the MCP3008 takes along with its chip select."""
 
-PLAYING_STATES: Final = frozenset({"playing", "fading_out"})
-
 MAX_EDGE_DELAY_S: Final = 2.0
 """An edge stamped longer ago than this (or in the future) is dated on arrival."""
 
@@ -233,9 +231,6 @@ class Controls:
         self._devices: list[Device] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._state_seen = False
-        self._last_state: str | None = None
-        self._last_timer: float | None = None
         self._t0: float = time.monotonic()
         self._board: Any = None
         try:
@@ -351,29 +346,8 @@ class Controls:
         """Follow a state document: steady light while playing, the breathing pacer
         from the start of play, and blinks confirming a new sleep timer."""
         now = self.now_s()
-        playing = state.get("state") in PLAYING_STATES
-        timer = state.get("sleep_timer")
         with self._lock:
-            was_playing = self._last_state in PLAYING_STATES
-            self.led.steady = playing
-            if playing and not was_playing:
-                self.led.start_breathing(now)
-            elif not playing:
-                self.led.stop_breathing()
-            # Blink for a newly chosen timer, but not for the first document (start-up)
-            # nor when the sound fades or stops with it (the timer ran out: the sleeper
-            # is asleep).
-            stopping = state.get("state") == "fading_out" or (was_playing and not playing)
-            if (
-                self._state_seen
-                and isinstance(timer, int | float)
-                and timer != self._last_timer
-                and not stopping
-            ):
-                self.led.confirm_timer(float(timer), now)
-            self._state_seen = True
-            self._last_state = state.get("state")
-            self._last_timer = timer if isinstance(timer, int | float) else None
+            self.led.follow(state.get("state"), state.get("sleep_timer"), now)
 
     # -- building ------------------------------------------------------------------------
 

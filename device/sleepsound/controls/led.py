@@ -17,8 +17,10 @@ What it shows, highest priority first:
    with, brightening on the in-breath (40 % of a cycle) and dimming on the longer
    out-breath, slowing from ``start_bpm`` to ``end_bpm`` breaths a minute over
    ``ramp_s`` and stopping (dark, at the end of a breath) after ``duration_s``.
-3. The steady level: ``brightness`` while :attr:`StatusLed.steady` is on (the
-   daemon turns it on while playing), else dark.
+3. The steady level: ``brightness`` while :attr:`StatusLed.steady` is on (while
+   playing), else dark.
+
+:meth:`StatusLed.follow` turns the daemon's state documents into all of the above.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ INHALE_FRACTION: Final = 0.4
 
 GAMMA: Final = 2.2
 """Exponent from perceived brightness to PWM duty."""
+
+PLAYING_STATES: Final = frozenset({"playing", "fading_out"})
+"""The daemon's states in which the LED shows its steady level."""
 
 
 def duty_for(level: float) -> float:
@@ -148,6 +153,31 @@ class StatusLed:
         self._blink_count = 0
         self._blink_long = False
         self._breath_start: float | None = None
+        self._state_seen = False
+        self._last_state: object = None
+        self._last_timer: float | None = None
+
+    def follow(self, state: object, sleep_timer: object, now_s: float) -> None:
+        """Follow a state document's ``state`` and ``sleep_timer``: steady light while
+        playing, the breathing pacer from the start of play, and blinks confirming a
+        new sleep timer."""
+        playing = state in PLAYING_STATES
+        was_playing = self._last_state in PLAYING_STATES
+        self.steady = playing
+        if playing and not was_playing:
+            self.start_breathing(now_s)
+        elif not playing:
+            self.stop_breathing()
+        timer = float(sleep_timer) if isinstance(sleep_timer, int | float) else None
+        # Blink for a newly chosen timer, but not for the first document (start-up)
+        # nor when the sound fades or stops with it (the timer ran out: the sleeper
+        # is asleep).
+        stopping = state == "fading_out" or (was_playing and not playing)
+        if self._state_seen and timer is not None and timer != self._last_timer and not stopping:
+            self.confirm_timer(timer, now_s)
+        self._state_seen = True
+        self._last_state = state
+        self._last_timer = timer
 
     def blink(self, count: int, now_s: float, *, long: bool = False) -> None:
         """Start ``count`` soft blinks (or one long glow) now, replacing any under way."""
