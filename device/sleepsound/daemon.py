@@ -163,7 +163,6 @@ class Daemon:
         self._ctx = PlayerContext()
         self._state = PlayerState()
         self._document: dict[str, Any] = {}
-        self._published: dict[str, Any] | None = None
         self._status_text = ""
         self._debouncer = statefile.Debouncer(config.state.save_delay_s)
         self._pending: statefile.SavedState | None = None
@@ -263,11 +262,7 @@ class Daemon:
         # Bind before any thread starts: binding sets the process umask for a moment.
         self._control = ControlServer(self.socket_path, self.submit)
         self._control.bind()
-        output = self._first_output(config.audio)
-        if self._fallback_error:
-            self._state = replace(self._state, last_error=self._fallback_error)
-        scene = player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
-        self._audio = self._start_audio(output, scene)
+        self._open_audio()
         self._control.start()
         self._adapters.append(self._control)
         log.info("control socket: %s", self.socket_path)
@@ -422,9 +417,9 @@ class Daemon:
 
     def _publish(self, now: float) -> None:
         document = player.status_document(self._state, now, self._wall_clock())
+        changed = document != self._document
         self._document = document
-        if document != self._published:
-            self._published = document
+        if changed:
             for listener in list(self._listeners):
                 self._call(listener.on_status, document)
         text = status_line(document)
@@ -567,10 +562,16 @@ class Daemon:
 
     def _restart_audio(self, now: float) -> None:
         """Reopen the output (after a reload changed it, or to retry a missing card)."""
-        old, missing_before = self._audio, self._fallback_error
+        old = self._audio
         if old is not None:
             old.set_scene(replace(player.scene_for(self._state, self._ctx, 0.5), sound=None))
             old.finish(2.0)
+        self._open_audio()
+        self._publish(now)
+
+    def _open_audio(self) -> None:
+        """Open the output, say whether the card is missing, and start the audio thread."""
+        missing_before = self._fallback_error
         output = self._first_output(self._config.audio)
         if self._fallback_error:
             self._state = replace(self._state, last_error=self._fallback_error)
@@ -579,7 +580,6 @@ class Daemon:
         self._audio = self._start_audio(
             output, player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
         )
-        self._publish(now)
 
     # -- config and sounds --------------------------------------------------------------------
 
