@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from sleepsound.commands import reply_error
 from sleepsound.errors import ControlError
 
 log = logging.getLogger(__name__)
@@ -262,14 +262,14 @@ class ControlServer:
         try:
             raw = json.loads(line)
         except (ValueError, UnicodeDecodeError) as error:
-            reply({"status": "error", "error": f"not valid JSON: {error}"})
+            reply(reply_error(f"not valid JSON: {error}"))
             return
         if isinstance(raw, dict) and raw.get("action") == "get":
             raw = {**raw, "action": "status"}  # "get" reads like a query to people; same thing
         try:
             self._submit(raw, reply)
         except Exception as error:  # the daemon is shutting down
-            reply({"status": "error", "error": f"the daemon cannot take commands now: {error}"})
+            reply(reply_error(f"the daemon cannot take commands now: {error}"))
 
     def _deliver(self) -> None:
         while self._outbox:
@@ -326,7 +326,7 @@ class ControlServer:
         client.events = events
 
     def _fail(self, client: _Client, message: str) -> None:
-        line = json.dumps({"status": "error", "error": message}) + "\n"
+        line = json.dumps(reply_error(message)) + "\n"
         client.outbuf += line.encode("utf-8")
         client.failed = True
         client.inbuf.clear()
@@ -392,10 +392,6 @@ def _remove_stale(path: str) -> None:
             os.unlink(path)
         return
     except OSError as error:
-        if error.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            return
         raise ControlError(f"cannot check the control socket {path}: {error.strerror}") from None
     finally:
         probe.close()
