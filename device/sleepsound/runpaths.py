@@ -60,22 +60,23 @@ def state_file_path(configured: str | None, environ: Mapping[str, str]) -> str:
     """The saved-state file: ``[state] file``, else the state directory, else the user's."""
     if configured:
         return configured
-    state_dir = _first(environ.get("STATE_DIRECTORY"))
-    if state_dir:
-        return os.path.join(state_dir, STATE_NAME)
-    base = environ.get("XDG_STATE_HOME") or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".local", "state"
-    )
-    return os.path.join(base, "sleepsound", STATE_NAME)
+    return _service_file(STATE_NAME, environ, "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
 
 
 def cache_file_path(name: str, environ: Mapping[str, str]) -> str:
     """A cache file: ``$CACHE_DIRECTORY`` under systemd, else ``$XDG_CACHE_HOME/sleepsound``."""
-    cache_dir = _first(environ.get("CACHE_DIRECTORY"))
-    if cache_dir:
-        return os.path.join(cache_dir, name)
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".cache"
+    return _service_file(name, environ, "CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
+
+
+def _service_file(
+    name: str, environ: Mapping[str, str], systemd_var: str, xdg_var: str, home_default: str
+) -> str:
+    """``name`` in systemd's directory for the unit, else in the user's XDG one."""
+    service_dir = _first(environ.get(systemd_var))
+    if service_dir:
+        return os.path.join(service_dir, name)
+    base = environ.get(xdg_var) or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), home_default
     )
     return os.path.join(base, "sleepsound", name)
 
