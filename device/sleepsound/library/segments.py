@@ -33,11 +33,6 @@ RECENT_KEEP = 4
 """How many played segments a new one must not overlap (when the file is long enough)."""
 
 
-def min_file_s(segment_s: float = SEGMENT_S) -> float:
-    """The shortest file worth shuffling: a few segments' worth."""
-    return 3.0 * segment_s
-
-
 def choose_segment(
     frames: int,
     length: int,
