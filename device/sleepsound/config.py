@@ -267,7 +267,7 @@ def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
     if table.get("password") and table.get("password_file"):
         problems.append("mqtt.password_file: give password or password_file, not both")
     if (table.get("password") or table.get("password_file")) and not table.get("username"):
-        problems.append("mqtt.username: a password needs a username; add username = \"...\"")
+        problems.append('mqtt.username: a password needs a username; add username = "..."')
     if table.get("keyfile") and not table.get("certfile"):
         problems.append("mqtt.keyfile: goes with certfile (the client certificate); add it")
     prefix = str(table.get("prefix", MqttConfig.prefix))
@@ -450,12 +450,12 @@ def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list
     problems.extend(
         f"{key_path}: {value} is not a finite number" for key_path, value in _non_finite(data)
     )
+    # Cross-field checks only look at keys that passed the schema on their own.
+    bad = {p.split(":")[0] for p in problems}
     for name, spec in specs.items():
         table = data.get(name)
         if spec.check is None or not isinstance(table, Mapping):
             continue
-        # Cross-field checks only look at keys that passed the schema on their own.
-        bad = {p.split(":")[0] for p in problems}
         clean = {k: v for k, v in table.items() if f"{name}.{k}" not in bad}
         problems.extend(spec.check(clean))
     return problems
@@ -488,22 +488,21 @@ def _describe(
 def _unknown_key(
     section: str, key: str, specs: Mapping[str, SectionSpec], known: Mapping[str, Any]
 ) -> str:
+    owners = [name for name, spec in specs.items() if key in spec.properties]
     if not section:
         hint = difflib.get_close_matches(key, list(specs), n=1, cutoff=0.6)
         if hint:
             return f"[{key}]: unknown section (did you mean [{hint[0]}]?)"
-        owners = [name for name, spec in specs.items() if key in spec.properties]
         if owners:
             return f"{key}: keys belong in a section (did you mean [{owners[0]}] {key}?)"
         return f"{key}: unknown section; sections are " + ", ".join(f"[{n}]" for n in specs)
-    here = known  # the table's own keys: also right for nested tables ([controls.encoder])
-    hint = difflib.get_close_matches(key, list(here), n=1, cutoff=0.6)
+    # ``known`` is the table's own keys: also right for nested tables ([controls.encoder]).
+    hint = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     if hint:
         return f"{section}.{key}: unknown key (did you mean {hint[0]!r}?)"
-    owners = [name for name, spec in specs.items() if key in spec.properties]
     if owners:
         return f"{section}.{key}: unknown key (did you mean [{owners[0]}] {key}?)"
-    return f"{section}.{key}: unknown key; [{section}] knows " + ", ".join(here)
+    return f"{section}.{key}: unknown key; [{section}] knows " + ", ".join(known)
 
 
 def _non_finite(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str, float]]:
