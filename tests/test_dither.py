@@ -83,6 +83,13 @@ def test_to_int32_rounds_to_nearest() -> None:
     assert to_int32(x).tolist() == [[2**30, -(2**29)], [1, 3 * 2**7]]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_empty_block_converts_to_an_empty_block(dtype: type) -> None:
+    # The last block of a performance can be empty (the limiter's look-ahead trimmed).
+    assert to_int32(np.zeros((0, 2), dtype)).shape == (0, 2)
+    assert to_int32(np.zeros((0, 2), dtype)).dtype == np.int32
+
+
 def test_nan_becomes_zero_not_garbage() -> None:
     x = np.array([[np.nan, 0.5]], dtype=np.float32)
     assert to_int32(x)[0, 0] == 0
