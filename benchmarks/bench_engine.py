@@ -2,12 +2,19 @@
 
 Prints, in one run:
 
-* sleepsound: decode FLAC + fade in/out + a pink-noise layer + limiter + dither,
-  written to ALSA's ``null`` device (which takes samples as fast as they come);
-* sox doing the same job: decode + fade, to ``-t alsa null``;
-* the floor: libsndfile decoding the same FLAC alone, as cheaply as it goes (and,
-  for reference, through soundfile's public ``read``);
+* sleepsound: decode FLAC + fade in/out + a layer + limiter, written to ALSA's
+  ``null`` device (which takes samples as fast as they come), with the layer either
+  generated (pink noise) or a second FLAC (a rain recording, say), and without one
+  (sox's job);
+* sox doing its job: decode + fade, to ``-t alsa null``;
+* the floors: libsndfile decoding alone, as cheaply as it goes, what each job
+  decodes (one FLAC, or both for the FLAC layer); and, for reference, soundfile's
+  public ``read``;
 * peak RSS of sleepsound playing a 10-hour file.
+
+A generated layer has no decoding in any floor: making stereo pink noise costs
+about half as much as decoding the FLAC, so that job's ratio to the floor shows
+the generator's cost, not overhead.
 
 CPU is user + system time of each child process (``wait4``). The per-hour figure is
 the slope between a short and a long run of each job, so one-off start-up costs
@@ -32,17 +39,23 @@ import soundfile
 RATE = 48000
 
 
-def make_flac(path: Path, minutes: float) -> None:
-    """Write a stereo FLAC of gentle, varied material (tones and noise)."""
+def make_flac(
+    path: Path, minutes: float, tone_level: float = 0.1, noise_level: float = 0.02
+) -> None:
+    """Write a stereo FLAC of gentle, varied material (tones and noise).
+
+    Noise compresses worst, so a noise-heavy file (a rain recording) costs the most
+    to decode.
+    """
     rng = np.random.default_rng(1)
     block = RATE * 10
     phase = 0
     with soundfile.SoundFile(str(path), "w", RATE, 2, "PCM_16", format="FLAC") as handle:
         for _ in range(round(minutes * 6)):
             t = (phase + np.arange(block)) / RATE
-            tones = 0.1 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.sin(2 * np.pi * 331 * t)
-            noise = rng.normal(0, 0.02, (block, 2))
-            handle.write(tones[:, None] + noise)
+            tones = np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 331 * t)
+            noise = rng.normal(0, noise_level, (block, 2))
+            handle.write(tone_level * tones[:, None] + noise)
             phase += block
 
 
@@ -95,18 +108,20 @@ def run_measured(command: list[str]) -> tuple[float, float, int]:
 
 # The floor: libsndfile decoding alone, as cheaply as it goes (large reads through
 # soundfile's binding of sf_readf_float, as sleepsound's own decoder does), until
-# argv[2] seconds are decoded. The second script is soundfile's public read, the way
-# most Python players decode, for reference.
+# argv[1] seconds of each file after it are decoded. The second script is soundfile's
+# public read, the way most Python players decode, for reference.
 DECODE_FLOOR = """
 import sys, numpy, soundfile
-f = soundfile.SoundFile(sys.argv[1])
-want = round(float(sys.argv[2]) * f.samplerate)
-out = numpy.empty((16384, f.channels), numpy.float32)
-while want > 0:
-    got = soundfile._snd.sf_readf_float(f._file, soundfile._ffi.from_buffer(out), min(16384, want))
-    if got <= 0:
-        break
-    want -= got
+for path in sys.argv[2:]:
+    f = soundfile.SoundFile(path)
+    want = round(float(sys.argv[1]) * f.samplerate)
+    out = numpy.empty((16384, f.channels), numpy.float32)
+    buffer = soundfile._ffi.from_buffer(out)
+    while want > 0:
+        got = soundfile._snd.sf_readf_float(f._file, buffer, min(16384, want))
+        if got <= 0:
+            break
+        want -= got
 """
 
 DECODE_PUBLIC = """
@@ -121,6 +136,14 @@ while want > 0:
 """
 
 Command = Callable[[float], list[str]]
+
+PINK_LAYER = "sleepsound (FLAC+fade+pink layer+limiter → alsa null)"
+FLAC_LAYER = "sleepsound (FLAC+fade+FLAC layer+limiter → alsa null)"
+SOX_JOB = "sleepsound, sox's job (FLAC+fade+limiter → alsa null)"
+SOX = "sox (FLAC+fade → alsa null)"
+FLOOR = "floor: libsndfile decoding the FLAC alone"
+FLOOR_BOTH = "floor: libsndfile decoding both FLACs alone"
+PUBLIC_READ = "  (soundfile's public read of the FLAC, for reference)"
 
 
 def measure(
@@ -160,9 +183,11 @@ def main() -> None:
     long_s = args.minutes * 60.0
     short_s = min(10.0, long_s / 10.0)  # little more than the start-up and the fades
     with tempfile.TemporaryDirectory() as tmp:
-        flac = str(Path(tmp) / "bench.flac")
-        print(f"writing a {args.minutes:g}-minute FLAC…", file=sys.stderr)
+        flac = str(Path(tmp) / "whisper.flac")
+        rain = str(Path(tmp) / "rain.flac")
+        print(f"writing two {args.minutes:g}-minute FLACs…", file=sys.stderr)
         make_flac(Path(flac), args.minutes)
+        make_flac(Path(rain), args.minutes, tone_level=0.0, noise_level=0.05)
 
         def play(*extra: str) -> Command:
             return lambda seconds: [
@@ -171,37 +196,27 @@ def main() -> None:
                 "--volume", "60", *extra,
             ]  # fmt: skip
 
-        jobs: list[tuple[str, Command]] = [
-            (
-                "sleepsound (FLAC+fade+layer+limiter → alsa null)",
-                play("--layer", "pink-noise", "--layer-volume", "30"),
-            ),
-            ("sleepsound, sox's job (FLAC+fade+limiter → alsa null)", play()),
-        ]
+        def decode(*paths: str) -> Command:
+            return lambda seconds: [python, "-c", DECODE_FLOOR, str(seconds), *paths]
+
+        jobs: dict[str, Command] = {
+            PINK_LAYER: play("--layer", "pink-noise", "--layer-volume", "30"),
+            FLAC_LAYER: play("--layer", rain, "--layer-volume", "30"),
+            SOX_JOB: play(),
+        }
         if shutil.which("sox"):
-            jobs.append(
-                (
-                    "sox (FLAC+fade → alsa null)",
-                    lambda s: [
-                        *("sox", "-q", flac, "-t", "alsa", "null", "trim", "0", str(s)),
-                        *("fade", "5", str(s), "5"),
-                    ],
-                )
-            )
+            jobs[SOX] = lambda s: [
+                *("sox", "-q", flac, "-t", "alsa", "null", "trim", "0", str(s)),
+                *("fade", "5", str(s), "5"),
+            ]
         else:
             print("sox not installed: run ./scripts/setup", file=sys.stderr)
-        jobs.append(
-            ("floor: libsndfile decode alone", lambda s: [python, "-c", DECODE_FLOOR, flac, str(s)])
-        )
-        jobs.append(
-            (
-                "  (soundfile's public read, for reference)",
-                lambda s: [python, "-c", DECODE_PUBLIC, flac, str(s)],
-            )
-        )
-        figures = measure(jobs, short_s, long_s, args.repeats)
+        jobs[FLOOR] = decode(flac)
+        jobs[FLOOR_BOTH] = decode(flac, rain)
+        jobs[PUBLIC_READ] = lambda s: [python, "-c", DECODE_PUBLIC, flac, str(s)]
+        figures = measure(list(jobs.items()), short_s, long_s, args.repeats)
         rows = []
-        for name, command in jobs:
+        for name, command in jobs.items():
             _, wall, rss = run_measured(command(long_s))
             rows.append((name, *figures[name], long_s / wall, rss))
         long_wav = Path(tmp) / "ten-hours.wav"
@@ -218,19 +233,11 @@ def main() -> None:
             f"{name:56} {per_hour:8.2f} {per_hour / 36:6.2f}% {startup:8.2f}s "
             f"{speed:6.0f}x {rss / 1024:7.1f} MB"
         )
-    figures = {name: per_hour for name, per_hour, *_ in rows}
-    ours, same_job = rows[0][1], rows[1][1]
-    floor = figures["floor: libsndfile decode alone"]
-    print(
-        f"\nsleepsound / floor: {ours / floor:.2f}x with the layer, "
-        f"{same_job / floor:.2f}x on sox's job"
-    )
-    sox = figures.get("sox (FLAC+fade → alsa null)")
-    if sox:
-        print(
-            f"sleepsound / sox:   {ours / sox:.2f}x with the layer, "
-            f"{same_job / sox:.2f}x on sox's job"
-        )
+    per_hour = {name: cpu for name, cpu, *_ in rows}
+    print()
+    for job, floor in ((PINK_LAYER, FLOOR), (FLAC_LAYER, FLOOR_BOTH), (SOX_JOB, FLOOR)):
+        against_sox = f", {per_hour[job] / per_hour[SOX]:.2f}x sox" if SOX in per_hour else ""
+        print(f"{job:56} {per_hour[job] / per_hour[floor]:.2f}x its floor{against_sox}")
     print(
         f"peak RSS playing a {args.hours:g}-hour WAV ({args.rss_minutes:g} min of it): "
         f"{long_rss / 1024:.1f} MB"
