@@ -13,14 +13,18 @@ triggers, spatial, ...) plus what renders it::
     [parameters]                # read by the texture engine
     drops_per_s = 90
 
-The id is the file name without ``.toml``. The preset folder is ``sounds/`` at the
-top of the checkout; ``SLEEPSOUND_PRESETS_DIR`` points elsewhere (tests, packagers).
+The id is the file name without ``.toml``. The files live in ``sounds/`` at the top
+of the checkout; the package reaches them as ``sleepsound/builtin_sounds`` (a link
+to that folder, copied into wheels as package data), found through
+:mod:`importlib.resources`, so source checkouts, editable installs and wheels all
+have them. ``SLEEPSOUND_PRESETS_DIR`` points elsewhere (tests, packagers).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from importlib import resources
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +42,9 @@ GENERATORS: tuple[str, ...] = (
     "binaural-theta",
 )
 """Generator names the engine opens itself (contract: CONTRACTS.md)."""
+
+BUILTIN_SOUNDS = "builtin_sounds"
+"""The presets' folder inside the ``sleepsound`` package."""
 
 EngineKind = Literal["texture", "generator"]
 _PRESET_KEYS = {"texture", "generator", "parameters", "description"}
@@ -75,11 +82,11 @@ class PresetSet:
 
 
 def presets_dir() -> Path:
-    """The folder holding the built-in presets."""
+    """The folder holding the built-in presets (``SLEEPSOUND_PRESETS_DIR`` if set)."""
     override = os.environ.get("SLEEPSOUND_PRESETS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "sounds"
+    return Path(str(resources.files("sleepsound").joinpath(BUILTIN_SOUNDS)))
 
 
 def parse_preset(text: str, preset_id: str, name: str) -> tuple[Preset, tuple[str, ...]]:
