@@ -21,6 +21,13 @@ def _without_override() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "SLEEPSOUND_PRESETS_DIR"}
 
 
+def _pip(*args: str) -> None:
+    """Run this interpreter's pip offline; fail the test with its output if it fails."""
+    command = [sys.executable, "-m", "pip", *args, "--no-index", "--disable-pip-version-check"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel built offline from a copy of the project (the build leaves files behind)."""
@@ -33,14 +40,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(ROOT / "device", project / "device", symlinks=True, ignore=skip)
     shutil.copytree(ROOT / "sounds", project / "sounds")
     out = work / "dist"
-    build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-        + ["--no-index", "--disable-pip-version-check", "-q", "-w", str(out), str(project)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
+    _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(project))
     (found,) = out.glob("sleepsound-*.whl")
     return found
 
@@ -63,14 +63,7 @@ def test_a_wheel_carries_every_built_in_preset(wheel: Path) -> None:
 @pytest.mark.slow
 def test_an_installed_wheel_finds_its_presets(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q"]
-        + ["--disable-pip-version-check", "--target", str(target), str(wheel)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
+    _pip("install", "--no-deps", "-q", "--target", str(target), str(wheel))
     probe = (
         "import sleepsound.library.presets as p; "
         "print(p.__file__); print(p.presets_dir()); "

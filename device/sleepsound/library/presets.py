@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 import tomllib
-from importlib import resources
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
