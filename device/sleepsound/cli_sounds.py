@@ -20,8 +20,8 @@ from typing import Any, TextIO
 from sleepsound.config import load_config
 from sleepsound.errors import SoundError
 from sleepsound.library.catalog import Catalog, SoundEntry
-from sleepsound.library.loudness import LoudnessCache, LoudnessService, Measurement
-from sleepsound.library.opener import open_builtin
+from sleepsound.library.loudness import LoudnessService, Measurement
+from sleepsound.library.opener import make_loudness_service
 from sleepsound.library.service import SoundLibrary
 
 BAR_WIDTH = 30
@@ -61,12 +61,8 @@ def _open(args: argparse.Namespace) -> tuple[SoundLibrary, LoudnessService]:
     config = load_config(getattr(args, "config", None)).sounds
     library = SoundLibrary(Path(args.dir or config.dir))
     library.refresh()
-    builtins = {p.spec: p.path for p in library.presets.presets}
-    cache = LoudnessCache(Path(args.cache or config.loudness_cache))
-    service = LoudnessService(
-        cache, config.loudness_lufs, open_builtin=open_builtin, builtin_presets=builtins
-    )
-    return library, service
+    cache = Path(args.cache or config.loudness_cache)
+    return library, make_loudness_service(library.presets, cache, config.loudness_lufs)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -146,8 +142,34 @@ def _print_problems(catalog: Catalog, out: TextIO) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    """Measure every sound not yet measured, with a progress bar on stderr."""
+    """Measure every sound not yet measured, with a progress bar on stderr.
+
+    The cache file is written once at the end (also when interrupted), without the
+    files that no longer exist.
+    """
     library, service = _open(args)
+    service.forget_missing_files()
+    try:
+        status = _analyze(args, library, service)
+    finally:
+        saved = _save_cache(service)
+    return status if saved else 1
+
+
+def _save_cache(service: LoudnessService) -> bool:
+    try:
+        service.cache.save()
+    except OSError as error:
+        print(
+            f"sleepsound: error: cannot write the loudness cache {service.cache.path} "
+            f"({error.strerror or error}); choose a writable file with --cache",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
+def _analyze(args: argparse.Namespace, library: SoundLibrary, service: LoudnessService) -> int:
     catalog = library.catalog
     entries = [e for e in catalog.entries.values() if e.kind == "file" or args.builtin]
     todo = [e for e in entries if service.measurement(e.spec) is None]
@@ -158,7 +180,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     for done, entry in enumerate(todo):
         _progress(done, len(todo), entry.id, sys.stderr)
         try:
-            service.measure_now(entry.spec)
+            service.measure_now(entry.spec, save=False)
             audio_s += entry.duration_s or 0.0
         except SoundError as error:
             failures += 1

@@ -8,6 +8,7 @@ generators and files at matched loudness) and ``on_change`` (files added to or
 removed from ``[sounds] dir``). Loudness measurements are cached in
 ``loudness_cache`` so each sound is measured once; files that appear are measured
 in the background straight away, so they play at their level from the start.
+After each full scan of the folder, the cache forgets files that are gone.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 from sleepsound.engine import SourceFactory
 from sleepsound.errors import UnknownSoundError
 from sleepsound.library.catalog import Catalog, CatalogDiff, SoundEntry
-from sleepsound.library.loudness import TARGET_LUFS, LoudnessCache, LoudnessService
-from sleepsound.library.opener import SoundOpener, open_builtin
+from sleepsound.library.loudness import TARGET_LUFS
+from sleepsound.library.opener import SoundOpener, make_loudness_service
 from sleepsound.library.segments import SEGMENT_S
 from sleepsound.library.service import SoundLibrary
 from sleepsound.library.watcher import PollingWatcher
@@ -50,13 +51,7 @@ class DaemonSounds:
         self._on_change = on_change
         self.rescan_s = rescan_s
         self.library = SoundLibrary(Path(directory) if directory else None, on_change=self._changed)
-        builtins = {preset.spec: preset.path for preset in self.library.presets.presets}
-        self.loudness = LoudnessService(
-            LoudnessCache(loudness_cache),
-            loudness_lufs,
-            open_builtin=open_builtin,
-            builtin_presets=builtins,
-        )
+        self.loudness = make_loudness_service(self.library.presets, loudness_cache, loudness_lufs)
         self._opener = SoundOpener(self.loudness, non_repeating=non_repeating, segment_s=segment_s)
         self._watcher: PollingWatcher | None = None
         self._logged: set[str] = set()
@@ -65,20 +60,22 @@ class DaemonSounds:
     def refresh(self) -> None:
         """Scan the folder now (at start-up and on reload)."""
         self.library.refresh()
+        self.loudness.forget_missing_files()
         self._log_problems()
 
     def start(self) -> None:
         """Watch the folder for changes and measure loudness in the background."""
+        # Queued before the worker starts, so every unmeasured file is one batch (one write).
+        self.loudness.request_many(
+            entry.spec for entry in self.library.catalog.entries.values() if entry.kind == "file"
+        )
         self.loudness.start()
-        for entry in self.library.catalog.entries.values():
-            if entry.kind == "file":
-                self.loudness.request(entry.spec)
         if self._watcher is None and self.library.directory is not None:
             self._watcher = PollingWatcher(self._poll, self.rescan_s)
             self._watcher.start()
 
     def stop(self) -> None:
-        """Stop the background threads."""
+        """Stop the background threads; the loudness cache keeps what was measured."""
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
@@ -118,7 +115,8 @@ class DaemonSounds:
 
     def _poll(self) -> None:
         """One watcher step; then report any new problem (a corrupt file changes no ids)."""
-        self.library.poll()
+        if self.library.poll():
+            self.loudness.forget_missing_files()
         self._log_problems()
 
     def _log_problems(self) -> None:
@@ -132,9 +130,8 @@ class DaemonSounds:
             self._logged = current
 
     def _changed(self, catalog: Catalog, diff: CatalogDiff) -> None:
-        for sound_id in (*diff.added, *diff.changed):
-            entry = catalog.entries.get(sound_id)
-            if entry is not None and entry.kind == "file":
-                self.loudness.request(entry.spec)  # in the background, before anyone asks
+        entries = (catalog.entries.get(i) for i in (*diff.added, *diff.changed))
+        # In the background, before anyone asks; all at once, so they make one batch.
+        self.loudness.request_many(e.spec for e in entries if e is not None and e.kind == "file")
         if self._on_change is not None:
             self._on_change()

@@ -26,6 +26,9 @@ measured as the loop they are played as.
 
 Results are cached against the file's identity (path, size, mtime_ns) in a JSON
 file written atomically; built-in sounds are measured by rendering 30 s of them.
+The background worker writes the file once per batch (when its queue runs dry, at
+most every :data:`SAVE_EVERY_S` during a long one, and when it stops), not once per
+sound: a folder of 200 new files costs one write, not 200 of a growing file.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,9 @@ RENDER_VERSION = 1
 """Bump when the built-in renderers change so their cached loudness is remeasured."""
 BUILTIN_RENDER_S = 30.0
 BUILTIN_RATE = 48000
+SAVE_EVERY_S = 60.0
+"""During a long batch the worker writes the cache at most this often (a power cut
+then costs at most this much measuring); otherwise once when the batch ends."""
 
 
 @dataclass(frozen=True)
@@ -318,19 +324,48 @@ def builtin_identity(preset_path: Path | None, spec: str) -> str:
     return f"builtin:{RENDER_VERSION}:{digest}"
 
 
+CacheWriter = Callable[[Path, dict[str, Any]], None]
+"""Writes a cache document to a path (the file system boundary of :class:`LoudnessCache`)."""
+
+
+def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` as JSON to ``path``: temporary file, fsync, rename.
+
+    A power cut leaves either the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".loudness-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=1, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 class LoudnessCache:
     """Measurements keyed by spec (file path or built-in spec) and identity.
 
-    The file is JSON, rewritten atomically (temporary file, fsync, rename), so a
-    power cut leaves either the old or the new cache, never half of one. A cache
-    that cannot be read is started afresh with a warning.
+    The file is JSON, rewritten atomically (:func:`write_json_atomically`). A cache
+    that cannot be read is started afresh with a warning. :meth:`put` writes at
+    once unless told ``save=False``; then :meth:`save` writes everything pending
+    in one go.
     """
 
-    def __init__(self, path: Path | None) -> None:
-        """Load the cache at ``path``; ``None`` keeps it in memory only."""
+    def __init__(self, path: Path | None, writer: CacheWriter = write_json_atomically) -> None:
+        """Load the cache at ``path``; ``None`` keeps it in memory only.
+
+        ``writer`` writes the file (tests wrap it to count the writes).
+        """
         self.path = path
+        self._writer = writer
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Any]] = {}
+        self._dirty = False
         if path is not None and path.exists():
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
@@ -349,28 +384,47 @@ class LoudnessCache:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def put(self, key: str, identity: str, measurement: Measurement) -> None:
-        """Store a measurement and write the cache file."""
+    @property
+    def dirty(self) -> bool:
+        """True while something is stored that the file does not have yet."""
+        return self._dirty
+
+    def put(self, key: str, identity: str, measurement: Measurement, *, save: bool = True) -> None:
+        """Store a measurement; write the cache file now unless ``save`` is False."""
         with self._lock:
             self._entries[key] = {"identity": identity, "measurement": measurement.to_json()}
+            self._dirty = True
+            if save:
+                self._save()
+
+    def prune(self, keep: Callable[[str], bool]) -> list[str]:
+        """Forget every entry whose key ``keep`` rejects; return those keys.
+
+        The file is written at the next :meth:`save` (or :meth:`put`).
+        """
+        with self._lock:
+            gone = [key for key in self._entries if not keep(key)]
+            for key in gone:
+                del self._entries[key]
+            self._dirty = self._dirty or bool(gone)
+        return gone
+
+    def save(self) -> bool:
+        """Write the file if anything changed since the last write; True if it wrote.
+
+        Raises :class:`OSError` when the file cannot be written (it stays pending).
+        """
+        with self._lock:
+            if not self._dirty:
+                return False
             self._save()
+            return self.path is not None
 
     def _save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        document = {"version": CACHE_VERSION, "entries": self._entries}
-        fd, tmp = tempfile.mkstemp(prefix=".loudness-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(document, out, indent=1, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        """Write the file (the lock is held); memory-only caches just stay clean."""
+        if self.path is not None:
+            self._writer(self.path, {"version": CACHE_VERSION, "entries": dict(self._entries)})
+        self._dirty = False
 
 
 # ---------------------------------------------------------------- the service
@@ -384,7 +438,9 @@ class LoudnessService:
 
     :meth:`gain_db` never blocks and never measures: it returns the cached gain or
     ``None``; :meth:`request` queues a measurement (the sound being played first).
-    The worker thread runs at a lower OS priority than the audio thread.
+    The worker thread runs at a lower OS priority than the audio thread. It writes
+    the cache when its queue runs dry, every ``save_every_s`` during a long batch,
+    and when it stops: a measurement it has reported done survives a normal stop.
     """
 
     def __init__(
@@ -393,10 +449,12 @@ class LoudnessService:
         target_lufs: float = TARGET_LUFS,
         open_builtin: OpenBuiltin | None = None,
         builtin_presets: dict[str, Path | None] | None = None,
+        save_every_s: float = SAVE_EVERY_S,
     ) -> None:
         """Set up; call :meth:`start` to measure in the background."""
         self.cache = cache
         self.target_lufs = target_lufs
+        self.save_every_s = save_every_s
         self.open_builtin = open_builtin
         self.builtin_presets = dict(builtin_presets or {})
         self._known: dict[str, tuple[str, Measurement]] = {}
@@ -462,8 +520,11 @@ class LoudnessService:
 
     # -- measuring
 
-    def measure_now(self, spec: str) -> Measurement:
-        """Measure ``spec`` in this thread (unless cached) and cache it."""
+    def measure_now(self, spec: str, *, save: bool = True) -> Measurement:
+        """Measure ``spec`` in this thread (unless cached) and cache it.
+
+        ``save=False`` leaves the cache file for a later :meth:`save` (a batch).
+        """
         identity = self.identity(spec)
         found = self.cache.get(spec, identity)
         if found is None:
@@ -477,7 +538,7 @@ class LoudnessService:
                     source.close()
             else:
                 found = measure_file(Path(spec))
-            self.cache.put(spec, identity, found)
+            self.cache.put(spec, identity, found, save=save)
         self._known[spec] = (identity, found)
         for listener in list(self.listeners):
             listener(spec, found)
@@ -485,20 +546,43 @@ class LoudnessService:
 
     def request(self, spec: str, urgent: bool = False) -> None:
         """Load ``spec``'s measurement from the cache, or queue it for measuring."""
-        if self.measurement(spec) is not None:
-            return
+        self.request_many((spec,), urgent)
+
+    def request_many(self, specs: Iterable[str], urgent: bool = False) -> None:
+        """:meth:`request` each of ``specs``, queued at once so they make one batch."""
+        wanted = [spec for spec in specs if self.measurement(spec) is None]
         with self._lock:
-            if spec in self._failed:
-                try:
-                    if self._failed[spec] == self.identity(spec):
-                        return
-                except OSError:
-                    return
-            if spec in self._queued and not urgent:
-                return
-            self._queued.add(spec)
-            self._seq += 1
-            self._queue.put((0 if urgent else 1, self._seq, spec))
+            for spec in wanted:
+                if spec in self._failed:
+                    try:
+                        if self._failed[spec] == self.identity(spec):
+                            continue
+                    except OSError:
+                        continue
+                if spec in self._queued and not urgent:
+                    continue
+                self._queued.add(spec)
+                self._seq += 1
+                self._queue.put((0 if urgent else 1, self._seq, spec))
+
+    def forget_missing_files(self) -> int:
+        """Drop the cached measurements of files that no longer exist; return how many.
+
+        Call it after a full scan of the sounds folder, so the cache does not grow
+        forever. Built-in sounds are kept. The file is written at the next save.
+        """
+        return len(self.cache.prune(lambda key: self.is_builtin(key) or os.path.exists(key)))
+
+    def save(self) -> bool:
+        """Write the cache file if anything is pending; True if it wrote.
+
+        A file that cannot be written is logged, and tried again at the next save.
+        """
+        try:
+            return self.cache.save()
+        except OSError as error:
+            log.warning("loudness: cannot write the cache %s (%s)", self.cache.path, error)
+            return False
 
     def start(self) -> None:
         """Start the background worker."""
@@ -508,12 +592,13 @@ class LoudnessService:
             self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the worker after the measurement in progress."""
+        """Stop the worker after the measurement in progress; write what it measured."""
         self._stop.set()
         self._queue.put((-1, 0, ""))
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        self.save()
 
     def wait_idle(self, timeout_s: float | None = None) -> bool:
         """Block until the queue is empty (tests, ``sounds analyze``); False on timeout."""
@@ -530,17 +615,27 @@ class LoudnessService:
         with contextlib.suppress(OSError, AttributeError):
             # Linux gives each thread its own nice value: measuring yields to playback.
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        while not self._stop.is_set():
-            _, _, spec = self._queue.get()
-            if self._stop.is_set() or not spec:
-                break
-            try:
-                if self.measurement(spec) is None:
-                    self.measure_now(spec)
-            except Exception as error:  # a bad file must not end the worker
-                log.warning("loudness: %s", error)
-                with contextlib.suppress(OSError):
-                    self._failed[spec] = self.identity(spec)
-            finally:
-                with self._lock:
-                    self._queued.discard(spec)
+        saved_at = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                _, _, spec = self._queue.get()
+                if self._stop.is_set() or not spec:
+                    break
+                try:
+                    if self.measurement(spec) is None:
+                        self.measure_now(spec, save=False)
+                except Exception as error:  # a bad file must not end the worker
+                    log.warning("loudness: %s", error)
+                    with contextlib.suppress(OSError):
+                        self._failed[spec] = self.identity(spec)
+                finally:
+                    with self._lock:
+                        batch_done = self._queued <= {spec}
+                    # Saved before the spec leaves the queue, so wait_idle() means "on disk".
+                    if batch_done or time.monotonic() - saved_at >= self.save_every_s:
+                        self.save()
+                        saved_at = time.monotonic()
+                    with self._lock:
+                        self._queued.discard(spec)
+        finally:
+            self.save()

@@ -6,39 +6,106 @@ optionally plays long files as shuffled segments, and wraps every source in the
 loudness levelling and transient tamer (:class:`LevelledSource`), asking the
 :class:`LoudnessService` to measure the sound in the background if it has not
 been yet. Opening never waits for a measurement.
+
+Built-in textures open from the presets the library parsed when it loaded
+(:class:`BuiltinOpener`), so opening a sound reads no preset file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
+from pathlib import Path
 
 from sleepsound.errors import SoundError, UnknownSoundError
 from sleepsound.library.levelled import LevelledSource
-from sleepsound.library.loudness import TARGET_LUFS, LoudnessService
+from sleepsound.library.loudness import (
+    TARGET_LUFS,
+    LoudnessCache,
+    LoudnessService,
+    OpenBuiltin,
+)
+from sleepsound.library.presets import Preset, PresetSet, find_preset
 from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
+from sleepsound.library.slug import is_valid_id
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import is_generator, open_generator
-from sleepsound.sources.textures import is_texture, open_texture
+from sleepsound.sources.textures import open_texture
 
 log = logging.getLogger(__name__)
 
 
 def open_builtin(spec: str, rate: int, channels: int) -> Source:
-    """Open a texture id or generator spec as it is (no levelling)."""
-    if is_texture(spec):
-        return open_texture(spec, rate, channels)
+    """Open a texture id or generator spec as it is (no levelling).
+
+    Reads the texture's preset file (once); :class:`BuiltinOpener` uses presets
+    already parsed instead.
+    """
+    preset = _texture_preset(spec)
+    if preset is not None:
+        return open_texture(preset, rate, channels)
+    return _open_generator(spec, rate, channels)
+
+
+def _open_generator(spec: str, rate: int, channels: int) -> Source:
     if is_generator(spec):
         return open_generator(spec, rate, channels)
     raise UnknownSoundError(f"{spec!r} is neither a built-in texture nor a generator")
 
 
-def open_raw(spec: str, rate: int, channels: int) -> Source:
+def _texture_preset(spec: str) -> Preset | None:
+    """The texture preset called ``spec`` in the presets folder, if there is one."""
+    if not is_valid_id(spec):
+        return None
+    try:
+        preset = find_preset(spec)
+    except UnknownSoundError:
+        return None
+    return preset if preset.kind == "texture" else None
+
+
+class BuiltinOpener:
+    """``opener(spec, rate, channels)`` for built-in specs, from presets parsed once.
+
+    A texture id among ``presets`` opens with that :class:`Preset`, anything else
+    as a generator spec; no preset file is read.
+    """
+
+    def __init__(self, presets: Iterable[Preset]) -> None:
+        """Remember the texture presets by id."""
+        self.textures = {p.id: p for p in presets if p.kind == "texture"}
+
+    def __call__(self, spec: str, rate: int, channels: int) -> Source:
+        """Open ``spec`` as it is (no levelling)."""
+        preset = self.textures.get(spec)
+        if preset is not None:
+            return open_texture(preset, rate, channels)
+        return _open_generator(spec, rate, channels)
+
+
+def open_raw(spec: str, rate: int, channels: int, builtin: OpenBuiltin = open_builtin) -> Source:
     """Open any resolved spec (texture id, generator, absolute file path) as it is."""
     if os.path.isabs(spec):
         return open_file(spec, rate, channels)
-    return open_builtin(spec, rate, channels)
+    return builtin(spec, rate, channels)
+
+
+def make_loudness_service(
+    presets: PresetSet, cache_path: Path | None, target_lufs: float = TARGET_LUFS
+) -> LoudnessService:
+    """The loudness service for a library with these ``presets``, cached at ``cache_path``.
+
+    ``cache_path`` ``None`` keeps measurements in memory only. Built-in sounds are
+    rendered from ``presets`` to be measured (see :attr:`LoudnessService.open_builtin`).
+    """
+    return LoudnessService(
+        LoudnessCache(cache_path),
+        target_lufs,
+        open_builtin=BuiltinOpener(presets.presets),
+        builtin_presets={preset.spec: preset.path for preset in presets.presets},
+    )
 
 
 class SoundOpener:
@@ -47,6 +114,8 @@ class SoundOpener:
     ``loudness`` ``None`` switches levelling off (sources play as they are).
     ``non_repeating`` plays files long enough to shuffle (what
     :class:`ShuffledSegments` accepts) as shuffled segments; shorter ones loop as usual.
+    Built-in specs open with ``builtin`` (default: the service's ``open_builtin``,
+    else :func:`open_builtin`).
     """
 
     def __init__(
@@ -55,12 +124,16 @@ class SoundOpener:
         target_lufs: float = TARGET_LUFS,
         non_repeating: bool = False,
         segment_s: float = SEGMENT_S,
+        builtin: OpenBuiltin | None = None,
     ) -> None:
         """Configure the factory."""
         self.loudness = loudness
         self.target_lufs = loudness.target_lufs if loudness is not None else target_lufs
         self.non_repeating = non_repeating
         self.segment_s = segment_s
+        if builtin is None and loudness is not None:
+            builtin = loudness.open_builtin
+        self.builtin: OpenBuiltin = builtin or open_builtin
 
     def __call__(self, spec: str, rate: int, channels: int) -> Source:
         """Open ``spec`` for the engine."""
@@ -84,4 +157,4 @@ class SoundOpener:
                 return ShuffledSegments(spec, rate, channels, segment_s=self.segment_s)
             except SoundError:
                 pass
-        return open_raw(spec, rate, channels)
+        return open_raw(spec, rate, channels, self.builtin)
