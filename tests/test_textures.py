@@ -11,7 +11,7 @@ from sleepsound.library.presets import find_preset, parse_preset
 from sleepsound.sources.textures import (
     ENGINES,
     builtin_sound_ids,
-    is_texture,
+    find_texture,
     open_texture,
     texture_ids,
 )
@@ -34,7 +34,9 @@ def test_every_texture_the_issue_asks_for_has_a_preset() -> None:
     assert {"white-noise", "pink-noise", "brown-noise", "binaural-delta", "binaural-theta"} <= set(
         builtin_sound_ids()
     )
-    assert is_texture("rain") and not is_texture("pink-noise") and not is_texture("../rain")
+    rain = find_texture("rain")
+    assert rain is not None and rain.id == "rain"
+    assert find_texture("pink-noise") is None and find_texture("../rain") is None
 
 
 @pytest.fixture(scope="module", params=TEXTURES)

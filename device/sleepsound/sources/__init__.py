@@ -10,7 +10,7 @@ from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import GENERATOR_NAMES, is_generator, open_generator
 from sleepsound.sources.soundfiles import AUDIO_EXTENSIONS
-from sleepsound.sources.textures import is_texture, open_texture, texture_ids
+from sleepsound.sources.textures import find_texture, open_texture, texture_ids
 
 __all__ = ["Source", "looks_like_path", "open_source"]
 
@@ -29,8 +29,9 @@ def open_source(spec: str, rate: int, channels: int) -> Source:
     """Open a generator (``pink-noise``), a texture (``rain``) or a sound file."""
     if is_generator(spec):
         return open_generator(spec, rate, channels)
-    if is_texture(spec):
-        return open_texture(spec, rate, channels)
+    texture = find_texture(spec)
+    if texture is not None:
+        return open_texture(texture, rate, channels)
     if looks_like_path(spec):
         return open_file(spec, rate, channels)
     names = (*GENERATOR_NAMES, *texture_ids())

@@ -744,16 +744,16 @@ def builtin_sound_ids(directory: Path | None = None) -> list[str]:
     return [p.id for p in load_presets(directory).presets]
 
 
-def is_texture(spec: str) -> bool:
-    """True when ``spec`` is the id of a built-in texture preset."""
+def find_texture(spec: str) -> Preset | None:
+    """The built-in texture preset whose id is ``spec``, or None (parsed once, to be opened)."""
     path = presets_dir() / f"{spec}.toml"
     if "/" in spec or not path.is_file():
-        return False
+        return None
     try:
         preset = find_preset(spec)
     except UnknownSoundError:
-        return False
-    return preset.kind == "texture"
+        return None
+    return preset if preset.kind == "texture" else None
 
 
 def open_texture(
