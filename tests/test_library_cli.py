@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from library_helpers import at_peak_dbfs, material, write
+from sleepsound import runpaths
 from sleepsound.cli import main
 
 RATE = 16000
@@ -65,3 +67,38 @@ def test_an_unknown_scope_is_a_clear_error(
 ) -> None:
     assert main(["sounds", "--scope", "colour:blue", *setup]) == 1
     assert "rotation scope 'colour:blue' not understood" in capsys.readouterr().err
+
+
+def test_analyze_fills_the_cache_the_daemon_reads_when_none_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    write(folder / "hush.flac", at_peak_dbfs(material(20.0, RATE), -30.0), RATE)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[sounds]\ndir = "{folder}"\n')
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
+    monkeypatch.setattr(runpaths, "SYSTEM_CACHE_DIR", str(tmp_path / "no-service-here"))
+    assert main(["sounds", "analyze", "--config", str(config)]) == 0
+    assert "measured 1 of 1 sound(s)" in capsys.readouterr().out
+    # The daemon, run by this user, reads its cache from here: hush is known there.
+    daemon_cache = Path(runpaths.loudness_cache_path(None, os.environ))
+    assert daemon_cache == tmp_path / "xdg-cache" / "sleepsound" / "loudness.json"
+    assert "hush.flac" in daemon_cache.read_text()
+
+
+def test_the_service_cache_is_filled_by_its_own_user_and_a_configured_file_wins(
+    tmp_path: Path,
+) -> None:
+    user_env = {"HOME": str(tmp_path / "home")}
+    mine = str(tmp_path / "home" / ".cache" / "sleepsound" / "loudness.json")
+    service = f"{runpaths.SYSTEM_CACHE_DIR}/loudness.json"
+    assert runpaths.client_loudness_cache_path(None, user_env, lambda _: False) == mine
+    assert runpaths.client_loudness_cache_path(None, user_env, lambda _: True) == service
+    assert runpaths.client_loudness_cache_path("/x.json", user_env, lambda _: True) == "/x.json"
+    # Under systemd the daemon and the CLI agree on $CACHE_DIRECTORY.
+    unit_env = {"CACHE_DIRECTORY": "/var/cache/elsewhere"}
+    expected = "/var/cache/elsewhere/loudness.json"
+    assert runpaths.loudness_cache_path(None, unit_env) == expected
+    assert runpaths.client_loudness_cache_path(None, unit_env, lambda _: True) == expected

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from sleepsound import runpaths
 from sleepsound.config import load_config
 from sleepsound.errors import SoundError
 from sleepsound.library.catalog import Catalog, SoundEntry
@@ -61,8 +63,16 @@ def _open(args: argparse.Namespace) -> tuple[SoundLibrary, LoudnessService]:
     config = load_config(getattr(args, "config", None)).sounds
     library = SoundLibrary(Path(args.dir or config.dir))
     library.refresh()
-    cache = Path(args.cache or config.loudness_cache)
+    cache = Path(
+        runpaths.client_loudness_cache_path(
+            args.cache or config.loudness_cache, os.environ, _writable_dir
+        )
+    )
     return library, make_loudness_service(library.presets, cache, config.loudness_lufs)
+
+
+def _writable_dir(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK)
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -106,8 +106,10 @@ class SoundsConfig:
     """Segment length in non-repeating mode."""
     loudness_lufs: float = -23.0
     """Every sound is levelled to this loudness before the volume knob (EBU R128: -23)."""
-    loudness_cache: str = "/var/cache/sleepsound/loudness.json"
-    """Where measured loudness is kept (regenerated if lost)."""
+    loudness_cache: str | None = None
+    """Where measured loudness is kept (regenerated if lost). Unset:
+    ``$CACHE_DIRECTORY/loudness.json`` under systemd (``/var/cache/sleepsound``), else
+    ``$XDG_CACHE_HOME/sleepsound/loudness.json`` (see :mod:`sleepsound.runpaths`)."""
     mono_binaural: str = "monaural"
     """Binaural beds on a mono output: "monaural" (play the monaural beat) or "refuse"."""
 

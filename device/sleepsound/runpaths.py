@@ -19,6 +19,9 @@ SYSTEM_SOCKET: Final = "/run/sleepsound/control.sock"
 """The socket of the systemd service (``RuntimeDirectory=sleepsound``)."""
 SOCKET_NAME: Final = "control.sock"
 STATE_NAME: Final = "state.json"
+LOUDNESS_NAME: Final = "loudness.json"
+SYSTEM_CACHE_DIR: Final = "/var/cache/sleepsound"
+"""The cache directory of the systemd service (``CacheDirectory=sleepsound``)."""
 
 
 def daemon_socket_path(configured: str | None, environ: Mapping[str, str]) -> str:
@@ -66,6 +69,29 @@ def state_file_path(configured: str | None, environ: Mapping[str, str]) -> str:
 def cache_file_path(name: str, environ: Mapping[str, str]) -> str:
     """A cache file: ``$CACHE_DIRECTORY`` under systemd, else ``$XDG_CACHE_HOME/sleepsound``."""
     return _service_file(name, environ, "CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
+
+
+def loudness_cache_path(configured: str | None, environ: Mapping[str, str]) -> str:
+    """The daemon's loudness cache: ``[sounds] loudness_cache``, else its cache directory."""
+    if configured:
+        return configured
+    return cache_file_path(LOUDNESS_NAME, environ)
+
+
+def client_loudness_cache_path(
+    configured: str | None, environ: Mapping[str, str], writable: Callable[[str], bool]
+) -> str:
+    """The loudness cache ``sleepsound sounds`` fills: the one the daemon will read.
+
+    The configured file if set; else the service's (:data:`SYSTEM_CACHE_DIR`) when this
+    user may write there (``sudo -u sleepsound sleepsound sounds analyze``), else the
+    one a daemon run by this user reads.
+    """
+    if configured:
+        return configured
+    if not environ.get("CACHE_DIRECTORY") and writable(SYSTEM_CACHE_DIR):
+        return os.path.join(SYSTEM_CACHE_DIR, LOUDNESS_NAME)
+    return loudness_cache_path(None, environ)
 
 
 def _service_file(
