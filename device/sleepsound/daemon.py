@@ -21,10 +21,20 @@ block: hand off to your own thread), ``daemon.submit(command, reply)`` (thread-s
 ``command`` is a raw JSON object or a parsed :class:`~sleepsound.commands.Command`;
 ``reply`` is called once, on the loop's thread), ``daemon.emit_event(event)``
 (thread-safe) and ``daemon.sound_ids``. The adapters listed in
-:data:`ADAPTER_FACTORIES` (controls, MQTT) start right after READY.
+:data:`ADAPTER_FACTORIES` (MQTT, controls) start right after READY; each entry names
+the config it is built from, so a reload restarts exactly the adapters whose config
+changed (and drops the listeners they had added).
 
-Signals: SIGTERM and SIGINT fade out (at most :data:`SHUTDOWN_FADE_S`) and exit 0;
-SIGHUP reloads the config (a bad new config is logged and the old one kept).
+Signals: SIGTERM and SIGINT fade out (at most :data:`SHUTDOWN_FADE_S`) and exit 0.
+SIGHUP reloads the config; a bad new config is logged and the running one kept.
+Applied at once: ``[audio]`` (the output is reopened when a device key changed),
+``[sleep]``, ``[sounds]`` (the library is reopened when it changed), ``[state]
+save_delay_s``, ``[mqtt]`` (MQTT says ``offline`` and reconnects, to the new broker
+if it moved, then announces itself again) and ``[controls]``, ``[led]``, ``[sleep]
+presets_min`` (the controls are rebuilt on their new pins). ``[control] socket`` and
+``[state] file`` take effect at the next restart (the log says so). An adapter whose
+config did not change is left alone (no reconnect, no LED flicker, no lost press),
+unless it is not running: one that is off or failed to start is tried again.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -73,15 +83,54 @@ LOUDNESS_CACHE: Final = "loudness.json"
 MIN_TICK_S: Final = 0.05
 """Never tick the player faster than this, whatever its deadline says."""
 
-ADAPTER_FACTORIES: list[str] = [
-    "sleepsound.mqtt:start_adapter",
-    "sleepsound.controls.adapter:start_adapter",
-]
-"""``"module:function"`` names; each ``function(daemon)`` starts an adapter (MQTT,
-buttons) and returns an object with ``stop()``, or ``None`` when it is switched off.
-A failing factory is logged and skipped: the player still plays."""
-
 Reply = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class AdapterFactory:
+    """One adapter the daemon starts after READY, and the config it is built from."""
+
+    name: str
+    """What the log calls it (``"MQTT"``)."""
+    target: str
+    """``"module:function"``; ``function(daemon)`` starts the adapter from ``daemon.config``
+    and returns an object with ``stop()``, or ``None`` when it is switched off."""
+    depends_on: tuple[str, ...]
+    """Everything of the config the factory reads: whole sections (``"mqtt"``) or single
+    keys (``"sleep.presets_min"``). A reload that changes one of them stops the adapter
+    and starts it again from the factory; any other change leaves it running."""
+
+    def changed(self, old: Config, new: Config) -> list[str]:
+        """The parts of ``depends_on`` that differ between two configs, as the log names
+        them (``["[mqtt]"]``, ``["[sleep] presets_min"]``); empty when none does."""
+        return [
+            _config_name(part)
+            for part in self.depends_on
+            if _config_part(old, part) != _config_part(new, part)
+        ]
+
+
+ADAPTER_FACTORIES: list[AdapterFactory] = [
+    AdapterFactory("MQTT", "sleepsound.mqtt:start_adapter", ("mqtt",)),
+    AdapterFactory(
+        "controls",
+        "sleepsound.controls.adapter:start_adapter",
+        ("controls", "led", "sleep.presets_min"),
+    ),
+]
+"""The adapters, started in this order after READY and stopped in reverse. A failing
+factory is logged and skipped, at start-up and on reload: the player still plays."""
+
+
+def _config_part(config: Config, part: str) -> object:
+    section, _, key = part.partition(".")
+    value = config.section(section)
+    return getattr(value, key) if key else value
+
+
+def _config_name(part: str) -> str:
+    section, _, key = part.partition(".")
+    return f"[{section}] {key}" if key else f"[{section}]"
 
 
 class Listener(Protocol):
@@ -95,10 +144,21 @@ class Listener(Protocol):
 
 
 class Adapter(Protocol):
-    """A started adapter the daemon stops on shutdown."""
+    """A started adapter the daemon stops on shutdown (or on a reload that changed its
+    config, before the factory starts a new one)."""
 
     def stop(self) -> None:
-        """Stop and release everything; called once, before the fade-out."""
+        """Stop and release everything; called once."""
+
+
+@dataclass
+class _Running:
+    """What one factory started: the adapter (``None`` when off or failed) and the
+    listeners it added, which go when it stops."""
+
+    factory: AdapterFactory
+    adapter: Adapter | None
+    listeners: list[Listener] = field(default_factory=list)
 
 
 # -- what travels through the queue --------------------------------------------------------
@@ -156,7 +216,9 @@ class Daemon:
         # even when the signal lands while the main thread is inside the queue.
         self._queue: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._listeners: list[Listener] = []
-        self._adapters: list[Adapter] = []
+        self._running: list[_Running] = []
+        self._adding: list[Listener] | None = None
+        """While a factory runs: the listeners it adds (removed again when it stops)."""
         self.state_path = runpaths.state_file_path(config.state.file, self._environ)
         self.socket_path = runpaths.daemon_socket_path(config.control.socket, self._environ)
         self._sounds: DaemonSounds | None = None
@@ -190,6 +252,8 @@ class Daemon:
         (and the sound ids, if it has ``on_sounds``), so it never starts out wrong.
         """
         self._listeners.append(listener)
+        if self._adding is not None:
+            self._adding.append(listener)
         if self._document:
             self._call(listener.on_status, self._document)
             self._tell_sounds(listener)
@@ -264,7 +328,6 @@ class Daemon:
         self._control.bind()
         self._open_audio()
         self._control.start()
-        self._adapters.append(self._control)
         log.info("control socket: %s", self.socket_path)
         self._sounds.start()
         self._wait_for_sound()
@@ -616,6 +679,7 @@ class Daemon:
         ):
             if before != after:
                 log.warning("%s changed: takes effect at the next restart", name)
+        self._restart_changed_adapters(old, config)
         self._notifier.ready(self._status_text)
         log.info("config reloaded from %s", config.path or "built-in defaults")
 
@@ -670,25 +734,70 @@ class Daemon:
     # -- adapters --------------------------------------------------------------------------------
 
     def _start_adapters(self) -> None:
-        for name in ADAPTER_FACTORIES:
-            module_name, _, function_name = name.partition(":")
-            try:
-                factory = getattr(importlib.import_module(module_name), function_name)
-                adapter = factory(self)
-            except Exception:
-                log.exception("could not start %s; carrying on without it", name)
+        for factory in ADAPTER_FACTORIES:
+            self._running.append(self._start_adapter(factory))
+
+    def _restart_changed_adapters(self, old: Config, new: Config) -> None:
+        """Restart each adapter whose config changed, and try again the ones not running
+        (off, or failed: the user may have fixed what stopped them); leave the rest be."""
+        for index, running in enumerate(self._running):
+            factory = running.factory
+            changed = factory.changed(old, new)
+            if changed:
+                why = " and ".join(changed)
+                log.info("reload: %s changed; restarting %s", why, factory.name)
+                failure = f"reload: could not restart {factory.name} after {why} changed"
+                # Stopped first: the new one may need the same pins or the same client id.
+                self._stop_adapter(running)
+            elif running.adapter is None:
+                failure = f"reload: could not start {factory.name}"
+            else:
                 continue
-            if adapter is not None:
-                self._adapters.append(adapter)
+            self._running[index] = self._start_adapter(factory, failure)
+
+    def _start_adapter(self, factory: AdapterFactory, failure: str | None = None) -> _Running:
+        """Run one factory, noting the listeners it adds; a failure is logged, never raised."""
+        added: list[Listener] = []
+        self._adding = added
+        try:
+            module_name, _, function_name = factory.target.partition(":")
+            start = getattr(importlib.import_module(module_name), function_name)
+            adapter: Adapter | None = start(self)
+        except Exception:
+            log.exception(
+                "%s; carrying on without it (fix it, then reload)",
+                failure or f"could not start {factory.name}",
+            )
+            self._remove_listeners(added)
+            return _Running(factory, None)
+        finally:
+            self._adding = None
+        return _Running(factory, adapter, added)
+
+    def _stop_adapter(self, running: _Running) -> None:
+        self._remove_listeners(running.listeners)
+        if running.adapter is None:
+            return
+        try:
+            running.adapter.stop()
+        except Exception:
+            log.exception("stopping %s failed", running.factory.name)
+
+    def _remove_listeners(self, listeners: list[Listener]) -> None:
+        gone = {id(listener) for listener in listeners}
+        self._listeners = [item for item in self._listeners if id(item) not in gone]
 
     def _stop_adapters(self) -> None:
-        adapters, self._adapters = self._adapters, []
-        self._listeners.clear()
-        for adapter in reversed(adapters):
+        running, self._running = self._running, []
+        for one in reversed(running):
+            self._stop_adapter(one)
+        control, self._control = self._control, None
+        if control is not None:
             try:
-                adapter.stop()
+                control.stop()
             except Exception:
-                log.exception("stopping %r failed", adapter)
+                log.exception("stopping the control socket failed")
+        self._listeners.clear()
 
 
 # -- output adapters ------------------------------------------------------------------------------
@@ -736,4 +845,12 @@ def run(config: Config, config_arg: str | None = None) -> int:
     return Daemon(config, config_arg=config_arg).run()
 
 
-__all__ = ["ADAPTER_FACTORIES", "SHUTDOWN_FADE_S", "Adapter", "Daemon", "Listener", "run"]
+__all__ = [
+    "ADAPTER_FACTORIES",
+    "SHUTDOWN_FADE_S",
+    "Adapter",
+    "AdapterFactory",
+    "Daemon",
+    "Listener",
+    "run",
+]

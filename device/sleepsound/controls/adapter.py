@@ -50,8 +50,9 @@ def use_pin_factory(
     """Build the daemon's controls on ``factory`` from now on (``None``: the default driver).
 
     For the simulator and tests, which pass ``MockFactory(pin_class=MockPWMPin)`` and
-    want the started adapter (``on_started(adapter)``, called on the daemon's start-up
-    thread) to press its buttons through a :class:`~sleepsound.controls.finger.Finger`.
+    want the started adapter (``on_started(adapter)``, called on the daemon's main
+    thread, at start-up and again with the new adapter whenever a reload rebuilds the
+    controls) to press its buttons through a :class:`~sleepsound.controls.finger.Finger`.
     Call before the daemon starts.
     """
     global _injection

@@ -4,8 +4,9 @@ Pure parts: :mod:`~sleepsound.mqtt.topics` (names and routing),
 :mod:`~sleepsound.mqtt.payloads` (bytes <-> commands and documents),
 :mod:`~sleepsound.mqtt.discovery` (Home Assistant configs),
 :mod:`~sleepsound.mqtt.identity` (stable ids). The paho adapter is
-:mod:`~sleepsound.mqtt.bridge`. The daemon starts it through
-``ADAPTER_FACTORIES = ["sleepsound.mqtt:start_adapter"]``, which amounts to::
+:mod:`~sleepsound.mqtt.bridge`. The daemon starts it through its
+``ADAPTER_FACTORIES`` entry ``"sleepsound.mqtt:start_adapter"`` (again, after a
+``stop()``, when a reload changes ``[mqtt]``), which amounts to::
 
     bridge = create_bridge(daemon.config, daemon.submit, sounds=daemon.sound_ids)
     if bridge is not None:
@@ -46,8 +47,9 @@ def create_bridge(config: Any, submit: Submit, *, sounds: Sequence[str] = ()) ->
 def start_adapter(daemon: Any) -> MqttBridge | None:
     """The daemon's adapter factory: start the bridge when ``[mqtt] host`` is set.
 
-    Returns the started bridge (the daemon calls its ``stop()`` on shutdown, which
-    publishes ``offline``), or ``None`` when MQTT is off.
+    Returns the started bridge (the daemon calls its ``stop()``, which publishes
+    ``offline``, on shutdown and on a reload that changed ``[mqtt]``), or ``None`` when
+    MQTT is off.
     """
     bridge = create_bridge(daemon.config, daemon.submit, sounds=daemon.sound_ids)
     if bridge is None:
