@@ -52,7 +52,7 @@ from typing import Any, Final, Protocol
 
 from sleepsound import player, runpaths, statefile
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
-from sleepsound.config import AudioConfig, Config, SoundsConfig, load_config
+from sleepsound.config import AudioConfig, Config, load_config
 from sleepsound.control_socket import ControlServer, status_line
 from sleepsound.daemon_sounds import DaemonSounds
 from sleepsound.engine import SourceFactory
@@ -79,7 +79,6 @@ READY_WAIT_S: Final = 3.0
 """How long start-up waits for the audio thread's first block before READY anyway."""
 HEALTH_CHECK_S: Final = 10.0
 """How often the loop looks at the audio thread when there is no watchdog to feed."""
-LOUDNESS_CACHE: Final = "loudness.json"
 MIN_TICK_S: Final = 0.05
 """Never tick the player faster than this, whatever its deadline says."""
 
@@ -685,10 +684,7 @@ class Daemon:
 
     def _open_sounds(self, config: Config) -> DaemonSounds:
         settings = config.sounds
-        cache = settings.loudness_cache
-        if cache == SoundsConfig.loudness_cache:
-            # Not set: the service's cache directory (the same place under systemd).
-            cache = runpaths.cache_file_path(LOUDNESS_CACHE, self._environ)
+        cache = runpaths.loudness_cache_path(settings.loudness_cache, self._environ)
         sounds = DaemonSounds(
             settings.dir,
             loudness_cache=Path(cache),
