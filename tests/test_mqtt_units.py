@@ -4,6 +4,7 @@ hypothesis fuzz), identity, settings, and the ``[mqtt]`` config keys."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from sleepsound.commands import Command
 from sleepsound.config import MqttConfig, parse_toml
 from sleepsound.errors import ConfigError
+from sleepsound.mqtt.bridge import PAHO_LOGGER
 from sleepsound.mqtt.identity import hostname_slug, node_id, read_machine_id
 from sleepsound.mqtt.payloads import (
     MAX_PAYLOAD_BYTES,
@@ -248,3 +250,22 @@ def test_the_password_never_shows_in_the_config_repr() -> None:
     config = parse_toml('[mqtt]\nusername = "u"\npassword = "hunter22"\n')
     assert config.mqtt.password == "hunter22"
     assert "hunter22" not in repr(config)
+
+
+# -- paho's log ----------------------------------------------------------------------------------
+
+
+def test_pahos_error_after_our_own_disconnect_is_not_logged_but_others_are(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # paho 2.2 logs this (its exact text) when its thread loops once more after a
+    # disconnect we asked for: an ERROR line in the journal on every reload or stop.
+    after_ours = "Client is not connected. Socket: None). Last known Connection State: "
+    with caplog.at_level(logging.DEBUG, logger=PAHO_LOGGER.name):
+        PAHO_LOGGER.error(after_ours + "MQTT_CS_DISCONNECTED")
+        PAHO_LOGGER.error(after_ours + "MQTT_CS_CONNECTION_LOST")
+        PAHO_LOGGER.error("failed to receive on socket: [Errno 104] Connection reset by peer")
+    assert [r.getMessage() for r in caplog.records] == [
+        after_ours + "MQTT_CS_CONNECTION_LOST",
+        "failed to receive on socket: [Errno 104] Connection reset by peer",
+    ]

@@ -47,6 +47,25 @@ from sleepsound.mqtt.topics import AVAILABLE, UNAVAILABLE, Route
 
 log = logging.getLogger(__name__)
 
+
+class _QuietAfterDisconnect(logging.Filter):
+    """Drops paho's "Client is not connected … MQTT_CS_DISCONNECTED" error.
+
+    paho 2.2's network thread can loop once more after a disconnect we asked for and
+    log that as an error; the state is DISCONNECTED only after our own disconnect, so
+    nothing is wrong, and a journal that says ERROR on every reload or stop misleads.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False (drop) for that one message; every other paho record passes."""
+        message = record.getMessage()
+        return not ("Client is not connected" in message and "MQTT_CS_DISCONNECTED" in message)
+
+
+PAHO_LOGGER: Final = logging.getLogger(f"{__name__}.paho")
+"""Where paho's own messages go."""
+PAHO_LOGGER.addFilter(_QuietAfterDisconnect())
+
 Reply = Callable[[dict[str, Any]], None]
 """Called (from any thread) with the reply to a submitted command."""
 
@@ -402,7 +421,7 @@ def new_client(settings: MqttSettings, client_id: str | None = None) -> mqtt.Cli
         # MQTT 5 has clean_start on connect instead; a stale session could replay commands.
         **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}),
     )
-    client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+    client.enable_logger(PAHO_LOGGER)
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
