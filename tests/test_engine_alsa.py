@@ -278,8 +278,12 @@ def test_playback_survives_a_missing_device_and_plays_once_it_appears(
         errors.append,
         retry_s=0.05,
     )
+    assert not thread.wait_first_block(0.0)
     thread.start()
     try:
+        # The first block is played only once the device is there (the third try).
+        assert thread.wait_first_block(30.0)
+        assert len(attempts) == 3 and thread.blocks_written >= 1
         for _ in range(400):
             if thread.blocks_written > 20:
                 break

@@ -582,9 +582,7 @@ class Daemon:
 
     def _wait_for_sound(self) -> None:
         assert self._audio is not None
-        until = self._clock() + READY_WAIT_S
-        while self._audio.blocks_written == 0 and self._clock() < until:
-            time.sleep(0.005)
+        self._audio.wait_first_block(READY_WAIT_S)
         log.info("output: %s", self._audio.output_description or "none yet (retrying)")
 
     def _audio_failed(self, error: SleepsoundError, now: float) -> None:

@@ -46,6 +46,7 @@ class PlaybackThread:
         self._clock = clock
         self._quit = threading.Event()
         self._finish = threading.Event()
+        self._first_block = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sleepsound-audio", daemon=True)
         self._output: Output | None = None
         self._engine: Engine | None = None
@@ -75,6 +76,10 @@ class PlaybackThread:
         """True while the thread runs and has written a block in the last few seconds."""
         stale = self._clock() - self.heartbeat > max(3 * self._retry_s, 5.0)
         return self._thread.is_alive() and not stale
+
+    def wait_first_block(self, timeout_s: float) -> bool:
+        """Block until the first block reached the output (True) or ``timeout_s`` passed."""
+        return self._first_block.wait(timeout_s)
 
     def set_scene(self, scene: Scene) -> None:
         """Follow ``scene`` from the next block on."""
@@ -152,6 +157,7 @@ class PlaybackThread:
                     continue
                 self.blocks_written += 1
                 self.heartbeat = self._clock()
+                self._first_block.set()
                 if self._finish.is_set() and engine.is_silent:
                     break
         except Exception:
