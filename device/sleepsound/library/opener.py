@@ -26,13 +26,12 @@ from sleepsound.library.loudness import (
     LoudnessService,
     OpenBuiltin,
 )
-from sleepsound.library.presets import Preset, PresetSet, find_preset
+from sleepsound.library.presets import Preset, PresetSet
 from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
-from sleepsound.library.slug import is_valid_id
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import is_generator, open_generator
-from sleepsound.sources.textures import open_texture
+from sleepsound.sources.textures import find_texture, open_texture
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def open_builtin(spec: str, rate: int, channels: int) -> Source:
     Reads the texture's preset file (once); :class:`BuiltinOpener` uses presets
     already parsed instead.
     """
-    preset = _texture_preset(spec)
+    preset = find_texture(spec)
     if preset is not None:
         return open_texture(preset, rate, channels)
     return _open_generator(spec, rate, channels)
@@ -53,17 +52,6 @@ def _open_generator(spec: str, rate: int, channels: int) -> Source:
     if is_generator(spec):
         return open_generator(spec, rate, channels)
     raise UnknownSoundError(f"{spec!r} is neither a built-in texture nor a generator")
-
-
-def _texture_preset(spec: str) -> Preset | None:
-    """The texture preset called ``spec`` in the presets folder, if there is one."""
-    if not is_valid_id(spec):
-        return None
-    try:
-        preset = find_preset(spec)
-    except UnknownSoundError:
-        return None
-    return preset if preset.kind == "texture" else None
 
 
 class BuiltinOpener:
