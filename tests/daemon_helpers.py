@@ -30,9 +30,15 @@ import soundfile
 from sleepsound import cli
 from sleepsound.control_socket import request
 from sleepsound.daemon_sounds import DaemonSounds
+from support.audio import level_envelope_db
+from support.waiting import wait_until as wait_until  # re-exported for the daemon tests
 
 START_TIMEOUT_S = 60.0
 """Generous: the machine is shared and a cold numpy import can take seconds."""
+
+REPLY_TIMEOUT_S = 30.0
+"""How long a command waits for the daemon's answer: a safety net, not a measurement
+(``sleepsound ctl``'s own 5 s default is too short for a loaded test machine)."""
 
 CACHE_HOME = Path(tempfile.mkdtemp(prefix="ssd-cache-"))
 """$XDG_CACHE_HOME of every test daemon: loudness is measured once per session."""
@@ -180,7 +186,7 @@ class DaemonProcess:
 
     def request(self, command: dict[str, Any]) -> dict[str, Any]:
         """Send one command over the control socket; return the reply."""
-        return request(str(self.socket), command, timeout_s=30.0)
+        return request(str(self.socket), command, timeout_s=REPLY_TIMEOUT_S)
 
     def status(self) -> dict[str, Any]:
         """The state document, through ``sleepsound ctl status --json``."""
@@ -189,10 +195,14 @@ class DaemonProcess:
         return json.loads(out)
 
     def ctl(self, *args: str) -> tuple[int, str, str]:
-        """Run ``sleepsound ctl ARGS`` (the real CLI, in this process); (exit, out, err)."""
+        """Run ``sleepsound ctl ARGS`` (the real CLI, in this process); (exit, out, err).
+
+        The answer is awaited :data:`REPLY_TIMEOUT_S` unless ARGS give a ``--timeout``.
+        """
         out, err = io.StringIO(), io.StringIO()
+        timeout = ["--timeout", f"{REPLY_TIMEOUT_S:g}"]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(["ctl", "--socket", str(self.socket), *args])
+            code = cli.main(["ctl", "--socket", str(self.socket), *timeout, *args])
         return code, out.getvalue(), err.getvalue()
 
     def signal(self, signum: int) -> None:
@@ -231,21 +241,9 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
 
 
 def block_levels_db(samples: np.ndarray, rate: int, block_s: float = 0.02) -> np.ndarray:
-    """RMS level of consecutive blocks in dBFS (-200 for digital silence)."""
-    size = max(1, int(rate * block_s))
-    count = len(samples) // size
-    blocks = samples[: count * size].reshape(count, size, -1)
-    rms = np.sqrt(np.mean(blocks.astype(np.float64) ** 2, axis=(1, 2)))
-    return 20 * np.log10(np.maximum(rms, 1e-10))
+    """RMS level of consecutive ``block_s`` blocks in dBFS (-200 for digital silence).
 
-
-def wait_until(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
-    until = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > until:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval_s)
+    :func:`support.audio.level_envelope_db` with the daemon tests' 20 ms blocks, which
+    their silence thresholds are stated for.
+    """
+    return level_envelope_db(samples, rate, block_s)
