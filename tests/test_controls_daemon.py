@@ -6,6 +6,10 @@ The daemon runs in this process, on the main thread (its signal handlers live th
 exactly as ``sleepsound run`` runs it; each scenario presses and checks from a worker
 thread, then asks the daemon to stop. The windows are wide (hold 0.6 s, double
 0.8 s) and every wait polls for an outcome, so a loaded machine changes nothing.
+
+The finger's contact bounce takes no time on the pins' clock, as on a Pi (see
+:mod:`support.pins`): on plain MockFactory a loaded machine could stretch it past the
+bounce window and turn a click into a double click.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockPWMPin
 
 from daemon_helpers import CACHE_HOME, block_levels_db, read_recording
 from sleepsound.config import load_config
@@ -34,9 +38,10 @@ from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import Finger
 from sleepsound.daemon import Daemon
+from support.pins import InstantBounceFinger, PinClock
+from support.waiting import WAIT_S, wait_for, wait_until
 from test_mqtt_helpers import HomeAssistant
 
-WAIT_S = 30.0
 SILENT_DB = -85.0
 """Below this a 20 ms block is silence (dither sits near -96 dBFS)."""
 HOLD_S = 0.6
@@ -56,18 +61,6 @@ double_time_s = {DOUBLE_S}
 hold_time_s = {HOLD_S}
 double_time_s = {DOUBLE_S}
 """
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-    """Poll until ``predicate()`` is truthy; fail naming ``what``."""
-    until = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > until:
-            raise AssertionError(f"never: {what}")
-        time.sleep(0.02)
 
 
 @dataclass
@@ -106,7 +99,7 @@ class Bench:
 
     def wait_status(self, predicate: Callable[[dict[str, Any]], bool], what: str) -> dict:
         """The first state document that satisfies ``predicate``."""
-        return wait_until(lambda: (doc := self.status()) and predicate(doc) and doc, what)
+        return wait_for(self.status, lambda doc: bool(doc) and predicate(doc), what)
 
 
 class Harness:
@@ -139,7 +132,7 @@ class Harness:
     def run(self, scenario: Callable[[Bench], None], extra: str = WIDE_WINDOWS) -> int:
         """Run the daemon until ``scenario`` is done; re-raise what the scenario raised."""
         config = load_config(str(self.config(extra)))
-        factory = MockFactory(pin_class=MockPWMPin)
+        factory = PinClock(pin_class=MockPWMPin)
         started: list[ControlsAdapter] = []
         ready = threading.Event()
 
@@ -157,7 +150,9 @@ class Harness:
             try:
                 assert ready.wait(WAIT_S), "the controls never started"
                 adapter = started[0]
-                bench = Bench(daemon, adapter, Finger(factory, adapter.controls), recorder)
+                bench = Bench(
+                    daemon, adapter, InstantBounceFinger(factory, adapter.controls), recorder
+                )
                 bench.wait_status(lambda doc: "state" in doc, "the first state document")
                 scenario(bench)
             except BaseException as error:
@@ -342,11 +337,11 @@ def test_without_gpio_run_says_so_once_and_plays(tmp_path: Path) -> None:
     )
     try:
         socket = str(tmp_path / "ctl.sock")
-        wait_until(lambda: os.path.exists(socket), "the control socket", 60.0)
+        wait_until(lambda: os.path.exists(socket), "the control socket", timeout_s=60.0)
         reply = wait_until(
             lambda: _try(lambda: request(socket, {"action": "play", "sound": "brown-noise"}, 10.0)),
             "an answer to play",
-            60.0,
+            timeout_s=60.0,
         )
         assert reply["status"] == "ok"
         process.send_signal(signal.SIGTERM)

@@ -4,7 +4,9 @@ Timing windows are tested exactly in test_controls_gestures.py; here the windows
 wide (hold 0.6 s, double 0.8 s, a click lasts 0.1 s) and every wait is generous, so
 a loaded machine cannot turn a click into something else. Waits poll for an outcome
 and give up after seconds; "nothing more happened" is checked after a pause longer
-than every window.
+than every window. The finger's contact bounce takes no time on the pins' clock, as
+on a Pi (see :mod:`support.pins`), so a load that stretches the finger's sleeps cannot
+stretch a bounce into an extra click either.
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin, MockSPIDevice
 from gpiozero.pins.pi import PiPin
 
 from sleepsound.config import parse_config, parse_toml
-from sleepsound.controls.finger import Finger
 from sleepsound.controls.hardware import Controls
 from sleepsound.controls.led import duty_for
 from sleepsound.controls.schema import ButtonConfig, ControlsConfig, LedConfig
+from support.pins import InstantBounceFinger, PinClock
+from support.waiting import wait_for, wait_until
 
 HOLD_S = 0.6
 DOUBLE_S = 0.8
 QUIET_S = 1.2  # longer than every window: what has not happened by then, will not
-WAIT_S = 5.0
 
 EXAMPLE = Path(__file__).parent.parent / "device" / "sleepsound" / "data" / "config.example.toml"
 
@@ -63,36 +65,32 @@ class Recorder:
         with self.lock:
             self.events.append(event)
 
-    def wait_for(self, predicate: Callable[[Recorder], bool], timeout: float = WAIT_S) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate(self):
-                    return True
-            time.sleep(0.01)
+    def __repr__(self) -> str:
         with self.lock:
-            return predicate(self)
+            return f"Recorder(commands={self.commands}, events={self.events})"
 
+    def wait_for(
+        self, predicate: Callable[[Recorder], bool], what: str = "the expected commands"
+    ) -> None:
+        """Wait until ``predicate(self)`` holds (checked under the lock); fail showing all."""
 
-def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+        def holds(recorder: Recorder) -> bool:
+            with recorder.lock:
+                return predicate(recorder)
+
+        wait_for(lambda: self, holds, what)
 
 
 @pytest.fixture
-def factory() -> Iterator[MockFactory]:
+def factory() -> Iterator[PinClock]:
     # MockPWMPin: every pin can also do PWM, so the LED works alongside the buttons.
-    f = MockFactory(pin_class=MockPWMPin)
+    f = PinClock(pin_class=MockPWMPin)
     yield f
     f.reset()
 
 
 @pytest.fixture
-def make_controls(factory: MockFactory) -> Iterator[Callable[..., tuple[Controls, Recorder]]]:
+def make_controls(factory: PinClock) -> Iterator[Callable[..., tuple[Controls, Recorder]]]:
     built: list[Controls] = []
 
     def make(
@@ -125,34 +123,34 @@ def make_controls(factory: MockFactory) -> Iterator[Callable[..., tuple[Controls
 
 
 def test_a_click_toggles_play_and_publishes_a_single_press(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, rec = make_controls()
-    Finger(factory, controls).click("main")
-    assert rec.wait_for(lambda r: len(r.events) == 1)
+    InstantBounceFinger(factory, controls).click("main")
+    rec.wait_for(lambda r: len(r.events) == 1)
     time.sleep(QUIET_S)
     assert rec.commands == [{"action": "toggle"}]
     assert rec.events == [{"event_type": "single", "button": "main"}]
 
 
 def test_a_double_click_goes_to_the_next_sound(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, rec = make_controls()
-    Finger(factory, controls).double_click("main")
-    assert rec.wait_for(lambda r: len(r.events) == 1)
+    InstantBounceFinger(factory, controls).double_click("main")
+    rec.wait_for(lambda r: len(r.events) == 1)
     time.sleep(QUIET_S)
     assert rec.commands == [{"action": "next"}]
     assert rec.events == [{"event_type": "double", "button": "main"}]
 
 
 def test_a_long_press_cycles_the_timer_while_the_button_is_still_down(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, rec = make_controls()
-    finger = Finger(factory, controls)
+    finger = InstantBounceFinger(factory, controls)
     finger.press("main")
-    assert rec.wait_for(lambda r: r.commands == [{"action": "timer_cycle"}])
+    rec.wait_for(lambda r: r.commands == [{"action": "timer_cycle"}])
     assert factory.pin("GPIO23").state is False  # not released yet
     finger.release("main")
     time.sleep(QUIET_S)
@@ -161,7 +159,7 @@ def test_a_long_press_cycles_the_timer_while_the_button_is_still_down(
 
 
 def test_several_buttons_each_send_their_own_commands(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     config = controls_config(
         buttons=(
@@ -170,13 +168,13 @@ def test_several_buttons_each_send_their_own_commands(
         )
     )
     controls, rec = make_controls(config)
-    finger = Finger(factory, controls)
+    finger = InstantBounceFinger(factory, controls)
     finger.click("scene")
-    assert rec.wait_for(lambda r: len(r.events) == 1)
+    rec.wait_for(lambda r: len(r.events) == 1)
     finger.double_click("scene")  # mapped to {}: only the event
-    assert rec.wait_for(lambda r: len(r.events) == 2)
+    rec.wait_for(lambda r: len(r.events) == 2)
     finger.click("main")
-    assert rec.wait_for(lambda r: len(r.events) == 3)
+    rec.wait_for(lambda r: len(r.events) == 3)
     time.sleep(QUIET_S)
     assert rec.commands == [{"sound": "rain"}, {"action": "toggle"}]
     assert rec.events == [
@@ -187,26 +185,26 @@ def test_several_buttons_each_send_their_own_commands(
 
 
 def test_a_button_wired_to_3v3_instead_of_ground_works_with_pull_up_false(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     config = controls_config(buttons=(button(pull_up=False),))
     controls, rec = make_controls(config)
-    Finger(factory, controls).click("main")
-    assert rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
+    InstantBounceFinger(factory, controls).click("main")
+    rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
 
 
 def test_a_daemon_that_raises_does_not_stop_the_controls(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     def refuse(command: dict[str, Any]) -> None:
         raise RuntimeError("daemon busy")
 
     controls, rec = make_controls(submit=refuse)
-    finger = Finger(factory, controls)
+    finger = InstantBounceFinger(factory, controls)
     finger.click("main")
-    assert rec.wait_for(lambda r: len(r.events) == 1)
+    rec.wait_for(lambda r: len(r.events) == 1)
     finger.long_press("main")
-    assert rec.wait_for(lambda r: len(r.events) == 2)
+    rec.wait_for(lambda r: len(r.events) == 2)
     assert [e["event_type"] for e in rec.events] == ["single", "long"]
 
 
@@ -214,32 +212,32 @@ def test_a_daemon_that_raises_does_not_stop_the_controls(
 
 
 def test_turning_the_knob_steps_the_volume_once_per_detent_both_ways(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, rec = make_controls()
-    finger = Finger(factory, controls)
+    finger = InstantBounceFinger(factory, controls)
     finger.turn(3, detent_s=0.3)  # slow: no acceleration
-    assert rec.wait_for(lambda r: len(r.commands) == 3)
+    rec.wait_for(lambda r: len(r.commands) == 3)
     finger.turn(-2, detent_s=0.3)
-    assert rec.wait_for(lambda r: len(r.commands) == 5)
+    rec.wait_for(lambda r: len(r.commands) == 5)
     time.sleep(0.3)
     assert rec.commands == [{"volume_step": 2}] * 3 + [{"volume_step": -2}] * 2
     assert rec.events == []  # turning is no gesture
 
 
 def test_a_fast_turn_still_counts_every_detent_once(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, rec = make_controls()
-    Finger(factory, controls).turn(12, detent_s=0.02)
-    assert rec.wait_for(lambda r: len(r.commands) == 12)
+    InstantBounceFinger(factory, controls).turn(12, detent_s=0.02)
+    rec.wait_for(lambda r: len(r.commands) == 12)
     time.sleep(0.3)
     steps = [c["volume_step"] for c in rec.commands]
     assert len(steps) == 12 and all(s > 0 for s in steps)
 
 
 def test_wiggling_the_knob_on_a_detent_changes_nothing(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, rec = make_controls()
     pins = controls.encoder_pins
@@ -253,7 +251,7 @@ def test_wiggling_the_knob_on_a_detent_changes_nothing(
 
 
 def test_the_encoder_push_switch_is_a_button_of_its_own(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     config = controls_config(
         encoder={
@@ -261,8 +259,8 @@ def test_the_encoder_push_switch_is_a_button_of_its_own(
         }
     )
     controls, rec = make_controls(config)
-    Finger(factory, controls).click("encoder")
-    assert rec.wait_for(lambda r: len(r.events) == 1)
+    InstantBounceFinger(factory, controls).click("encoder")
+    rec.wait_for(lambda r: len(r.events) == 1)
     assert rec.commands == [{"layer": "on"}]
     assert rec.events == [{"event_type": "single", "button": "encoder"}]
 
@@ -277,7 +275,7 @@ class FakeMCP3008(MockSPIDevice):
     answers with a null bit and ten bits of the channel's voltage.
     """
 
-    def __init__(self, factory: MockFactory, vref: float = 3.3) -> None:
+    def __init__(self, factory: PinClock, vref: float = 3.3) -> None:
         super().__init__(11, 10, 9, 8, pin_factory=factory)
         self.vref = vref
         self.volts = [0.0] * 8
@@ -316,9 +314,7 @@ def test_the_potentiometer_sets_the_volume_only_when_turned(
     expected = (0.75 - 0.02) / 0.96 * 100
     # Hysteresis lets the volume rest up to 1.5 points (plus rounding) short of the
     # knob's exact position, depending on where the polls fell during the turn.
-    assert rec.wait_for(
-        lambda r: bool(r.commands) and abs(r.commands[-1]["volume"] - expected) <= 2
-    )
+    rec.wait_for(lambda r: bool(r.commands) and abs(r.commands[-1]["volume"] - expected) <= 2)
     time.sleep(0.5)  # the moving average has settled
     count = len(rec.commands)
     for i in range(40):  # a knob at rest with a count or two of noise
@@ -332,19 +328,22 @@ def test_the_potentiometer_sets_the_volume_only_when_turned(
 
 
 def test_the_led_is_dim_while_playing_blinks_for_a_new_timer_and_goes_dark(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, _ = make_controls()
     pin = factory.pin("GPIO26")
     dim = duty_for(0.08)
     controls.show_state({"state": "playing", "sleep_timer": 0})
-    assert wait_until(lambda: pin.state == pytest.approx(dim))
+    wait_until(lambda: pin.state == pytest.approx(dim), "the LED dim while playing")
     assert controls.led_level == pytest.approx(0.08)
+    steady = len(pin.states)
     controls.show_state({"state": "playing", "sleep_timer": 30})
-    assert wait_until(lambda: pin.state > 10 * dim)  # a blink, far above the steady level
-    assert wait_until(lambda: pin.state == pytest.approx(dim))  # and back
+    # A blink is far above the steady level. It is looked for in the pin's history, not
+    # its present state, so a test thread that wakes late cannot miss it.
+    wait_until(lambda: any(s.state > 10 * dim for s in pin.states[steady:]), "a blink")
+    wait_until(lambda: pin.state == pytest.approx(dim), "the LED back to dim after the blink")
     controls.show_state({"state": "stopped", "sleep_timer": 30})
-    assert wait_until(lambda: pin.state == 0)
+    wait_until(lambda: pin.state == 0, "the LED dark once stopped")
     controls.close()
     assert pin.state == 0
 
@@ -363,7 +362,7 @@ def test_the_first_state_and_a_timer_that_ends_the_night_do_not_blink() -> None:
 
 
 def test_a_led_at_brightness_zero_stays_dark_while_playing(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     controls, _ = make_controls(led=LedConfig(brightness=0.0))
     controls.show_state({"state": "playing", "sleep_timer": 0})
@@ -375,7 +374,7 @@ def test_a_led_at_brightness_zero_stays_dark_while_playing(
 
 
 def problems_of(
-    factory: MockFactory, config: ControlsConfig, led: LedConfig | None = None
+    factory: PinClock, config: ControlsConfig, led: LedConfig | None = None
 ) -> list[str]:
     controls = Controls(config, led, submit=lambda c: None, pin_factory=factory)
     controls.close()
@@ -383,7 +382,7 @@ def problems_of(
 
 
 def test_a_pin_used_twice_is_named_and_the_rest_still_works(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     config = controls_config(buttons=(button(), button("second", "GPIO17")))
     controls, rec = make_controls(config)
@@ -393,11 +392,11 @@ def test_a_pin_used_twice_is_named_and_the_rest_still_works(
     ]
     assert controls.encoder_pins is None
     assert set(controls.button_pins) == {"main", "second", "encoder"}
-    Finger(factory, controls).click("main")
-    assert rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
+    InstantBounceFinger(factory, controls).click("main")
+    rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
 
 
-def test_the_same_pin_under_two_names_is_a_duplicate(factory: MockFactory) -> None:
+def test_the_same_pin_under_two_names_is_a_duplicate(factory: PinClock) -> None:
     config = controls_config(buttons=(button(pin=23), button("b", "BOARD16")))
     [problem] = problems_of(factory, config)
     assert problem.startswith("controls.buttons[1].pin: GPIO23 is already used by")
@@ -413,14 +412,14 @@ def test_the_same_pin_under_two_names_is_a_duplicate(factory: MockFactory) -> No
     ],
 )
 def test_a_pin_the_board_lacks_is_named_with_the_fix(
-    factory: MockFactory, pin: Any, words: str
+    factory: PinClock, pin: Any, words: str
 ) -> None:
     [problem] = problems_of(factory, controls_config(buttons=(button(pin=pin),)))
     assert problem.startswith(f"controls.buttons[0].pin: {words} on this Raspberry Pi 3B")
     assert "0-27" in problem and "hardware/README.md" in problem
 
 
-def test_the_led_on_a_pin_the_pot_needs_for_spi_is_refused(factory: MockFactory) -> None:
+def test_the_led_on_a_pin_the_pot_needs_for_spi_is_refused(factory: PinClock) -> None:
     config = controls_config(buttons=(), encoder={"enabled": False}, pot={"enabled": True})
     problems = problems_of(factory, config, LedConfig(pin=9))
     assert problems == [
@@ -429,7 +428,7 @@ def test_the_led_on_a_pin_the_pot_needs_for_spi_is_refused(factory: MockFactory)
     ]
 
 
-def test_a_pin_another_program_holds_is_a_problem_not_a_crash(factory: MockFactory) -> None:
+def test_a_pin_another_program_holds_is_a_problem_not_a_crash(factory: PinClock) -> None:
     squatter = InputDevice(23, pin_factory=factory)
     [problem] = problems_of(factory, controls_config())
     assert problem.startswith("controls.buttons[0].pin: cannot use the pin (GPIOPinInUse")
@@ -437,21 +436,21 @@ def test_a_pin_another_program_holds_is_a_problem_not_a_crash(factory: MockFacto
 
 
 def test_a_bad_command_mapping_loses_that_command_but_not_the_event(
-    factory: MockFactory, make_controls: Callable[..., tuple[Controls, Recorder]]
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
 ) -> None:
     config = controls_config(buttons=(button(double={"action": "nxt"}),))
     controls, rec = make_controls(config)
     [problem] = controls.problems
     assert problem.startswith("controls.buttons[0].double:")
     assert "next" in problem  # the suggestion
-    Finger(factory, controls).double_click("main")
-    assert rec.wait_for(lambda r: len(r.events) == 1)
+    InstantBounceFinger(factory, controls).double_click("main")
+    rec.wait_for(lambda r: len(r.events) == 1)
     time.sleep(QUIET_S)
     assert rec.events == [{"event_type": "double", "button": "main"}]
     assert rec.commands == []
 
 
-def test_two_buttons_with_one_name_are_refused(factory: MockFactory) -> None:
+def test_two_buttons_with_one_name_are_refused(factory: PinClock) -> None:
     config = controls_config(buttons=(button(), button("main", 24)))
     [problem] = problems_of(factory, config)
     assert problem.startswith("controls.buttons[1].name:")
@@ -474,11 +473,11 @@ def test_without_any_gpio_driver_the_controls_are_off_with_one_clear_line(
 def test_the_same_config_works_on_a_pi_5(
     make_controls: Callable[..., tuple[Controls, Recorder]],
 ) -> None:
-    pi5 = MockFactory(revision="c04170", pin_class=MockPWMPin)
+    pi5 = PinClock(revision="c04170", pin_class=MockPWMPin)
     controls, rec = make_controls(on=pi5)
     assert controls.problems == []
-    Finger(pi5, controls).click("main")
-    assert rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
+    InstantBounceFinger(pi5, controls).click("main")
+    rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
     pi5.reset()
 
 
@@ -487,24 +486,26 @@ class WallClockPin(MockPWMPin):
     monotonic ticks (what lgpio's own clock is)."""
 
     def _call_when_changed(self) -> None:
-        PiPin._call_when_changed(self, time.time(), self._state)
+        # The wall-clock time of the factory's moment (which stands still during a bounce).
+        stamp = time.time() - time.monotonic() + self._factory.ticks()
+        PiPin._call_when_changed(self, stamp, self._state)
 
 
 def test_edges_stamped_on_another_clock_still_make_gestures(
     make_controls: Callable[..., tuple[Controls, Recorder]],
 ) -> None:
-    odd = MockFactory(pin_class=WallClockPin)
+    odd = PinClock(pin_class=WallClockPin)
     controls, rec = make_controls(on=odd)
-    finger = Finger(odd, controls)
+    finger = InstantBounceFinger(odd, controls)
     finger.click("main")
-    assert rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
+    rec.wait_for(lambda r: r.commands == [{"action": "toggle"}])
     finger.press("main")
-    assert rec.wait_for(lambda r: r.commands[-1:] == [{"action": "timer_cycle"}])
+    rec.wait_for(lambda r: r.commands[-1:] == [{"action": "timer_cycle"}])
     finger.release("main")
     odd.reset()
 
 
-def test_controls_disabled_leave_every_pin_alone(factory: MockFactory) -> None:
+def test_controls_disabled_leave_every_pin_alone(factory: PinClock) -> None:
     controls = Controls(ControlsConfig(enabled=False), submit=lambda c: None, pin_factory=factory)
     assert controls.problems == []
     assert factory.pins == {}
