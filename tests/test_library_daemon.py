@@ -18,7 +18,8 @@ import pyloudnorm
 import pytest
 import soundfile
 
-from daemon_helpers import DaemonProcess, block_levels_db, read_recording, wait_until
+from daemon_helpers import DaemonProcess, block_levels_db, read_recording
+from support.waiting import wait_for, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -89,17 +90,25 @@ def test_a_dropped_file_appears_plays_by_id_and_vanishes(
     assert refused["status"] == "error" and "unknown sound 'soft-whispers'" in refused["error"]
 
     path = drop(daemon, "Soft Whispers.flac", noise(4.0, -30, seed=1))
-    reply = wait_until(lambda: (r := play(daemon, "soft-whispers"))["status"] == "ok" and r)
+    reply = wait_for(
+        lambda: play(daemon, "soft-whispers"),
+        lambda r: r["status"] == "ok",
+        "the dropped file to play by its id",
+    )
     assert reply == {"status": "ok"}
     doc = daemon.status()
     assert (doc["state"], doc["sound"]) == ("playing", "soft-whispers")
     code, out, _ = daemon.ctl("status")
     assert code == 0 and "soft-whispers" in out
     assert daemon.ctl("stop")[0] == 0
-    wait_until(lambda: daemon.status()["state"] == "stopped")
+    wait_for(daemon.status, lambda doc: doc["state"] == "stopped", "the daemon to stop")
 
     path.unlink()
-    wait_until(lambda: daemon.status()["sound"] != "soft-whispers")
+    wait_for(
+        daemon.status,
+        lambda doc: doc["sound"] != "soft-whispers",
+        "the removed file's id to go from the state",
+    )
     assert daemon.status()["sound"] == "pink-noise"  # the default takes its place
     gone = play(daemon, "soft-whispers")
     assert gone["status"] == "error" and gone["field"] == "sound"
@@ -127,6 +136,7 @@ def test_files_recorded_at_very_different_levels_play_equally_loud(
         # Measured in the background after start-up; once cached both play at their level.
         wait_until(
             lambda: cache.exists() and len(json.loads(cache.read_text())["entries"]) == 2,
+            "both files' loudness in the cache",
             timeout_s=120,
         )
         assert play(daemon, sound, volume=60)["status"] == "ok"
@@ -175,7 +185,7 @@ def test_a_binaural_bed_on_a_mono_output_is_refused_or_monaural_as_configured(
 
     daemon.write_config('mono_binaural = "monaural"\n', audio="channels = 1\n")
     daemon.signal(signal.SIGHUP)
-    wait_until(lambda: "config reloaded" in daemon.log_text())
+    wait_for(daemon.log_text, lambda log: "config reloaded" in log, "the reload in the log")
     reply = daemon.request({"layer": "binaural-delta", "layer_volume": 40})
     assert reply["status"] == "ok" and "monaural beat" in reply["warning"]
     assert daemon.status()["layer"] == {"sound": "binaural-delta", "volume": 40}
@@ -202,7 +212,7 @@ def test_a_corrupt_file_is_skipped_with_its_name_logged_and_the_rest_plays(
 
     # One dropped in later is reported too (it changes no ids, so only the scan says so) ...
     drop(daemon, "later.ogg", b"OggS" + os.urandom(300))
-    wait_until(lambda: "later.ogg" in daemon.log_text())
+    wait_for(daemon.log_text, lambda log: "later.ogg" in log, "the later corrupt file in the log")
     # ... and the ones already reported are not repeated at every rescan.
     time.sleep(1.5)
     lines = daemon.log_text().splitlines()

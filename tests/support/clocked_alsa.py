@@ -33,7 +33,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +43,6 @@ CHANNELS = 2
 SAMPLE_FORMAT = "S32_LE"
 SINK = "sleepsound_clock"
 
-_START_TIMEOUT_S = 15.0
 _PULSE_PLUGIN_GLOBS = (
     "/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so",
     "/usr/lib/alsa-lib/libasound_module_pcm_pulse.so",
@@ -86,12 +84,11 @@ def trailing_silence(frames: np.ndarray) -> int:
     return 0 if loud.size == 0 else len(frames) - 1 - int(loud[-1])
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.02)
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    # Imported here: run as a script (main), this file is outside the support package.
+    from support.waiting import wait_until
+
+    wait_until(condition, what)
 
 
 def _end(process: subprocess.Popen[bytes], how: signal.Signals) -> None:
@@ -133,7 +130,7 @@ class MonitorRecording:
                 stderr=subprocess.PIPE,
                 env={**os.environ, **self.env},
             )
-        _wait_for(self._started, _START_TIMEOUT_S, "parec to record its first audio")
+        _wait_until(self._started, "parec to record its first audio")
         return self
 
     def _started(self) -> bool:
@@ -150,27 +147,25 @@ class MonitorRecording:
         return data[:whole].reshape(-1, CHANNELS)
 
     def wait_until(
-        self, condition: Callable[[np.ndarray], bool], what: str, timeout_s: float = 15.0
+        self, condition: Callable[[np.ndarray], bool], what: str, timeout_s: float = 30.0
     ) -> np.ndarray:
         """Wait until ``condition(frames)`` holds for the recording; return the frames.
 
-        The timeout is a safety net (a wedged server, or audio that never comes because
-        it was lost), not a measurement; its message says how much was heard.
+        The timeout (by default :data:`support.waiting.WAIT_S`'s 30 s) is a safety net (a
+        wedged server, or audio that never comes because it was lost), not a measurement;
+        its message says how much was heard.
         """
-        frames = self.frames()
+        from support.waiting import wait_for  # see _wait_until
 
-        def check() -> bool:
-            nonlocal frames
-            frames = self.frames()
-            return condition(frames)
-
-        try:
-            _wait_for(check, timeout_s, what)
-        except TimeoutError as error:
-            raise TimeoutError(
-                f"{error}; recorded {len(frames)} frames, {len(audible(frames))} of them audible"
-            ) from None
-        return frames
+        return wait_for(
+            self.frames,
+            condition,
+            what,
+            timeout_s=timeout_s,
+            describe=lambda frames: (
+                f"recorded {len(frames)} frames, {len(audible(frames))} of them audible"
+            ),
+        )
 
     def stop(self) -> None:
         """Stop parec (idempotent)."""
@@ -264,7 +259,7 @@ class PulseClock:
                 env=env,
             )
         try:
-            _wait_for(self._accepts_connections, _START_TIMEOUT_S, "pulseaudio to start")
+            _wait_until(self._accepts_connections, "pulseaudio to start")
         except BaseException:
             self.stop()
             raise
