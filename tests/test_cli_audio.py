@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from support.audio import (
     make_corrupt_files,
     rms_db,
 )
+from support.waiting import wait_until
 
 RATE = 48000
 CLI = (sys.executable, "-m", "sleepsound.cli")
@@ -133,13 +133,14 @@ def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCaptu
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if alsa_capture.path.exists() and alsa_capture.path.stat().st_size > 4 * RATE * 4:
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        wait_until(
+            lambda: alsa_capture.path.exists() and alsa_capture.path.stat().st_size > 4 * RATE * 4,
+            "four seconds of sound in the capture",
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     played = alsa_capture.read(2)

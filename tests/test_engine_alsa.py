@@ -6,7 +6,6 @@ Every test plays through pyalsaaudio into the ALSA ``file`` plugin (see
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from support.audio import (
     sine,
     write_test_audio,
 )
+from support.waiting import wait_until
 
 RATE = 48000
 CLEAN_CLICK_DB = 30.0
@@ -284,10 +284,7 @@ def test_playback_survives_a_missing_device_and_plays_once_it_appears(
         # The first block is played only once the device is there (the third try).
         assert thread.wait_first_block(30.0)
         assert len(attempts) == 3 and thread.blocks_written >= 1
-        for _ in range(400):
-            if thread.blocks_written > 20:
-                break
-            time.sleep(0.02)
+        wait_until(lambda: thread.blocks_written > 20, "the thread to write once the card is back")
     finally:
         thread.stop()
     assert len(attempts) >= 3

@@ -12,6 +12,7 @@ from sleepsound.config import MqttConfig
 from sleepsound.errors import ConfigError
 from sleepsound.mqtt.bridge import MqttBridge
 from sleepsound.mqtt.settings import load_settings
+from support.waiting import wait_for
 from test_mqtt_helpers import WAIT_S, HomeAssistant, PlayerLoop, running_device, settings_for
 
 SECRET = "correct horse battery staple"
@@ -76,11 +77,11 @@ def test_wrong_password_is_refused_logged_once_and_never_shown(
     bridge.start()
     try:
         # The broker refuses; the bridge retries, and meanwhile the player obeys others.
-        _wait_for(lambda: broker.log().count("not authorised") >= 2, broker)
+        _wait_for(lambda: broker.log().count("not authorised") >= 2, broker, "two refusals")
         assert not bridge.connected
         replies: list[dict] = []
         loop.submit({"action": "play"}, replies.append)
-        _wait_for(lambda: replies, broker)
+        _wait_for(lambda: replies, broker, "the player's reply")
         assert loop.state.state.value == "playing"
     finally:
         bridge.stop()
@@ -144,14 +145,9 @@ def test_missing_ca_file_leaves_mqtt_off_but_says_why(tmp_path: Path, caplog) ->
     bridge.stop()
 
 
-def _wait_for(condition, broker) -> None:
-    import time
-
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met; broker log:\n{broker.log()}")
-        time.sleep(0.05)
+def _wait_for(condition, broker, what: str) -> None:
+    """Wait for ``condition()``; a failure shows the broker's log."""
+    wait_for(broker.log, lambda _: condition(), what, describe=lambda log: f"broker log:\n{log}")
 
 
 def test_mqtt5_acl_refusal_is_logged_once(mosquitto, mqtt_probe, caplog) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from daemon_helpers import CACHE_HOME
 from sleepsound.simulator import ViewState, render, timer_text
+from support import waiting
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (scripts/setup)")
 
@@ -94,15 +95,17 @@ class Pane:
 
     def wait_for(self, pattern: str, timeout_s: float = WAIT_S) -> re.Match[str]:
         """Poll the screen until ``pattern`` (a regex, multiline) shows."""
-        until = time.monotonic() + timeout_s
-        while True:
-            screen = self.screen()
-            match = re.search(pattern, screen, re.MULTILINE)
-            if match:
-                return match
-            if time.monotonic() > until:
-                raise AssertionError(f"{pattern!r} never showed; the screen:\n{screen}")
-            time.sleep(0.1)
+        screen = waiting.wait_for(
+            self.screen,
+            lambda shown: re.search(pattern, shown, re.MULTILINE),
+            f"{pattern!r} to show",
+            timeout_s=timeout_s,
+            interval_s=0.1,
+            describe=lambda shown: f"the screen:\n{shown}",
+        )
+        match = re.search(pattern, screen, re.MULTILINE)
+        assert match is not None
+        return match
 
     def volume(self) -> int:
         """The volume the view shows."""
@@ -145,17 +148,15 @@ def test_keys_play_turn_the_volume_set_the_timer_and_quit(pane: Pane) -> None:
     before = pane.volume()
     for _ in range(4):
         pane.keys("+")
-    until = time.monotonic() + WAIT_S
-    while pane.volume() <= before:
-        assert time.monotonic() < until, f"the volume stayed at {before}:\n{pane.screen()}"
-        time.sleep(0.1)
+    waiting.wait_for(
+        pane.volume, lambda v: v > before, "the volume to rise", timeout_s=WAIT_S, interval_s=0.1
+    )
     risen = pane.settled_volume()
 
     pane.keys("Left")
-    until = time.monotonic() + WAIT_S
-    while pane.volume() >= risen:
-        assert time.monotonic() < until, f"the volume stayed at {risen}:\n{pane.screen()}"
-        time.sleep(0.1)
+    waiting.wait_for(
+        pane.volume, lambda v: v < risen, "the volume to fall", timeout_s=WAIT_S, interval_s=0.1
+    )
 
     pane.keys("l")
     pane.wait_for(r"^  timer +15 min, \d+:\d\d left")
