@@ -216,8 +216,6 @@ class Daemon:
         self._queue: queue.SimpleQueue[_Message] = queue.SimpleQueue()
         self._listeners: list[Listener] = []
         self._running: list[_Running] = []
-        self._adding: list[Listener] | None = None
-        """While a factory runs: the listeners it adds (removed again when it stops)."""
         self.state_path = runpaths.state_file_path(config.state.file, self._environ)
         self.socket_path = runpaths.daemon_socket_path(config.control.socket, self._environ)
         self._sounds: DaemonSounds | None = None
@@ -251,8 +249,6 @@ class Daemon:
         (and the sound ids, if it has ``on_sounds``), so it never starts out wrong.
         """
         self._listeners.append(listener)
-        if self._adding is not None:
-            self._adding.append(listener)
         if self._document:
             self._call(listener.on_status, self._document)
             self._tell_sounds(listener)
@@ -751,8 +747,8 @@ class Daemon:
 
     def _start_adapter(self, factory: AdapterFactory, failure: str | None = None) -> _Running:
         """Run one factory, noting the listeners it adds; a failure is logged, never raised."""
-        added: list[Listener] = []
-        self._adding = added
+        # Listeners are only appended while a factory runs: its own are the new tail.
+        before = len(self._listeners)
         try:
             module_name, _, function_name = factory.target.partition(":")
             start = getattr(importlib.import_module(module_name), function_name)
@@ -762,11 +758,9 @@ class Daemon:
                 "%s; carrying on without it (fix it, then reload)",
                 failure or f"could not start {factory.name}",
             )
-            self._remove_listeners(added)
+            self._remove_listeners(self._listeners[before:])
             return _Running(factory, None)
-        finally:
-            self._adding = None
-        return _Running(factory, adapter, added)
+        return _Running(factory, adapter, self._listeners[before:])
 
     def _stop_adapter(self, running: _Running) -> None:
         self._remove_listeners(running.listeners)
