@@ -73,13 +73,6 @@ class BuiltinOpener:
         return _open_generator(spec, rate, channels)
 
 
-def open_raw(spec: str, rate: int, channels: int, builtin: OpenBuiltin = open_builtin) -> Source:
-    """Open any resolved spec (texture id, generator, absolute file path) as it is."""
-    if os.path.isabs(spec):
-        return open_file(spec, rate, channels)
-    return builtin(spec, rate, channels)
-
-
 def make_loudness_service(
     presets: PresetSet, cache_path: Path | None, target_lufs: float = TARGET_LUFS
 ) -> LoudnessService:
@@ -102,8 +95,7 @@ class SoundOpener:
     ``loudness`` ``None`` switches levelling off (sources play as they are).
     ``non_repeating`` plays files long enough to shuffle (what
     :class:`ShuffledSegments` accepts) as shuffled segments; shorter ones loop as usual.
-    Built-in specs open with ``builtin`` (default: the service's ``open_builtin``,
-    else :func:`open_builtin`).
+    Built-in specs open with the service's ``open_builtin`` (else :func:`open_builtin`).
     """
 
     def __init__(
@@ -112,16 +104,14 @@ class SoundOpener:
         target_lufs: float = TARGET_LUFS,
         non_repeating: bool = False,
         segment_s: float = SEGMENT_S,
-        builtin: OpenBuiltin | None = None,
     ) -> None:
         """Configure the factory."""
         self.loudness = loudness
         self.target_lufs = loudness.target_lufs if loudness is not None else target_lufs
         self.non_repeating = non_repeating
         self.segment_s = segment_s
-        if builtin is None and loudness is not None:
-            builtin = loudness.open_builtin
-        self.builtin: OpenBuiltin = builtin or open_builtin
+        service_builtin = loudness.open_builtin if loudness is not None else None
+        self.builtin: OpenBuiltin = service_builtin or open_builtin
 
     def __call__(self, spec: str, rate: int, channels: int) -> Source:
         """Open ``spec`` for the engine."""
@@ -145,4 +135,6 @@ class SoundOpener:
                 return ShuffledSegments(spec, rate, channels, segment_s=self.segment_s)
             except SoundError:
                 pass
-        return open_raw(spec, rate, channels, self.builtin)
+        if os.path.isabs(spec):
+            return open_file(spec, rate, channels)
+        return self.builtin(spec, rate, channels)
