@@ -3,6 +3,9 @@
 The daemon plays to the clock output, recording into a WAV file; it reports to a
 datagram socket of ours through ``$NOTIFY_SOCKET`` (abstract namespace), exactly as
 systemd would, so tests can wait for READY instead of sleeping.
+
+:func:`run_on_mock_pins` runs the daemon in this process instead, on gpiozero mock pins
+that a scenario on a worker thread presses.
 """
 
 from __future__ import annotations
@@ -21,17 +24,26 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile
 
 from sleepsound import cli
 from sleepsound.control_socket import request
+from sleepsound.controls import adapter as controls_adapter
 from sleepsound.daemon_sounds import DaemonSounds
 from support.audio import level_envelope_db
+from support.waiting import WAIT_S
 from support.waiting import wait_until as wait_until  # re-exported for the daemon tests
+
+if TYPE_CHECKING:
+    from gpiozero.pins.mock import MockFactory
+
+    from sleepsound.controls.adapter import ControlsAdapter
+    from sleepsound.daemon import Daemon
 
 START_TIMEOUT_S = 60.0
 """Generous: the machine is shared and a cold numpy import can take seconds."""
@@ -247,3 +259,46 @@ def block_levels_db(samples: np.ndarray, rate: int, block_s: float = 0.02) -> np
     their silence thresholds are stated for.
     """
     return level_envelope_db(samples, rate, block_s)
+
+
+def run_on_mock_pins(
+    daemon: Daemon,
+    pins: MockFactory,
+    on_started: Callable[[ControlsAdapter], None],
+    scenario: Callable[[], None],
+) -> int:
+    """Run ``daemon`` in this process with its controls on ``pins``, around ``scenario``.
+
+    The daemon runs on this thread, which must be the main one (its signal handlers live
+    there), exactly as ``sleepsound run`` runs it; ``scenario`` runs on a worker thread
+    named ``finger`` and the daemon is asked to stop when it ends. ``on_started`` gets
+    every controls adapter the daemon starts (at start-up and on a reload that rebuilds
+    them). Afterwards the signal handlers and the default pin factory are put back and
+    ``pins`` is closed. What the scenario raised is raised here; else the exit code is
+    returned.
+    """
+    controls_adapter.use_pin_factory(pins, on_started)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            scenario()
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            daemon.request_stop()
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    worker = threading.Thread(target=work, name="finger")
+    worker.start()
+    try:
+        code = daemon.run()
+    finally:
+        worker.join(WAIT_S)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        controls_adapter.use_pin_factory(None)
+        pins.close()
+    if failures:
+        raise failures[0]
+    return code

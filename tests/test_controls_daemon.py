@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockPWMPin
 
-from daemon_helpers import CACHE_HOME, block_levels_db, read_recording
+from daemon_helpers import CACHE_HOME, block_levels_db, read_recording, run_on_mock_pins
 from sleepsound.config import load_config
 from sleepsound.control_socket import request
 from sleepsound.controls import adapter as controls_adapter
@@ -140,40 +140,18 @@ class Harness:
             started.append(adapter)
             ready.set()
 
-        controls_adapter.use_pin_factory(factory, on_started)
         daemon = Daemon(config, environ={"XDG_CACHE_HOME": str(CACHE_HOME)})
         recorder = Recorder()
         daemon.add_listener(recorder)
-        failures: list[BaseException] = []
 
         def press() -> None:
-            try:
-                assert ready.wait(WAIT_S), "the controls never started"
-                adapter = started[0]
-                bench = Bench(
-                    daemon, adapter, InstantBounceFinger(factory, adapter.controls), recorder
-                )
-                bench.wait_status(lambda doc: "state" in doc, "the first state document")
-                scenario(bench)
-            except BaseException as error:
-                failures.append(error)
-            finally:
-                daemon.request_stop()
+            assert ready.wait(WAIT_S), "the controls never started"
+            adapter = started[0]
+            bench = Bench(daemon, adapter, InstantBounceFinger(factory, adapter.controls), recorder)
+            bench.wait_status(lambda doc: "state" in doc, "the first state document")
+            scenario(bench)
 
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        worker = threading.Thread(target=press, name="finger")
-        worker.start()
-        try:
-            code = daemon.run()
-        finally:
-            worker.join(WAIT_S)
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            controls_adapter.use_pin_factory(None)
-            factory.close()
-        if failures:
-            raise failures[0]
-        return code
+        return run_on_mock_pins(daemon, factory, on_started, press)
 
 
 @pytest.fixture

@@ -28,9 +28,8 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from daemon_helpers import CACHE_HOME, DaemonProcess, wait_until
+from daemon_helpers import CACHE_HOME, DaemonProcess, run_on_mock_pins, wait_until
 from sleepsound.config import load_config
-from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import CLICK_S, Finger
 from sleepsound.daemon import Daemon
@@ -290,37 +289,20 @@ class Bedside:
         )
         self.daemon = daemon
         daemon.add_listener(self.recorder)
-        controls_adapter.use_pin_factory(self.factory, self.started.append)
-        failures: list[BaseException] = []
 
         def work() -> None:
-            try:
-                wait_until(lambda: self.started and self.status().get("state"), timeout_s=WAIT_S)
-                scenario(self)
-            except BaseException as error:
-                failures.append(error)
-            finally:
-                daemon.request_stop()
+            wait_until(lambda: self.started and self.status().get("state"), timeout_s=WAIT_S)
+            scenario(self)
 
         logger = logging.getLogger("sleepsound")
         level = logger.level
         logger.setLevel(logging.INFO)
         logger.addHandler(self.log)
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        worker = threading.Thread(target=work, name="finger")
-        worker.start()
         try:
-            code = daemon.run()
+            code = run_on_mock_pins(daemon, self.factory, self.started.append, work)
         finally:
-            worker.join(WAIT_S)
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            controls_adapter.use_pin_factory(None)
             logger.removeHandler(self.log)
             logger.setLevel(level)
-            self.factory.close()
-        if failures:
-            raise failures[0]
         assert code == 0
 
 
