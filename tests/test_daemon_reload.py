@@ -1,7 +1,8 @@
 """``systemctl reload sleepsound`` (SIGHUP) applies ``[mqtt]`` and ``[controls]`` at once.
 
 Real parts only: Mosquitto brokers on free ports with Home Assistant's side played by a
-test client, and gpiozero's MockFactory pins pressed by a :class:`Finger`. The broker
+test client, and gpiozero's MockFactory pins pressed by a :class:`Finger` that bounces
+in one instant of the pins' clock, as on a Pi (:mod:`support.pins`). The broker
 scenarios run ``sleepsound run`` as a subprocess and signal it as systemd does; the pin
 scenarios run the daemon in this process (the mock pins live here) on the main thread,
 press from a worker thread and send the SIGHUP to this very process.
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockPWMPin
 
 from daemon_helpers import CACHE_HOME, DaemonProcess, run_on_mock_pins, wait_until
 from sleepsound.config import load_config
@@ -34,6 +35,7 @@ from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import CLICK_S, Finger
 from sleepsound.daemon import Daemon
 from support.broker import MosquittoBroker
+from support.pins import InstantBounceFinger, PinClock
 from test_mqtt_helpers import WAIT_S, HomeAssistant
 
 pytestmark = pytest.mark.slow
@@ -233,7 +235,7 @@ class Bedside:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.path = directory / "config.toml"
-        self.factory = MockFactory(pin_class=MockPWMPin)
+        self.factory = PinClock(pin_class=MockPWMPin)
         self.started: list[ControlsAdapter] = []
         """Every controls adapter the daemon started, the one in use last."""
         self.recorder = Recorder()
@@ -260,7 +262,7 @@ class Bedside:
 
     def finger(self, adapter: ControlsAdapter | None = None) -> Finger:
         """A finger on the pins of ``adapter`` (the controls in use if not given)."""
-        return Finger(self.factory, (adapter or self.started[-1]).controls)
+        return InstantBounceFinger(self.factory, (adapter or self.started[-1]).controls)
 
     def status(self) -> dict[str, Any]:
         """The state document."""
