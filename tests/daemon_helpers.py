@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from sleepsound.controls.adapter import ControlsAdapter
     from sleepsound.daemon import Daemon
+    from support.broker import MosquittoBroker
 
 START_TIMEOUT_S = 60.0
 """Generous: the machine is shared and a cold numpy import can take seconds."""
@@ -244,6 +245,33 @@ class DaemonProcess:
         if self.notify is not None:
             self.notify.close()
         shutil.rmtree(self.short_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def daemons_in(directory: Path) -> Iterator[Callable[..., DaemonProcess]]:
+    """``make(extra_config, name=None)``: a :class:`DaemonProcess` in its own folder
+    ``directory/name`` (``daemon0``, ``daemon1``, ... when unnamed); all closed on leaving."""
+    made: list[DaemonProcess] = []
+
+    def make(extra_config: str = "", name: str | None = None) -> DaemonProcess:
+        folder = directory / (name or f"daemon{len(made)}")
+        folder.mkdir()
+        daemon = DaemonProcess(folder, extra_config)
+        made.append(daemon)
+        return daemon
+
+    try:
+        yield make
+    finally:
+        for daemon in made:
+            daemon.close()
+
+
+def mqtt_section(broker: MosquittoBroker, device_id: str = "bedroom", extra: str = "") -> str:
+    """A test daemon's ``[mqtt]`` table: ``broker`` as ``device_id``, plus ``extra`` keys."""
+    return (
+        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ndevice_id = "{device_id}"\n{extra}'
+    )
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, int]:

@@ -29,7 +29,14 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockPWMPin
 
-from daemon_helpers import CACHE_HOME, DaemonProcess, run_on_mock_pins, wait_until
+from daemon_helpers import (
+    CACHE_HOME,
+    DaemonProcess,
+    daemons_in,
+    mqtt_section,
+    run_on_mock_pins,
+    wait_until,
+)
 from sleepsound.config import load_config
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import CLICK_S, Finger
@@ -42,12 +49,6 @@ pytestmark = pytest.mark.slow
 
 RELOADED = ("config reloaded from", "keeping the running config")
 """The log lines that end a reload, good or bad: everything it does is done by then."""
-
-
-def _mqtt(broker: MosquittoBroker, device_id: str = "bedroom", extra: str = "") -> str:
-    return (
-        f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ndevice_id = "{device_id}"\n{extra}'
-    )
 
 
 def _connections(broker: MosquittoBroker, client_id: str) -> int:
@@ -67,18 +68,8 @@ def _availability(ha: HomeAssistant) -> list[str]:
 @pytest.fixture
 def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Factory: ``make_daemon(extra_config)``; all killed afterwards."""
-    made: list[DaemonProcess] = []
-
-    def make(extra_config: str) -> DaemonProcess:
-        folder = tmp_path / f"daemon{len(made)}"
-        folder.mkdir()
-        daemon = DaemonProcess(folder, extra_config)
-        made.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in made:
-        daemon.close()
+    with daemons_in(tmp_path) as make:
+        yield make
 
 
 def _reload(daemon: DaemonProcess) -> None:
@@ -93,7 +84,7 @@ def test_a_moved_broker_gets_the_device_and_the_old_one_sees_it_go_offline(
     mosquitto, mqtt_probe, make_daemon
 ) -> None:
     old_broker, new_broker = mosquitto(), mosquitto()
-    daemon = make_daemon(_mqtt(old_broker)).start()
+    daemon = make_daemon(mqtt_section(old_broker)).start()
     old = HomeAssistant(mqtt_probe(old_broker), "sleepsound/bedroom")
     old.wait_online()
     assert old.ask({"action": "play", "sound": "pink-noise", "volume": 22}) == {"status": "ok"}
@@ -103,7 +94,7 @@ def test_a_moved_broker_gets_the_device_and_the_old_one_sees_it_go_offline(
     discovery = mqtt_probe(new_broker)
     discovery.subscribe("homeassistant/+/+/+/config")
 
-    daemon.write_config(_mqtt(new_broker))
+    daemon.write_config(mqtt_section(new_broker))
     daemon.signal(signal.SIGHUP)
 
     # The old broker is told the device left, as on a clean stop.
@@ -134,7 +125,7 @@ def test_a_reload_that_leaves_mqtt_alone_keeps_the_connection(
     mosquitto, mqtt_probe, make_daemon
 ) -> None:
     broker = mosquitto()
-    mqtt = _mqtt(broker)
+    mqtt = mqtt_section(broker)
     daemon = make_daemon(mqtt).start()
     ha = HomeAssistant(mqtt_probe(broker), "sleepsound/bedroom")
     ha.wait_online()
@@ -160,13 +151,15 @@ def test_an_mqtt_restart_that_fails_is_logged_and_a_fixed_reload_brings_it_back(
     mosquitto, mqtt_probe, make_daemon, tmp_path: Path
 ) -> None:
     broker = mosquitto()
-    daemon = make_daemon(_mqtt(broker)).start()
+    daemon = make_daemon(mqtt_section(broker)).start()
     ha = HomeAssistant(mqtt_probe(broker), "sleepsound/bedroom")
     ha.wait_online()
     assert ha.ask({"action": "play", "sound": "brown-noise"}) == {"status": "ok"}
     secret = tmp_path / "mqtt-password"  # named, but not there yet
 
-    daemon.write_config(_mqtt(broker, extra=f'username = "bedroom"\npassword_file = "{secret}"\n'))
+    daemon.write_config(
+        mqtt_section(broker, extra=f'username = "bedroom"\npassword_file = "{secret}"\n')
+    )
     _reload(daemon)
     ha.probe.wait_for("sleepsound/bedroom/availability", lambda m: m.text == "offline", WAIT_S)
     log = daemon.log_text()
@@ -318,7 +311,7 @@ def test_a_rewired_button_works_on_its_new_pin_and_the_old_pin_does_nothing(
     bedside: Bedside, mosquitto, mqtt_probe
 ) -> None:
     broker = mosquitto()
-    mqtt = _mqtt(broker, "bedside")
+    mqtt = mqtt_section(broker, "bedside")
     ha = HomeAssistant(mqtt_probe(broker), "sleepsound/bedside")
     before = BUTTON.format(name="main", pin=23, hold_s=1.0)
     after = BUTTON.format(name="bedside", pin=24, hold_s=1.0)
@@ -360,7 +353,7 @@ def test_a_press_held_through_an_unrelated_reload_still_counts(
     bedside: Bedside, mosquitto, mqtt_probe
 ) -> None:
     broker = mosquitto()
-    mqtt = _mqtt(broker, "bedside")
+    mqtt = mqtt_section(broker, "bedside")
     ha = HomeAssistant(mqtt_probe(broker), "sleepsound/bedside")
     # A long hold time: the press below, held across the reload, is still a single press.
     button = BUTTON.format(name="main", pin=23, hold_s=10.0)
@@ -388,12 +381,12 @@ def test_a_bad_new_config_keeps_the_buttons_and_mqtt_running(
     bedside: Bedside, mosquitto, mqtt_probe
 ) -> None:
     broker = mosquitto()
-    mqtt = _mqtt(broker, "bedside")
+    mqtt = mqtt_section(broker, "bedside")
     ha = HomeAssistant(mqtt_probe(broker), "sleepsound/bedside")
     button = BUTTON.format(name="main", pin=23, hold_s=1.0)
     # A moved broker and a rewired button, in a config with one mistake: none of it applies.
     other = mosquitto()
-    bad = BUTTON.format(name="main", pin=24, hold_s=-1) + _mqtt(other, "bedside")
+    bad = BUTTON.format(name="main", pin=24, hold_s=-1) + mqtt_section(other, "bedside")
 
     def scenario(bench: Bedside) -> None:
         ha.wait_online()

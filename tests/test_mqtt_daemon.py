@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon_helpers import DaemonProcess, block_levels_db, read_recording, wait_until
+from daemon_helpers import (
+    DaemonProcess,
+    block_levels_db,
+    daemons_in,
+    mqtt_section,
+    read_recording,
+    wait_until,
+)
 from test_mqtt_helpers import WAIT_S, HomeAssistant
 
 pytestmark = pytest.mark.slow
@@ -26,22 +33,12 @@ SECRET = "night-owl-passphrase"
 @pytest.fixture
 def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Factory: ``make_daemon(broker, device_id, extra_mqtt="")``; all killed afterwards."""
-    made: list[DaemonProcess] = []
+    with daemons_in(tmp_path) as make:
 
-    def make(broker, device_id: str = "bedroom", extra_mqtt: str = "") -> DaemonProcess:
-        folder = tmp_path / device_id
-        folder.mkdir()
-        mqtt = (
-            f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
-            f'device_id = "{device_id}"\n{extra_mqtt}'
-        )
-        daemon = DaemonProcess(folder, mqtt)
-        made.append(daemon)
-        return daemon
+        def make_on(broker, device_id: str = "bedroom", extra_mqtt: str = "") -> DaemonProcess:
+            return make(mqtt_section(broker, device_id, extra_mqtt), device_id)
 
-    yield make
-    for daemon in made:
-        daemon.close()
+        yield make_on
 
 
 def _device(mqtt_probe, broker, device_id: str = "bedroom") -> HomeAssistant:
