@@ -322,18 +322,17 @@ def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> Player
     saved = saved or SavedState()
     volume = saved.volume if saved.volume is not None else ctx.start_volume
     preset = ctx.timer_min if ctx.timer_min is not None else (saved.sleep_timer or 0.0)
-    layer_sound = saved.layer_sound if saved.layer_sound in ctx.catalogue else None
-    layer_on = saved.layer_on and layer_sound is not None and _bed_allowed(layer_sound, ctx)
+    layer = LayerSetting(
+        sound=saved.layer_sound,
+        volume=saved.layer_volume if saved.layer_volume is not None else 30.0,
+        on=saved.layer_on,
+    )
     return PlayerState(
         sound=_playable(saved.sound, ctx),
         volume=min(volume, ctx.max_volume),
         max_volume=ctx.max_volume,
         timer_preset_min=preset,
-        layer=LayerSetting(
-            sound=layer_sound,
-            volume=saved.layer_volume if saved.layer_volume is not None else 30.0,
-            on=layer_on,
-        ),
+        layer=_fit_layer(layer, ctx),
     )
 
 
@@ -385,10 +384,7 @@ def reconfigure(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome
         new = replace(new, sound=_playable(new.sound, ctx))
         if ctx.timer_min is not None:
             new = replace(new, timer_preset_min=ctx.timer_min)
-    if new.layer.sound is not None and new.layer.sound not in ctx.catalogue:
-        new = replace(new, layer=replace(new.layer, sound=None, on=False))
-    elif new.layer.on and new.layer.sound is not None and not _bed_allowed(new.layer.sound, ctx):
-        new = replace(new, layer=replace(new.layer, on=False))  # e.g. now a mono output
+    new = replace(new, layer=_fit_layer(new.layer, ctx))
     # The engine's scene was built with the old context: always send the new one.
     return _outcome(state, new, ctx, ctx.crossfade_s, [], None, force_scene=True)
 
@@ -695,16 +691,18 @@ def _layer(
     return replace(current, sound=sound, on=True)
 
 
-def _bed_allowed(sound: str, ctx: PlayerContext) -> bool:
-    """Whether ``sound`` may play as a bed on this output (see :func:`plan_bed`)."""
-    entry = ctx.entries.get(sound)
-    if entry is None:
-        return True
-    try:
-        plan_bed(entry, ctx.out_channels, ctx.mono_binaural)
-    except CommandError:
-        return False
-    return True
+def _fit_layer(layer: LayerSetting, ctx: PlayerContext) -> LayerSetting:
+    """``layer`` as ``ctx`` allows it: a sound gone from the catalogue is forgotten, and a
+    bed this output refuses (e.g. binaural on a now mono output) is switched off."""
+    if layer.sound is None or layer.sound not in ctx.catalogue:
+        return replace(layer, sound=None, on=False)
+    entry = ctx.entries.get(layer.sound)
+    if layer.on and entry is not None:
+        try:
+            plan_bed(entry, ctx.out_channels, ctx.mono_binaural)
+        except CommandError:
+            return replace(layer, on=False)
+    return layer
 
 
 def _sound_warning(sound: str, ctx: PlayerContext, warnings: list[str]) -> None:
