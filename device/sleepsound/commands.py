@@ -123,7 +123,7 @@ def parse_command(raw: object) -> Command:
     """
     if not isinstance(raw, Mapping):
         raise CommandError(
-            f'a command must be a JSON object such as {{"action": "play"}}, not {_json_type(raw)}'
+            f'a command must be a JSON object such as {{"action": "play"}}, not {type_name(raw)}'
         )
     for key in raw:
         if not isinstance(key, str) or key not in KEYS:
@@ -239,6 +239,23 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def type_name(value: object) -> str:
+    """What a decoded JSON or TOML value is, for a message: ``"a number"``, ``"an array"``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
 def check_sound_name(value: object, field: str) -> str:
     """Return ``value`` if it is a plausible sound id; else raise :class:`CommandError`.
 
@@ -247,7 +264,7 @@ def check_sound_name(value: object, field: str) -> str:
     """
     if not isinstance(value, str):
         raise CommandError(
-            f"{field} must be a sound name (a string), not {_json_type(value)}", field
+            f"{field} must be a sound name (a string), not {type_name(value)}", field
         )
     if not value.strip():
         raise CommandError(f"{field} must not be empty", field)
@@ -292,7 +309,7 @@ def _number(
     value = raw[key]
     # bool is an int in Python but never a number in JSON: true must not mean 1.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise CommandError(f"{key} must be {expected}, not {_json_type(value)}", key)
+        raise CommandError(f"{key} must be {expected}, not {type_name(value)}", key)
     number = float(value)
     low, high = bounds
     if not math.isfinite(number) or not low <= number <= high:
@@ -312,7 +329,7 @@ def _transaction(value: object) -> Transaction | None:
         )
     if not isinstance(value, str | int | float | bool):
         raise CommandError(
-            f"transaction must be a string, number or boolean, not {_json_type(value)}",
+            f"transaction must be a string, number or boolean, not {type_name(value)}",
             "transaction",
         )
     return value
@@ -328,19 +345,3 @@ def _unknown(what: str, word: object, choices: tuple[str, ...]) -> str:
 def _short(text: str, limit: int = 40) -> str:
     """Keep echoed input short: a hostile payload must not flood logs and replies."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__

@@ -39,6 +39,7 @@ from typing import Any, Final
 
 import jsonschema
 
+from sleepsound.commands import did_you_mean, type_name
 from sleepsound.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
@@ -476,7 +477,7 @@ def _describe(
                 yield _unknown_key(where, str(key), specs, known)
         return
     if error.validator == "type" and len(error.absolute_path) == 1:
-        yield f"{where}: must be a table ([{where}]), not {_toml_type(error.instance)}"
+        yield f"{where}: must be a table ([{where}]), not {type_name(error.instance)}"
         return
     if error.validator == "pattern" and where.endswith(("default", "device_id")):
         what = (
@@ -499,9 +500,9 @@ def _unknown_key(
             return f"{key}: keys belong in a section (did you mean [{owners[0]}] {key}?)"
         return f"{key}: unknown section; sections are " + ", ".join(f"[{n}]" for n in specs)
     # ``known`` is the table's own keys: also right for nested tables ([controls.encoder]).
-    hint = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = did_you_mean(key, list(known))
     if hint:
-        return f"{section}.{key}: unknown key (did you mean {hint[0]!r}?)"
+        return f"{section}.{key}: unknown key{hint}"
     if owners:
         return f"{section}.{key}: unknown key (did you mean [{owners[0]}] {key}?)"
     return f"{section}.{key}: unknown key; [{section}] knows " + ", ".join(known)
@@ -543,15 +544,3 @@ def _key_path(path: Any) -> str:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
