@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from sleepsound.commands import KEYS
 from sleepsound.config import SectionSpec
+from sleepsound.controls import encoder, gestures, led, pot
 
 Pin = int | str
 """A BCM GPIO number or a gpiozero pin name."""
@@ -65,9 +66,9 @@ class ButtonConfig:
     enabled: bool = True
     pull_up: bool = True
     """True: the button connects the pin to ground (the Pi's pull-up holds it high)."""
-    bounce_time_s: float = 0.03
-    hold_time_s: float = 1.0
-    double_time_s: float = 0.35
+    bounce_time_s: float = gestures.DEFAULT_BOUNCE_TIME
+    hold_time_s: float = gestures.DEFAULT_HOLD_TIME
+    double_time_s: float = gestures.DEFAULT_DOUBLE_TIME
     """0 turns double presses off (a single press then fires on release)."""
     single: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SINGLE))
     double: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_DOUBLE))
@@ -89,13 +90,13 @@ class EncoderConfig:
     """The encoder's A contact (KY-040: CLK)."""
     b_pin: Pin = DEFAULT_ENCODER_B_PIN
     """The encoder's B contact (KY-040: DT)."""
-    step: int = 2
+    step: int = encoder.DEFAULT_STEP
     """Volume points per detent, turning slowly."""
     half_step: bool = False
     """True for encoders that click twice per Gray cycle (a detent at 00 and at 11)."""
     reverse: bool = False
     """True if clockwise turns the volume down (swap of A and B in the wiring)."""
-    acceleration_max: int = 4
+    acceleration_max: int = encoder.DEFAULT_ACCELERATION_MAX
     """Steps per detent multiply up to this when turned fast; 1 = no acceleration."""
     button: ButtonConfig = field(
         default_factory=lambda: ButtonConfig(name="encoder", pin=DEFAULT_ENCODER_BUTTON_PIN)
@@ -118,10 +119,10 @@ class PotConfig:
     """MCP3008 input (0-7) the pot's wiper is on."""
     select_pin: Pin = DEFAULT_POT_SELECT_PIN
     """Chip select: GPIO8 (CE0) or GPIO7 (CE1)."""
-    hysteresis: float = 1.5
+    hysteresis: float = pot.DEFAULT_HYSTERESIS
     """Volume points the knob must move before the volume follows."""
-    smoothing_s: float = 0.1
-    dead_zone: float = 0.02
+    smoothing_s: float = pot.DEFAULT_SMOOTHING_S
+    dead_zone: float = pot.DEFAULT_DEAD_ZONE
     """Fraction of travel at each end that reads as exactly 0 or 100."""
     reverse: bool = False
     poll_s: float = 0.05
@@ -160,9 +161,9 @@ class ControlsConfig:
 class BlinkConfig:
     """``[led.blink]``: confirmation blinks."""
 
-    level: float = 0.4
+    level: float = led.DEFAULT_BLINK_LEVEL
     """Peak brightness of a blink (0 = no blinks)."""
-    period_s: float = 0.8
+    period_s: float = led.DEFAULT_BLINK_PERIOD_S
     """Seconds from one blink to the next."""
 
 
@@ -171,11 +172,11 @@ class BreathingConfig:
     """``[led.breathing]``: the breathing pacer, started with each play."""
 
     enabled: bool = False
-    start_bpm: float = 11.0
-    end_bpm: float = 6.0
-    ramp_s: float = 300.0
-    duration_s: float = 600.0
-    level: float = 0.25
+    start_bpm: float = led.Breathing.start_bpm
+    end_bpm: float = led.Breathing.end_bpm
+    ramp_s: float = led.Breathing.ramp_s
+    duration_s: float = led.Breathing.duration_s
+    level: float = led.Breathing.level
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class LedConfig:
 
     enabled: bool = True
     pin: Pin = DEFAULT_LED_PIN
-    brightness: float = 0.08
+    brightness: float = led.DEFAULT_BRIGHTNESS
     """Steady brightness while playing, 0-1 as perceived (0 = off: a dark bedroom)."""
     blink: BlinkConfig = field(default_factory=BlinkConfig)
     breathing: BreathingConfig = field(default_factory=BreathingConfig)
@@ -207,7 +208,8 @@ def _button(table: Mapping[str, Any], name: str, pin: Pin) -> ButtonConfig:
 
 
 # -- schemas ---------------------------------------------------------------------------
-# They only check: the defaults live in the dataclasses above (as in sleepsound.config).
+# They only check: the defaults live in the dataclasses above (as in sleepsound.config),
+# which take them from the pure cores so the two cannot drift apart.
 
 
 def _number(low: float, high: float) -> dict[str, Any]:
