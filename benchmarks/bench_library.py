@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from sleepsound.library.loudness import LoudnessCache, LoudnessService
+from sleepsound.library.loudness_cache import LoudnessCache
+from sleepsound.library.loudness_service import LoudnessService
 from sleepsound.library.service import SoundLibrary
 from sleepsound.sources.textures import open_texture, texture_ids
 

@@ -20,12 +20,9 @@ import soundfile
 
 from sleepsound.cli import main
 from sleepsound.daemon_sounds import DaemonSounds
-from sleepsound.library.loudness import (
-    LoudnessCache,
-    LoudnessService,
-    Measurement,
-    write_json_atomically,
-)
+from sleepsound.library.loudness import Measurement
+from sleepsound.library.loudness_cache import LoudnessCache, write_json_atomically
+from sleepsound.library.loudness_service import LoudnessService
 from sleepsound.library.opener import make_loudness_service
 from sleepsound.library.presets import load_presets
 

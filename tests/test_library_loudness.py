@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 
 from library_helpers import at_peak_dbfs, lufs, material, peak_db, read_all, write
-from sleepsound.library.loudness import (
-    TARGET_LUFS,
-    LoudnessCache,
-    LoudnessService,
-    Measurement,
-    gain_for,
-    measure_file,
-)
+from sleepsound.library.loudness import TARGET_LUFS, Measurement, gain_for, measure_file
+from sleepsound.library.loudness_cache import LoudnessCache
+from sleepsound.library.loudness_service import LoudnessService
 from sleepsound.library.opener import SoundOpener, open_builtin
 from support.audio import can_write, rms_db
 

@@ -22,7 +22,8 @@ from sleepsound import runpaths
 from sleepsound.config import load_config
 from sleepsound.errors import SoundError
 from sleepsound.library.catalog import Catalog, SoundEntry
-from sleepsound.library.loudness import LoudnessService, Measurement
+from sleepsound.library.loudness import Measurement
+from sleepsound.library.loudness_service import LoudnessService
 from sleepsound.library.opener import make_loudness_service
 from sleepsound.library.service import SoundLibrary
 

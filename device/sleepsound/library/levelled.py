@@ -1,7 +1,7 @@
 """A source played at its loudness-matching gain, transients tamed.
 
 The gain comes from a provider asked at every block (a dictionary look-up in the
-:class:`~sleepsound.library.loudness.LoudnessService`); until the sound has been
+:class:`~sleepsound.library.loudness_service.LoudnessService`); until the sound has been
 measured the provider answers ``None`` and the safe provisional gain applies. When
 the measured gain arrives the level glides to it, linearly in dB and per sample,
 so the change is never a step.

@@ -20,12 +20,9 @@ from pathlib import Path
 
 from sleepsound.errors import SoundError, UnknownSoundError
 from sleepsound.library.levelled import LevelledSource
-from sleepsound.library.loudness import (
-    TARGET_LUFS,
-    LoudnessCache,
-    LoudnessService,
-    OpenBuiltin,
-)
+from sleepsound.library.loudness import TARGET_LUFS
+from sleepsound.library.loudness_cache import LoudnessCache
+from sleepsound.library.loudness_service import LoudnessService, OpenBuiltin
 from sleepsound.library.presets import Preset, PresetSet
 from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
 from sleepsound.sources.base import Source
