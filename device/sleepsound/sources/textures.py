@@ -576,6 +576,7 @@ class Brushing(Texture):
             self.rng, rate, (100.0, 4000.0), p.number("room_level_db", -44.0, -90.0, 0.0)
         )
         self._ready()
+        self.flutter_sos = signal.butter(1, 40.0 / (rate / 2), output="sos")
         self.next_at = round(self.rng.uniform(0.1, 0.5) * rate)
         self.left_in_set = 0
         self.direction = 1.0
@@ -604,9 +605,7 @@ class Brushing(Texture):
         sweep = np.linspace(0.0, 1.0, n) if rng.random() < 0.5 else np.linspace(1.0, 0.0, n)
         tone = a * (1.0 - sweep[:, None]) + b * sweep[:, None]
         # Bristles: a quick, shallow flutter on the level.
-        flutter = signal.sosfilt(
-            signal.butter(1, 40.0 / (rate / 2), output="sos"), rng.standard_normal(n)
-        )
+        flutter = signal.sosfilt(self.flutter_sos, rng.standard_normal(n))
         flutter = np.clip(1.0 + 0.35 * flutter / (np.std(flutter) + 1e-12), 0.2, 2.0)
         env = _soft_envelope(n, round(0.3 * n), round(0.4 * n))
         wave = tone * (flutter * env)[:, None]
@@ -649,7 +648,11 @@ class Paper(Texture):
             self.rng, rate, (100.0, 4000.0), p.number("room_level_db", -46.0, -90.0, 0.0)
         )
         self._ready()
+        # Fixed filters are designed once: each design costs about as much as a chunk.
         self.crackle_sos = _bandpass(1800.0, 9000.0, rate)
+        self.page_low_sos = _bandpass(400.0, 1800.0, rate)
+        self.page_high_sos = _bandpass(1500.0, 6000.0, rate)
+        self.flap_sos = signal.butter(2, 250.0 / (rate / 2), output="sos")
         self.next_rustle = round(self.rng.uniform(0.2, 1.0) * rate)
         self.next_page = round(self.rng.uniform(2.0, 8.0) * rate)
 
@@ -666,14 +669,15 @@ class Paper(Texture):
         rng, rate = self.rng, self.rate
         n = round(rng.uniform(*self.rustle_s) * rate)
         centre = math.exp(rng.uniform(math.log(1200.0), math.log(4500.0)))
-        hiss = signal.sosfilt(_bandpass(centre / 2.0, centre * 2.0, rate), rng.standard_normal(n))
+        band = _bandpass(centre / 2.0, centre * 2.0, rate)
+        hiss = signal.sosfilt(band, rng.standard_normal(n))
         hiss /= np.sqrt(np.mean(hiss**2)) + 1e-12
         # Crackle peaks are set against the hiss's own peaks, so a crinkle is crisp
         # without standing out as a click.
         crackle = self._crackle(n, rng.uniform(150.0, 600.0) * self.crinkle)
         crackle *= 3.0 / (np.max(np.abs(crackle)) + 1e-12)
         env = _soft_envelope(n, round(rng.uniform(0.15, 0.4) * n), round(0.4 * n))
-        other = signal.sosfilt(_bandpass(centre / 2.0, centre * 2.0, rate), rng.standard_normal(n))
+        other = signal.sosfilt(band, rng.standard_normal(n))
         other /= np.sqrt(np.mean(other**2)) + 1e-12
         pan = float(rng.uniform(-0.9, 0.9))
         near = (hiss + self.crinkle * crackle) * env
@@ -688,8 +692,8 @@ class Paper(Texture):
         rng, rate = self.rng, self.rate
         n = round(rng.uniform(0.8, 1.4) * rate)
         noise = _decorrelated(rng, n, 0.3)
-        low = signal.sosfilt(_bandpass(400.0, 1800.0, rate), noise, axis=0)
-        high = signal.sosfilt(_bandpass(1500.0, 6000.0, rate), noise, axis=0)
+        low = signal.sosfilt(self.page_low_sos, noise, axis=0)
+        high = signal.sosfilt(self.page_high_sos, noise, axis=0)
         lift = (np.linspace(0.0, 1.0, n) ** 1.5)[:, None]
         swoosh = low * (1.0 - 0.6 * lift) + high * lift
         swoosh /= np.sqrt(np.mean(swoosh**2)) + 1e-12
@@ -701,8 +705,7 @@ class Paper(Texture):
         wave += (0.8 / (np.max(np.abs(grab)) + 1e-12)) * grab[:, None] * np.array([1.0, 0.6])
         # The page settles: a soft low flap as it lands.
         flap_n = round(0.06 * rate)
-        lowpass = signal.butter(2, 250.0 / (rate / 2), output="sos")
-        flap = signal.sosfilt(lowpass, rng.standard_normal(flap_n))
+        flap = signal.sosfilt(self.flap_sos, rng.standard_normal(flap_n))
         flap *= _soft_envelope(flap_n, round(0.012 * rate), round(0.04 * rate))
         flap *= 0.6 / (np.max(np.abs(flap)) + 1e-12)
         start = n - flap_n - round(0.05 * rate)
