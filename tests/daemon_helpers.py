@@ -249,14 +249,17 @@ class DaemonProcess:
 
 @contextlib.contextmanager
 def daemons_in(directory: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    """``make(extra_config, name=None)``: a :class:`DaemonProcess` in its own folder
-    ``directory/name`` (``daemon0``, ``daemon1``, ... when unnamed); all closed on leaving."""
+    """``make(extra_config, name=None, watchdog_usec=None)``: a :class:`DaemonProcess` in its
+    own folder ``directory/name`` (``daemon0``, ``daemon1``, ... when unnamed); all closed on
+    leaving."""
     made: list[DaemonProcess] = []
 
-    def make(extra_config: str = "", name: str | None = None) -> DaemonProcess:
+    def make(
+        extra_config: str = "", name: str | None = None, watchdog_usec: int | None = None
+    ) -> DaemonProcess:
         folder = directory / (name or f"daemon{len(made)}")
         folder.mkdir()
-        daemon = DaemonProcess(folder, extra_config)
+        daemon = DaemonProcess(folder, extra_config, watchdog_usec)
         made.append(daemon)
         return daemon
 

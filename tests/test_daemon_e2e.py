@@ -19,6 +19,7 @@ import pytest
 from daemon_helpers import (
     DaemonProcess,
     block_levels_db,
+    daemons_in,
     read_recording,
     wait_until,
     warm_loudness_cache,
@@ -40,16 +41,8 @@ def _measured_sounds() -> None:
 @pytest.fixture
 def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Factory: ``make_daemon(extra_config="", watchdog_usec=None)``; all killed afterwards."""
-    made: list[DaemonProcess] = []
-
-    def make(extra_config: str = "", watchdog_usec: int | None = None) -> DaemonProcess:
-        daemon = DaemonProcess(tmp_path, extra_config, watchdog_usec)
-        made.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in made:
-        daemon.close()
+    with daemons_in(tmp_path) as make:
+        yield make
 
 
 def _state(daemon: DaemonProcess, wanted: str) -> dict:
