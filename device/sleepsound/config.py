@@ -185,12 +185,15 @@ def _integer(low: int, high: int) -> dict[str, Any]:
 
 
 _PATH: Final = {"type": "string", "minLength": 1}
+_MEANS: Final = "x-means"
+"""Our schema annotation: what a ``pattern`` asks for, in words, for its message."""
 _SOUND_ID: Final = {
     "type": "string",
     "minLength": 1,
     "maxLength": 64,
     # an id, never a path: no slashes, no leading dot, no ".."
     "pattern": r"^(?!\.)(?!.*\.\.)[^/\\\x00-\x1f]+$",
+    _MEANS: "a sound id such as 'rain'",
 }
 
 AUDIO_SCHEMA: Final[dict[str, Any]] = {
@@ -252,7 +255,11 @@ MQTT_SCHEMA: Final[dict[str, Any]] = {
     "keepalive_s": _integer(5, 3600),
     # Topic levels: no wildcards (+ #), no empty levels.
     "prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},
-    "device_id": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{0,64}$"},
+    "device_id": {
+        "type": "string",
+        "pattern": r"^[A-Za-z0-9_-]{0,64}$",
+        _MEANS: "letters, digits, - and _",
+    },
     "name": {"type": "string", "maxLength": 64},
     "groups": {
         "type": "array",
@@ -479,11 +486,8 @@ def _describe(
     if error.validator == "type" and len(error.absolute_path) == 1:
         yield f"{where}: must be a table ([{where}]), not {type_name(error.instance)}"
         return
-    if error.validator == "pattern" and where.endswith(("default", "device_id")):
-        what = (
-            "a sound id such as 'rain'" if where.endswith("default") else "letters, digits, - and _"
-        )
-        yield f"{where}: {error.instance!r} is not {what}"
+    if error.validator == "pattern" and _MEANS in error.schema:
+        yield f"{where}: {error.instance!r} is not {error.schema[_MEANS]}"
         return
     yield f"{where or '(top level)'}: {error.message}"
 
