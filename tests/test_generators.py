@@ -23,6 +23,7 @@ from sleepsound.sources.generators import (
     is_generator,
     open_generator,
 )
+from support.audio import dominant_frequency
 
 RATE = 48000
 NOISES = ("white-noise", "pink-noise", "brown-noise")
@@ -174,12 +175,6 @@ def test_generators_keep_the_source_contract(spec: str) -> None:
         source.read(10)
 
 
-def dominant_hz(x: np.ndarray, rate: int) -> float:
-    """Frequency of the largest FFT bin (resolution rate/len)."""
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.fft.rfftfreq(len(x), 1.0 / rate)[np.argmax(spectrum)])
-
-
 @pytest.mark.parametrize(
     ("spec", "carrier", "beat"),
     [
@@ -191,7 +186,7 @@ def dominant_hz(x: np.ndarray, rate: int) -> float:
 )
 def test_binaural_ears_differ_by_the_beat(spec: str, carrier: float, beat: float) -> None:
     x = render(spec, 16 * RATE).astype(np.float64)  # 1/16 Hz resolution
-    left, right = dominant_hz(x[:, 0], RATE), dominant_hz(x[:, 1], RATE)
+    left, right = dominant_frequency(x[:, 0], RATE), dominant_frequency(x[:, 1], RATE)
     assert left == pytest.approx(carrier - beat / 2, abs=1 / 16)
     assert right == pytest.approx(carrier + beat / 2, abs=1 / 16)
     assert right - left == pytest.approx(beat, abs=1 / 16)
