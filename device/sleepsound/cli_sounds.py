@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sleepsound import runpaths
+from sleepsound.commands import shorten
 from sleepsound.config import load_config
 from sleepsound.errors import SoundError
 from sleepsound.library.catalog import Catalog, SoundEntry
@@ -113,9 +114,9 @@ def format_table(entries: list[SoundEntry], service: LoudnessService) -> str:
         rows.append(
             (
                 entry.id,
-                _clip(entry.meta.title, 32),
+                shorten(entry.meta.title, 32),
                 entry.meta.category,
-                _clip(", ".join(entry.meta.triggers) or "-", 28),
+                shorten(", ".join(entry.meta.triggers) or "-", 28),
                 _duration(entry.duration_s),
                 _lufs(found),
             )
@@ -125,10 +126,6 @@ def format_table(entries: list[SoundEntry], service: LoudnessService) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _duration(seconds: float | None) -> str:

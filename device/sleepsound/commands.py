@@ -178,7 +178,7 @@ def parse_plain(key: str, text: str | bytes) -> Command:
     if key in ("action", "sound", "layer"):
         return parse_command({key: value.lower() if key == "action" else value})
     if not _PLAIN_NUMBER.fullmatch(value):
-        raise CommandError(f"{key} must be a number, not {_short(value)!r}", key)
+        raise CommandError(f"{key} must be a number, not {shorten(value)!r}", key)
     number = float(value)
     if not math.isfinite(number):  # 1e999 overflows to inf
         raise CommandError(f"{key} must be a finite number", key)
@@ -288,7 +288,7 @@ def _action(value: object) -> Action:
         raise CommandError(f"action must be one of {', '.join(ACTIONS)}", "action")
     if value not in ACTIONS:
         raise CommandError(
-            f"unknown action {_short(value)!r}{did_you_mean(value, ACTIONS)}; "
+            f"unknown action {shorten(value)!r}{did_you_mean(value, ACTIONS)}; "
             f"actions are {', '.join(ACTIONS)}",
             "action",
         )
@@ -336,12 +336,12 @@ def _transaction(value: object) -> Transaction | None:
 
 
 def _unknown(what: str, word: object, choices: tuple[str, ...]) -> str:
-    shown = _short(str(word))
+    shown = shorten(str(word))
     return (
         f"unknown {what} {shown!r}{did_you_mean(str(word), choices)}; known: {', '.join(choices)}"
     )
 
 
-def _short(text: str, limit: int = 40) -> str:
-    """Keep echoed input short: a hostile payload must not flood logs and replies."""
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: echoed input and table cells."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

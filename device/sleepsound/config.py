@@ -176,11 +176,13 @@ class MqttConfig:
 # -- sections: the schemas ---------------------------------------------------------------
 
 
-def _number(low: float, high: float) -> dict[str, Any]:
+def number_schema(low: float, high: float) -> dict[str, Any]:
+    """JSON schema of a number from ``low`` to ``high`` (for every section's keys)."""
     return {"type": "number", "minimum": low, "maximum": high}
 
 
-def _integer(low: int, high: int) -> dict[str, Any]:
+def integer_schema(low: int, high: int) -> dict[str, Any]:
+    """JSON schema of a whole number from ``low`` to ``high``."""
     return {"type": "integer", "minimum": low, "maximum": high}
 
 
@@ -200,21 +202,21 @@ AUDIO_SCHEMA: Final[dict[str, Any]] = {
     "output": {"enum": ["alsa", "clock"]},
     "device": {"type": "string", "minLength": 1},
     "record": _PATH,
-    "volume": _number(0, 100),
-    "max_volume": _number(1, 100),
-    "fade_in_s": _number(0, 600),
-    "fade_out_s": _number(0, 600),
-    "crossfade_s": _number(0, 600),
-    "rate": _integer(8000, 192000),
-    "channels": _integer(1, 8),
-    "period_frames": _integer(64, 65536),
-    "periods": _integer(2, 32),
+    "volume": number_schema(0, 100),
+    "max_volume": number_schema(1, 100),
+    "fade_in_s": number_schema(0, 600),
+    "fade_out_s": number_schema(0, 600),
+    "crossfade_s": number_schema(0, 600),
+    "rate": integer_schema(8000, 192000),
+    "channels": integer_schema(1, 8),
+    "period_frames": integer_schema(64, 65536),
+    "periods": integer_schema(2, 32),
     "format": {"enum": ["auto", "S16_LE", "S32_LE"]},
 }
 
 SLEEP_SCHEMA: Final[dict[str, Any]] = {
-    "timer_min": _number(0, 720),
-    "fade_min": _number(0, 720),
+    "timer_min": number_schema(0, 720),
+    "fade_min": number_schema(0, 720),
     "presets_min": {
         "type": "array",
         "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 720},
@@ -227,22 +229,22 @@ SLEEP_SCHEMA: Final[dict[str, Any]] = {
 SOUNDS_SCHEMA: Final[dict[str, Any]] = {
     "dir": _PATH,
     "default": _SOUND_ID,
-    "rescan_s": _number(0.5, 3600),
+    "rescan_s": number_schema(0.5, 3600),
     "rotation": {
         "type": "string",
         "pattern": r"^(all|user|builtin|category:[a-z0-9][a-z0-9_-]*|trigger:[a-z_]+)$",
     },
     "non_repeating": {"type": "boolean"},
-    "segment_s": _number(10, 3600),
-    "loudness_lufs": _number(-40, -10),
+    "segment_s": number_schema(10, 3600),
+    "loudness_lufs": number_schema(-40, -10),
     "loudness_cache": _PATH,
     "mono_binaural": {"enum": ["monaural", "refuse"]},
 }
 CONTROL_SCHEMA: Final[dict[str, Any]] = {"socket": _PATH}
-STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": _number(0, 3600)}
+STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": number_schema(0, 3600)}
 MQTT_SCHEMA: Final[dict[str, Any]] = {
     "host": {"type": "string"},
-    "port": _integer(1, 65535),
+    "port": integer_schema(1, 65535),
     "username": {"type": "string", "maxLength": 256},
     "password": {"type": "string", "maxLength": 256},
     "password_file": _PATH,
@@ -252,7 +254,7 @@ MQTT_SCHEMA: Final[dict[str, Any]] = {
     "keyfile": _PATH,
     "client_id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{0,64}$"},
     "protocol": {"enum": ["3.1.1", "5"]},
-    "keepalive_s": _integer(5, 3600),
+    "keepalive_s": integer_schema(5, 3600),
     # Topic levels: no wildcards (+ #), no empty levels.
     "prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},
     "device_id": {

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from sleepsound.commands import KEYS
-from sleepsound.config import SectionSpec
+from sleepsound.config import SectionSpec, integer_schema, number_schema
 from sleepsound.controls import encoder, gestures, led, pot
 
 Pin = int | str
@@ -212,14 +212,6 @@ def _button(table: Mapping[str, Any], name: str, pin: Pin) -> ButtonConfig:
 # which take them from the pure cores so the two cannot drift apart.
 
 
-def _number(low: float, high: float) -> dict[str, Any]:
-    return {"type": "number", "minimum": low, "maximum": high}
-
-
-def _integer(low: int, high: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": low, "maximum": high}
-
-
 BOOLEAN: Final = {"type": "boolean"}
 
 PIN: Final = {
@@ -251,9 +243,9 @@ BUTTON_PROPERTIES: Final[dict[str, Any]] = {
     "pin": PIN,
     "enabled": BOOLEAN,
     "pull_up": BOOLEAN,
-    "bounce_time_s": _number(0, 0.5),
-    "hold_time_s": _number(0.1, 10),
-    "double_time_s": _number(0, 2),
+    "bounce_time_s": number_schema(0, 0.5),
+    "hold_time_s": number_schema(0.1, 10),
+    "double_time_s": number_schema(0, 2),
     "single": COMMAND,
     "double": COMMAND,
     "long": COMMAND,
@@ -265,22 +257,22 @@ ENCODER_PROPERTIES: Final[dict[str, Any]] = {
     "enabled": BOOLEAN,
     "a_pin": PIN,
     "b_pin": PIN,
-    "step": _integer(1, 25),
+    "step": integer_schema(1, 25),
     "half_step": BOOLEAN,
     "reverse": BOOLEAN,
-    "acceleration_max": _integer(1, 10),
+    "acceleration_max": integer_schema(1, 10),
     "button": _object(BUTTON_PROPERTIES),
 }
 
 POT_PROPERTIES: Final[dict[str, Any]] = {
     "enabled": BOOLEAN,
-    "channel": _integer(0, 7),
+    "channel": integer_schema(0, 7),
     "select_pin": PIN,
     "hysteresis": {"type": "number", "exclusiveMinimum": 0, "maximum": 20},
-    "smoothing_s": _number(0, 5),
-    "dead_zone": _number(0, 0.2),
+    "smoothing_s": number_schema(0, 5),
+    "dead_zone": number_schema(0, 0.2),
     "reverse": BOOLEAN,
-    "poll_s": _number(0.01, 1),
+    "poll_s": number_schema(0.01, 1),
 }
 
 CONTROLS_PROPERTIES: Final[dict[str, Any]] = {
@@ -298,16 +290,16 @@ CONTROLS_PROPERTIES: Final[dict[str, Any]] = {
 LED_PROPERTIES: Final[dict[str, Any]] = {
     "enabled": BOOLEAN,
     "pin": PIN,
-    "brightness": _number(0, 1),
-    "blink": _object({"level": _number(0, 1), "period_s": _number(0.2, 5)}),
+    "brightness": number_schema(0, 1),
+    "blink": _object({"level": number_schema(0, 1), "period_s": number_schema(0.2, 5)}),
     "breathing": _object(
         {
             "enabled": BOOLEAN,
-            "start_bpm": _number(2, 30),
-            "end_bpm": _number(2, 30),
-            "ramp_s": _number(0, 7200),
-            "duration_s": _number(1, 14400),
-            "level": _number(0, 1),
+            "start_bpm": number_schema(2, 30),
+            "end_bpm": number_schema(2, 30),
+            "ramp_s": number_schema(0, 7200),
+            "duration_s": number_schema(1, 14400),
+            "level": number_schema(0, 1),
         }
     ),
 }

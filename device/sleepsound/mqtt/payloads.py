@@ -26,6 +26,7 @@ from sleepsound.commands import (
     parse_command,
     parse_plain,
     reply_error,
+    shorten,
     transaction_of,
 )
 from sleepsound.errors import CommandError
@@ -33,6 +34,8 @@ from sleepsound.mqtt.topics import Route
 
 MAX_PAYLOAD_BYTES: Final = 4096
 """The largest command accepted; the longest real one is under 200 bytes."""
+ECHOED_KEY_LIMIT: Final = 64
+"""Keys echoed in replies are cut to this: a hostile payload must not flood the reply."""
 MAX_PLAIN_BYTES: Final = 256
 """The largest bare value on ``set/<key>`` (a number, ``ON``, a sound id)."""
 MAX_DEPTH: Final = 2
@@ -79,7 +82,7 @@ def decode_json_command(payload: bytes) -> Any:
         ) from None
     depth, key = nesting(text)
     if depth > MAX_DEPTH:
-        where = _short(key) if key is not None else PAYLOAD_FIELD
+        where = shorten(key, ECHOED_KEY_LIMIT) if key is not None else PAYLOAD_FIELD
         raise CommandError(f"{where}: nested too deeply; command values are flat", where)
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
@@ -140,11 +143,13 @@ def _translate_json(payload: bytes) -> Translation:
     try:
         raw = decode_json_command(payload)
     except CommandError as error:
-        return Translation(reply=reply_error(error, _short(error.field or PAYLOAD_FIELD)))
+        return Translation(
+            reply=reply_error(error, shorten(error.field or PAYLOAD_FIELD, ECHOED_KEY_LIMIT))
+        )
     try:
         return Translation(command=parse_command(raw))
     except CommandError as error:
-        field = _short(error.field or PAYLOAD_FIELD)
+        field = shorten(error.field or PAYLOAD_FIELD, ECHOED_KEY_LIMIT)
         return Translation(reply=reply_error(error, field, transaction=transaction_of(raw)))
 
 
@@ -158,16 +163,13 @@ def _translate_plain(key: str, payload: bytes) -> Translation:
         return Translation(reply=reply_error(error, error.field or key))
 
 
-def _short(name: str, limit: int = 64) -> str:
-    """Keep an echoed key short: a hostile payload must not flood the reply."""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise CommandError(f"{_short(key)} is given twice; give each key once", key)
+            raise CommandError(
+                f"{shorten(key, ECHOED_KEY_LIMIT)} is given twice; give each key once", key
+            )
         seen[key] = value
     return seen
 
