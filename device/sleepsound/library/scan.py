@@ -16,8 +16,14 @@ from pathlib import Path
 
 import soundfile as sf
 
-from sleepsound.errors import SoundFileError
+from sleepsound.errors import SoundFileError, UnknownSoundError
 from sleepsound.library.metadata import SoundMeta, default_title, parse_sidecar
+from sleepsound.sources.file_checks import (
+    not_readable_message,
+    readable_name,
+    unsupported_message,
+)
+from sleepsound.sources.soundfiles import decoded_end, open_sound_file, read_start
 
 AUDIO_SUFFIXES: frozenset[str] = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
@@ -99,26 +105,26 @@ def list_directory(root: Path) -> Listing:
         return Listing((), {}, (f"{root}: sounds folder is not a folder",), ())
 
     def on_error(error: OSError) -> None:
-        problems.append(f"{error.filename}: cannot list folder ({error.strerror}); skipped")
+        problems.append(f"{readable_name(str(error.filename))}: cannot list folder ({error.strerror}); skipped")
 
     for dirpath, dirnames, filenames in os.walk(real_root, onerror=on_error):
         folder = Path(dirpath)
         for name in sorted(dirnames):
             if (folder / name).is_symlink():
-                rel = (folder / name).relative_to(real_root).as_posix()
+                rel = readable_name((folder / name).relative_to(real_root).as_posix())
                 notes.append(f"{rel}: linked folder not followed")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue  # hidden files, partial downloads, editor droppings
             path = folder / name
-            rel = path.relative_to(real_root).as_posix()
+            # Names shown and turned into ids are proper text even when the bytes are
+            # not UTF-8 (Latin-1 from an old share); ``path`` keeps the real name.
+            rel = readable_name(path.relative_to(real_root).as_posix())
             suffix = path.suffix.lower()
             if suffix not in AUDIO_SUFFIXES and suffix != SIDECAR_SUFFIX:
                 if suffix in UNSUPPORTED_AUDIO:
-                    problems.append(
-                        f"{rel}: {suffix} files cannot be played; convert to FLAC, OGG or MP3"
-                    )
+                    problems.append(unsupported_message(rel, suffix))
                 else:
                     notes.append(f"{rel}: not a sound file, ignored")
                 continue
@@ -142,7 +148,8 @@ def _stat_inside(path: Path, rel: str, real_root: Path) -> FileStat | str:
             return f"{rel}: broken link; skipped (remove it or point it at a file)"
         if not target.is_relative_to(real_root):
             return (
-                f"{rel}: link points outside the sounds folder ({target}); skipped. "
+                f"{rel}: link points outside the sounds folder ({readable_name(str(target))}); "
+                "skipped. "
                 "Copy the file into the folder instead."
             )
     try:
@@ -160,28 +167,30 @@ def probe_audio(path: Path, name: str) -> AudioInfo:
     """Open an audio file and check that its first and last frames decode.
 
     Raises :class:`SoundFileError` with the reason when the file is empty, not
-    audio, corrupt or truncated; the message names the file as ``name``.
+    audio, in a format that is not played, outside the bounds of what plays,
+    corrupt or truncated; the message names the file as ``name``. An MP3's frame
+    count is corrected to where its audio really ends (see :func:`decoded_end`).
     """
     try:
-        with sf.SoundFile(str(path)) as f:
+        start_bytes = read_start(path)
+        with open_sound_file(str(path), name) as f:
             frames, rate, channels = f.frames, f.samplerate, f.channels
             fmt = f"{f.format}/{f.subtype}"
-            if rate <= 0 or channels <= 0:
-                raise SoundFileError(f"{name}: no audio stream in it")
-            head = f.read(min(frames, _PROBE_FRAMES) if frames > 0 else _PROBE_FRAMES)
-            if frames <= 0 or len(head) == 0:
+            head = f.read(min(frames, _PROBE_FRAMES), dtype="float32")
+            if len(head) == 0:
                 raise SoundFileError(f"{name}: contains no audio (zero length)")
-            if frames > 2 * _PROBE_FRAMES:
+            end = decoded_end(f, start_bytes)
+            if end is None:
                 # A truncated file has an intact header but cannot reach its end.
-                f.seek(frames - _PROBE_FRAMES)
-                if len(f.read(_PROBE_FRAMES)) == 0:
-                    raise SoundFileError(f"{name}: truncated (its end cannot be decoded)")
+                raise SoundFileError(f"{name}: truncated (its end cannot be decoded)")
     except SoundFileError:
         raise
+    except UnknownSoundError as error:  # vanished since the listing
+        raise SoundFileError(f"{name}: gone while being read") from error
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
         reason = str(error).split(":")[-1].strip() or type(error).__name__
-        raise SoundFileError(f"{name}: not a readable sound file ({reason})") from error
-    return AudioInfo(frames=frames, rate=rate, channels=channels, format=fmt)
+        raise SoundFileError(not_readable_message(name, reason)) from error
+    return AudioInfo(frames=end, rate=rate, channels=channels, format=fmt)
 
 
 def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tuple[str, ...]]:

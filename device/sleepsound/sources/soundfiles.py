@@ -17,6 +17,15 @@ import soxr
 
 from sleepsound.errors import SoundFileError, UnknownSoundError
 from sleepsound.sources.base import BlockFifo
+from sleepsound.sources.file_checks import (
+    MPEG_PADDING_FRAMES,
+    check_bounds,
+    mpeg_declares_length,
+    not_readable_message,
+    readable_name,
+    unsupported_format,
+    unsupported_message,
+)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 
@@ -82,20 +91,96 @@ def decode_frames(handle: soundfile.SoundFile, frames: int, path: str) -> np.nda
     return out if got == frames else out[:got]
 
 
-def open_sound_file(path: str) -> soundfile.SoundFile:
-    """Open ``path`` for reading, turning every failure into a clear SoundError."""
+SNIFF_BYTES = 64 * 1024
+"""Bytes read from a file's start to recognise formats and an MP3's length header."""
+
+TAIL_PROBE_FRAMES = 1024
+_COUNT_FRAMES = 65536
+
+
+def read_start(path: str | bytes | os.PathLike[str], size: int = SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of a file (what format sniffing needs)."""
+    with open(path, "rb") as file:
+        return file.read(size)
+
+
+def open_sound_file(path: str, name: str | None = None) -> soundfile.SoundFile:
+    """Open ``path`` for reading, turning every failure into a clear SoundError.
+
+    A format sleepsound does not play, or a file outside :func:`check_bounds`, is
+    refused here, so every way of playing a file applies the same rules. Messages
+    call the file ``name`` (default: its path, as readable text).
+    """
+    shown = readable_name(path if name is None else name)
     if not os.path.exists(path):
-        raise UnknownSoundError(f"no such sound file: {path}")
+        raise UnknownSoundError(f"no such sound file: {shown}")
     if os.path.isdir(path):
-        raise SoundFileError(f"{path} is a directory, not a sound file")
+        raise SoundFileError(f"{shown} is a directory, not a sound file")
     try:
-        handle = soundfile.SoundFile(path)
+        label = unsupported_format(read_start(path))
+    except OSError as error:
+        raise SoundFileError(f"cannot read {shown} ({error.strerror})") from error
+    if label is not None:
+        raise SoundFileError(unsupported_message(shown, label))
+    try:
+        # Bytes, not str: a name that is not UTF-8 would not encode for libsndfile.
+        handle = soundfile.SoundFile(os.fsencode(path))
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
         reason = str(error).split(":", 1)[-1].strip() or type(error).__name__
-        raise SoundFileError(
-            f"cannot decode {path}: {reason} (sleepsound plays WAV, FLAC, OGG and MP3 files)"
-        ) from error
+        raise SoundFileError(not_readable_message(shown, reason)) from error
     if handle.frames == 0 or handle.samplerate <= 0 or handle.channels <= 0:
         handle.close()
-        raise SoundFileError(f"{path} holds no audio (0 frames)")
+        raise SoundFileError(f"{shown} holds no audio (0 frames)")
+    try:
+        check_bounds(handle.samplerate, handle.channels, shown)
+    except SoundFileError:
+        handle.close()
+        raise
     return handle
+
+
+def is_mpeg(handle: soundfile.SoundFile) -> bool:
+    """True for MP3 (and other MPEG audio) files, whose frame count may over-report."""
+    return handle.format == "MP3" or handle.subtype.startswith("MPEG")
+
+
+def decoded_end(handle: soundfile.SoundFile, start_bytes: bytes) -> int | None:
+    """Where ``handle``'s audio really ends (a frame count), or ``None`` if it is truncated.
+
+    The header's frame count is exact for most formats: its last frames must decode.
+    An MP3 with a length header (Xing/Info/VBRI) may over-report by the encoder's
+    padding only, so its end must come within :data:`MPEG_PADDING_FRAMES` of the
+    count. Without such a header the count is an estimate from the file size (tags
+    and cover art inflate it), so the real end is searched backwards from it:
+    whatever is there plays, and nothing claims more. Moves the read position.
+    """
+    frames = handle.frames
+    if frames <= 2 * TAIL_PROBE_FRAMES:
+        return frames
+    if not is_mpeg(handle):
+        handle.seek(frames - TAIL_PROBE_FRAMES)
+        return frames if _count(handle, TAIL_PROBE_FRAMES) else None
+    if mpeg_declares_length(start_bytes):
+        start = max(frames - MPEG_PADDING_FRAMES - TAIL_PROBE_FRAMES, 0)
+        handle.seek(start)
+        end = start + _count(handle, frames - start)
+        return end if end >= frames - MPEG_PADDING_FRAMES else None
+    back = TAIL_PROBE_FRAMES
+    while True:
+        start = max(frames - back, 0)
+        handle.seek(start)
+        got = _count(handle, frames - start)
+        if got or start == 0:
+            return start + got if got else None
+        back *= 4
+
+
+def _count(handle: soundfile.SoundFile, frames: int) -> int:
+    """Decode up to ``frames`` frames in small blocks and count them (memory stays flat)."""
+    total = 0
+    while total < frames:
+        got = len(handle.read(min(_COUNT_FRAMES, frames - total), dtype="float32"))
+        if got == 0:
+            break
+        total += got
+    return total
