@@ -105,7 +105,8 @@ def list_directory(root: Path) -> Listing:
         return Listing((), {}, (f"{root}: sounds folder is not a folder",), ())
 
     def on_error(error: OSError) -> None:
-        problems.append(f"{readable_name(str(error.filename))}: cannot list folder ({error.strerror}); skipped")
+        folder = readable_name(str(error.filename))
+        problems.append(f"{folder}: cannot list folder ({error.strerror}); skipped")
 
     for dirpath, dirnames, filenames in os.walk(real_root, onerror=on_error):
         folder = Path(dirpath)

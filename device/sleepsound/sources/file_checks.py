@@ -39,13 +39,11 @@ def check_bounds(rate: int, channels: int, name: str) -> None:
     hint = CONVERT_HINT.format(name=_quoted(name))
     if rate < MIN_RATE_HZ:
         raise SoundFileError(
-            f"{name}: sample rate {rate} Hz is below the {MIN_RATE_HZ} Hz sleepsound plays; "
-            f"{hint}"
+            f"{name}: sample rate {rate} Hz is below the {MIN_RATE_HZ} Hz sleepsound plays; {hint}"
         )
     if rate > MAX_RATE_HZ:
         raise SoundFileError(
-            f"{name}: sample rate {rate} Hz is above the {MAX_RATE_HZ} Hz sleepsound plays; "
-            f"{hint}"
+            f"{name}: sample rate {rate} Hz is above the {MAX_RATE_HZ} Hz sleepsound plays; {hint}"
         )
     if channels > MAX_CHANNELS:
         raise SoundFileError(
