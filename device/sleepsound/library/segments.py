@@ -24,7 +24,15 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.soundfiles import decode_frames, open_sound_file, read_converted
+from sleepsound.sources.soundfiles import (
+    decode_frames,
+    decoded_end,
+    is_mpeg,
+    open_sound_file,
+    read_converted,
+    read_start,
+    seek_exact,
+)
 
 SEGMENT_S = 45.0
 CROSSFADE_S = 3.0
@@ -86,6 +94,10 @@ class ShuffledSegments:
         native = self._file.samplerate
         self.native_rate = native
         self._frames = self._file.frames
+        if is_mpeg(self._file):
+            # An MP3's frame count may over-report by padding or (without a length
+            # header) by its tags: segments are chosen within what really decodes.
+            self._frames = decoded_end(self._file, read_start(path)) or 0
         self._segment = round(segment_s * native)
         self._crossfade = round(crossfade_s * native)
         if self._segment < 3 * self._crossfade or self._frames < 3 * self._segment:
@@ -110,7 +122,8 @@ class ShuffledSegments:
         while True:
             start = choose_segment(self._frames, self._segment, list(self.recent), self._rng)
             self.recent.append((start, start + self._segment))
-            self._file.seek(start)
+            if not seek_exact(self._file, start):
+                raise SoundFileError(f"{self.path}: cannot reach frame {start}")
             head = decode_frames(self._file, self._crossfade, self.path)
             if len(head) == 0:
                 raise SoundFileError(f"{self.path}: nothing could be read at frame {start}")

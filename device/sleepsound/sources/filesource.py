@@ -10,6 +10,9 @@ memory. Reading always holds the last ``seam`` frames back, so that when the fil
 ends (whatever its header claimed: truncated files end early) those held frames are
 the tail. The tail is crossfaded into the head with :func:`seam_gains`, and the next
 pass continues just after the head. Each pass therefore lasts ``frames - seam``.
+An MP3's header may promise more frames than it decodes (encoder padding): reading
+to the real end makes that harmless, and :func:`seek_exact` keeps the jump back to
+just after the head sample-exact (a plain MP3 seek inserts silence).
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.soundfiles import decode_frames, open_sound_file, read_converted
+from sleepsound.sources.soundfiles import (
+    decode_frames,
+    open_sound_file,
+    read_converted,
+    seek_exact,
+)
 
 READ_FRAMES = 16384
 """Frames decoded per read: large enough to keep Python overhead low, small in memory."""
@@ -46,7 +54,7 @@ class FileSource:
         self._seam = max(min(round(seam_s * self.native_rate), self.declared_frames // 4), 0)
         try:
             self._head = decode_frames(self._file, self._seam, path)
-            self._file.seek(0)
+            seek_exact(self._file, 0)
         except SoundFileError:
             self._file.close()
             raise
@@ -66,8 +74,8 @@ class FileSource:
         """Yield the looped stream at the file's own rate and channel count."""
         start = 0
         while True:
-            if start:
-                self._file.seek(start)
+            if start and not seek_exact(self._file, start):
+                raise SoundFileError(f"{self.path}: cannot seek back to frame {start} to loop")
             held: collections.deque[np.ndarray] = collections.deque()
             held_frames = 0
             produced = 0

@@ -95,7 +95,11 @@ SNIFF_BYTES = 64 * 1024
 """Bytes read from a file's start to recognise formats and an MP3's length header."""
 
 TAIL_PROBE_FRAMES = 1024
-_COUNT_FRAMES = 65536
+_COUNT_FRAMES = 16384
+MPEG_SEEK_PREROLL_FRAMES = 16384
+"""How far before its target an MP3 seek lands, to be decoded and dropped: libsndfile's
+seek in a VBR MP3 is followed by ~0.1 s of silence (measured up to ~6,600 frames at
+48 kHz, for lame and ffmpeg files), while decoding on from an earlier point is exact."""
 
 
 def read_start(path: str | bytes | os.PathLike[str], size: int = SNIFF_BYTES) -> bytes:
@@ -162,24 +166,46 @@ def decoded_end(handle: soundfile.SoundFile, start_bytes: bytes) -> int | None:
         return frames if _count(handle, TAIL_PROBE_FRAMES) else None
     if mpeg_declares_length(start_bytes):
         start = max(frames - MPEG_PADDING_FRAMES - TAIL_PROBE_FRAMES, 0)
-        handle.seek(start)
+        if not seek_exact(handle, start):
+            return None
         end = start + _count(handle, frames - start)
         return end if end >= frames - MPEG_PADDING_FRAMES else None
     back = TAIL_PROBE_FRAMES
     while True:
         start = max(frames - back, 0)
-        handle.seek(start)
-        got = _count(handle, frames - start)
+        got = _count(handle, frames - start) if seek_exact(handle, start) else 0
         if got or start == 0:
             return start + got if got else None
         back *= 4
 
 
+def seek_exact(handle: soundfile.SoundFile, frame: int) -> bool:
+    """Move ``handle`` to ``frame`` so that the next decode starts exactly there.
+
+    An MP3 is sought :data:`MPEG_SEEK_PREROLL_FRAMES` earlier and decoded up to
+    ``frame`` (see there why). False when ``frame`` cannot be reached (the file
+    ends before it, or the seek fails).
+    """
+    if not is_mpeg(handle):
+        try:
+            handle.seek(frame)
+        except (soundfile.LibsndfileError, RuntimeError):
+            return False
+        return True
+    early = max(frame - MPEG_SEEK_PREROLL_FRAMES, 0)
+    try:
+        handle.seek(early)
+    except (soundfile.LibsndfileError, RuntimeError):
+        return False
+    return _count(handle, frame - early) == frame - early
+
+
 def _count(handle: soundfile.SoundFile, frames: int) -> int:
     """Decode up to ``frames`` frames in small blocks and count them (memory stays flat)."""
     total = 0
+    name = readable_name(handle.name if isinstance(handle.name, str) else os.fsdecode(handle.name))
     while total < frames:
-        got = len(handle.read(min(_COUNT_FRAMES, frames - total), dtype="float32"))
+        got = len(decode_frames(handle, min(_COUNT_FRAMES, frames - total), name))
         if got == 0:
             break
         total += got
