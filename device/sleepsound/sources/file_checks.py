@@ -47,7 +47,8 @@ def check_bounds(rate: int, channels: int, name: str) -> None:
         )
     if channels > MAX_CHANNELS:
         raise SoundFileError(
-            f"{name}: {channels} channels, more than the {MAX_CHANNELS} sleepsound plays; {hint}"
+            f"{name}: {channels} channels, more than the {MAX_CHANNELS} channels "
+            f"sleepsound plays; {hint}"
         )
     if rate * channels > MAX_SAMPLES_PER_S:
         raise SoundFileError(
@@ -121,8 +122,14 @@ def _quoted(name: str) -> str:
     return shlex.quote(name)
 
 
-def not_readable_message(name: str, reason: str) -> str:
-    """What to tell the user when libsndfile cannot open a file, in their words not its."""
+def not_readable_message(name: str, reason: str, head: bytes = b"") -> str:
+    """What to tell the user when libsndfile cannot open a file, in their words not its.
+
+    ``head`` (the file's first bytes) tells a damaged MP3 from something that is no
+    sound at all: libsndfile words both "possibly a pipe?".
+    """
+    if head[:3] == b"ID3" or _find_sync(head[:4], 0) == 0:
+        return f"{name}: damaged or cut-short MP3 (it cannot be decoded)"
     lowered = reason.lower()
     if "not recognised" in lowered or "possibly a pipe" in lowered or "unknown format" in lowered:
         return f"{name}: not a sound file ({SUPPORTED_TEXT})"

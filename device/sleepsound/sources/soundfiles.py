@@ -121,9 +121,10 @@ def open_sound_file(path: str, name: str | None = None) -> soundfile.SoundFile:
     if os.path.isdir(path):
         raise SoundFileError(f"{shown} is a directory, not a sound file")
     try:
-        label = unsupported_format(read_start(path))
+        head = read_start(path)
     except OSError as error:
         raise SoundFileError(f"cannot read {shown} ({error.strerror})") from error
+    label = unsupported_format(head)
     if label is not None:
         raise SoundFileError(unsupported_message(shown, label))
     try:
@@ -131,7 +132,7 @@ def open_sound_file(path: str, name: str | None = None) -> soundfile.SoundFile:
         handle = soundfile.SoundFile(os.fsencode(path))
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
         reason = str(error).split(":", 1)[-1].strip() or type(error).__name__
-        raise SoundFileError(not_readable_message(shown, reason)) from error
+        raise SoundFileError(not_readable_message(shown, reason, head)) from error
     if handle.frames == 0 or handle.samplerate <= 0 or handle.channels <= 0:
         handle.close()
         raise SoundFileError(f"{shown} holds no audio (0 frames)")
