@@ -24,6 +24,7 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
+from sleepsound.sources.file_checks import readable_name
 from sleepsound.sources.soundfiles import (
     decode_frames,
     decoded_end,
@@ -88,6 +89,8 @@ class ShuffledSegments:
     ) -> None:
         """Open ``path``; raises :class:`SoundFileError` if it is too short to shuffle."""
         self.path = path
+        self._shown = readable_name(path)
+        """The path as text for messages (a non-UTF-8 name never reaches JSON)."""
         self.rate = rate
         self.channels = channels
         self._file = open_sound_file(path)
@@ -103,7 +106,7 @@ class ShuffledSegments:
         if self._segment < 3 * self._crossfade or self._frames < 3 * self._segment:
             self._file.close()
             raise SoundFileError(
-                f"{path} is too short to play as shuffled {segment_s:g} s segments; "
+                f"{readable_name(path)} is too short to play as shuffled {segment_s:g} s segments; "
                 "play it as a loop instead"
             )
         self._rng = np.random.default_rng(seed)
@@ -123,10 +126,10 @@ class ShuffledSegments:
             start = choose_segment(self._frames, self._segment, list(self.recent), self._rng)
             self.recent.append((start, start + self._segment))
             if not seek_exact(self._file, start):
-                raise SoundFileError(f"{self.path}: cannot reach frame {start}")
+                raise SoundFileError(f"{self._shown}: cannot reach frame {start}")
             head = decode_frames(self._file, self._crossfade, self.path)
             if len(head) == 0:
-                raise SoundFileError(f"{self.path}: nothing could be read at frame {start}")
+                raise SoundFileError(f"{self._shown}: nothing could be read at frame {start}")
             if tail is not None:
                 n = min(len(tail), len(head))
                 fade_out, fade_in = seam_gains(tail[:n], head[:n])

@@ -26,6 +26,7 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
+from sleepsound.sources.file_checks import readable_name
 from sleepsound.sources.soundfiles import (
     decode_frames,
     open_sound_file,
@@ -45,6 +46,8 @@ class FileSource:
 
     def __init__(self, path: str, rate: int, channels: int, seam_s: float = SEAM_S) -> None:
         self.path = path
+        self._shown = readable_name(path)
+        """The path as text for messages (a non-UTF-8 name never reaches JSON)."""
         self.rate = rate
         self.channels = channels
         self._file = open_sound_file(path)
@@ -75,7 +78,7 @@ class FileSource:
         start = 0
         while True:
             if start and not seek_exact(self._file, start):
-                raise SoundFileError(f"{self.path}: cannot seek back to frame {start} to loop")
+                raise SoundFileError(f"{self._shown}: cannot seek back to frame {start} to loop")
             held: collections.deque[np.ndarray] = collections.deque()
             held_frames = 0
             produced = 0
@@ -99,7 +102,7 @@ class FileSource:
             tail = tail[body:]
             overlap = min(len(tail), len(self._head))
             if produced == 0 and overlap == 0:
-                raise SoundFileError(f"{self.path} ended before any audio could be read")
+                raise SoundFileError(f"{self._shown} ended before any audio could be read")
             if overlap < len(tail):
                 yield tail[: len(tail) - overlap]
             fade_out, fade_in = seam_gains(tail[-overlap:], self._head[:overlap])

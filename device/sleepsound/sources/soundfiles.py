@@ -87,7 +87,7 @@ def decode_frames(handle: soundfile.SoundFile, frames: int, path: str) -> np.nda
         if handle._errorcode:
             raise soundfile.LibsndfileError(handle._errorcode, "error while decoding: ")
     except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise SoundFileError(f"cannot decode {path}: {error}") from error
+        raise SoundFileError(f"cannot decode {readable_name(path)}: {error}") from error
     return out if got == frames else out[:got]
 
 
