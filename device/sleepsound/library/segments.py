@@ -100,7 +100,10 @@ class ShuffledSegments:
         if is_mpeg(self._file):
             # An MP3's frame count may over-report by padding or (without a length
             # header) by its tags: segments are chosen within what really decodes.
-            self._frames = decoded_end(self._file, read_start(path)) or 0
+            try:
+                self._frames = decoded_end(self._file, read_start(path)) or 0
+            except (SoundFileError, OSError):
+                self._frames = 0  # refused below as too short: the file loops instead
         self._segment = round(segment_s * native)
         self._crossfade = round(crossfade_s * native)
         if self._segment < 3 * self._crossfade or self._frames < 3 * self._segment:
