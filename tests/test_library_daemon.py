@@ -21,6 +21,7 @@ import pytest
 import soundfile
 
 from daemon_helpers import DaemonProcess, block_levels_db, read_recording
+from support.encoders import Mp3Case
 from support.waiting import wait_for, wait_until
 
 pytestmark = pytest.mark.slow
@@ -304,4 +305,25 @@ def test_a_saved_sound_no_longer_playable_falls_back_with_a_log_line(
     assert daemon.terminate() == 0
     log = daemon.log_text()
     assert saved_sound[:20] in log, log
+    assert "Traceback" not in log
+
+
+def test_decoder_chatter_stays_out_of_the_journal(
+    make_daemon: Callable[..., DaemonProcess], real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # A damaged stretch inside an MP3: mpg123 writes notes to fd 2 as it resyncs.
+    data = real_mp3s["sox-44k"].path.read_bytes()
+    middle = len(data) // 2
+    daemon = make_daemon()
+    drop(daemon, "Damaged.mp3", data[:middle] + bytes(600) + data[middle:])
+    daemon.start()
+    assert play(daemon, "damaged") == {"status": "ok"}
+    # Past the damage (2 s in): 5 s of 16-bit stereo, or 2.5 s if it records 32 bits.
+    wait_until(
+        lambda: daemon.record.exists() and daemon.record.stat().st_size > 5 * RATE * 4,
+        "the damaged middle of the MP3 to play",
+    )
+    assert daemon.terminate() == 0
+    log = daemon.log_text()
+    assert "Note:" not in log and "libmpg123" not in log, log
     assert "Traceback" not in log
