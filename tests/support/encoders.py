@@ -44,7 +44,12 @@ CASES = (
     "ffmpeg-cover-art",
     "ffmpeg-cover-art-no-header",
 )
-"""Every file :func:`make_mp3_matrix` writes (names usable to parametrize tests)."""
+"""The 4-second files :func:`make_mp3_matrix` writes (names usable to parametrize tests)."""
+
+LONG_SECONDS = 20.0
+LONG_CASES = ("sox-44k-long", "sox-mono-22k-long", "lame-cbr-no-header-long")
+"""Longer files without a length header: the size-based frame estimate over-reports by
+about 2,000 frames at 20 s (more than the old 1,024-frame tail probe allowed)."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,13 @@ class Mp3Case:
     path: Path
     rate: int
     channels: int
+    seconds: float = SECONDS
 
 
-def material(rate: int, channels: int) -> np.ndarray:
+def material(rate: int, channels: int, seconds: float = SECONDS) -> np.ndarray:
     """The test signal: BODY_HZ, gliding to END_HZ over the last END_S seconds."""
-    t = np.arange(round(SECONDS * rate)) / rate
-    glide = np.clip((t - (SECONDS - END_S)) / END_S, 0.0, 1.0)
+    t = np.arange(round(seconds * rate)) / rate
+    glide = np.clip((t - (seconds - END_S)) / END_S, 0.0, 1.0)
     freq = BODY_HZ + (END_HZ - BODY_HZ) * glide
     phase = 2 * np.pi * np.cumsum(freq) / rate
     mono = (0.3 * np.sin(phase)).astype(np.float32)
@@ -84,11 +90,18 @@ def _run(argv: list[str]) -> None:
 def make_mp3_matrix(folder: Path) -> dict[str, Mp3Case]:
     """Encode the matrix into ``folder``; return the cases by name."""
     folder.mkdir(parents=True, exist_ok=True)
-    sources: dict[tuple[int, int], Path] = {}
-    for rate, channels in ((44100, 2), (48000, 2), (22050, 1), (44100, 1)):
-        path = folder / f"src-{rate}-{channels}.wav"
-        soundfile.write(str(path), material(rate, channels), rate, subtype="PCM_16")
-        sources[rate, channels] = path
+    sources: dict[tuple[int, int, float], Path] = {}
+    for rate, channels, seconds in (
+        (44100, 2, SECONDS),
+        (48000, 2, SECONDS),
+        (22050, 1, SECONDS),
+        (44100, 1, SECONDS),
+        (44100, 2, LONG_SECONDS),
+        (22050, 1, LONG_SECONDS),
+    ):
+        path = folder / f"src-{rate}-{channels}-{seconds:g}s.wav"
+        soundfile.write(str(path), material(rate, channels, seconds), rate, subtype="PCM_16")
+        sources[rate, channels, seconds] = path
     cover = _cover(folder)
     ff = "ffmpeg -loglevel error -y -i {src}"
     art = "-i {cover} -map 0 -map 1 -c:a libmp3lame -id3v2_version 3"
@@ -118,13 +131,19 @@ def make_mp3_matrix(folder: Path) -> dict[str, Mp3Case]:
             f"{ff} {art} -b:a 128k -write_xing 0 {{out}}",
         ),
     }
+    long_recipes = {
+        "sox-44k-long": ((44100, 2), "sox {src} {out}"),
+        "sox-mono-22k-long": ((22050, 1), "sox {src} {out}"),
+        "lame-cbr-no-header-long": ((44100, 2), "lame --quiet -t -b 128 {src} {out}"),
+    }
     cases: dict[str, Mp3Case] = {}
-    for name, ((rate, channels), argv) in recipes.items():
-        out = folder / f"{name}.mp3"
-        values = {"src": sources[rate, channels], "out": out, "cover": cover}
-        _run([word.format(**values) for word in shlex.split(argv)])
-        cases[name] = Mp3Case(name, out, rate, channels)
-    assert tuple(cases) == CASES, "keep CASES in step with the recipes"
+    for seconds, batch in ((SECONDS, recipes), (LONG_SECONDS, long_recipes)):
+        for name, ((rate, channels), argv) in batch.items():
+            out = folder / f"{name}.mp3"
+            values = {"src": sources[rate, channels, seconds], "out": out, "cover": cover}
+            _run([word.format(**values) for word in shlex.split(argv)])
+            cases[name] = Mp3Case(name, out, rate, channels, seconds)
+    assert tuple(cases) == CASES + LONG_CASES, "keep CASES in step with the recipes"
     return cases
 
 
