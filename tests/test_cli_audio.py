@@ -293,3 +293,26 @@ print(rss_mb() - before)
     growth_mb = float(result.stdout.strip())
     print(f"RSS growth playing the accepted edge cases: {growth_mb:.1f} MB")
     assert growth_mb < 60
+
+
+def test_the_chatter_filter_keeps_everything_else_visible() -> None:
+    # fd 2 is process-wide: other C output, Python errors and a crash's traceback must
+    # still reach the terminal, in order, even as the process exits.
+    script = """
+import os, sys, logging, threading
+from sleepsound import decoder_chatter
+decoder_chatter.install()
+logging.basicConfig(format="log: %(message)s")
+os.write(2, b"Note: Illegal Audio-MPEG-Header 0x00000000 at offset 3008.\\n")
+os.write(2, b"ALSA lib pcm.c: a C library line that matters\\n")
+threading.Thread(target=lambda: os.write(2, b"[src/libmpg123/layer3.c:1] error: x\\n")).start()
+logging.warning("a warning")
+os.write(2, b"partial line without newline")
+raise RuntimeError("the real problem")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Illegal Audio-MPEG-Header" not in result.stderr
+    assert "libmpg123" not in result.stderr
+    for visible in ("ALSA lib pcm.c", "log: a warning", "partial line", "RuntimeError: the real"):
+        assert visible in result.stderr, result.stderr
