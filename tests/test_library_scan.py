@@ -518,3 +518,45 @@ def test_ids_from_long_file_names_fit_what_commands_accept(tmp_path: Path, lengt
         assert check_sound_name(sound_id, "sound") == sound_id
         assert parse_command({"action": "play", "sound": sound_id}).sound == sound_id
     assert slugify(stems[0]) == slugify(stems[0])  # stable across scans
+
+
+def test_a_vbr_mp3_without_a_length_header_plays_with_a_warning(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # `lame -t` leaves the Xing header out: libsndfile guesses the length from the first
+    # frame and decodes no further, so only part of it can play. Say so, and how to fix it.
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    source = real_mp3s["sox-44k-long"].path.with_name("src-44100-2-20s.wav")
+    target = folder / "Guessed length.mp3"
+    subprocess.run(["lame", "--quiet", "-t", "-V", "4", str(source), str(target)], check=True)
+    catalog = scanned(folder)
+    assert "guessed-length" in catalog.ids()
+    (message,) = messages_about(catalog, "Guessed length.mp3")
+    assert "length header" in message and "ffmpeg -i 'Guessed length.mp3'" in message
+    assert not messages_about(scanned(tmp_path / "none"), "sox-44k")  # CBR: no warning
+    for case in ("sox-44k-long", "lame-vbr-44k", "ffmpeg-cover-art-no-header"):
+        shutil.copy(real_mp3s[case].path, folder / f"{case}.mp3")
+    assert messages_about(scanned(folder), ".mp3") == [message]
+
+
+def test_an_mp3_behind_a_large_cover_picture_is_judged_by_its_length_header(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # A 300 KB picture pushes the Xing header past the first 64 KB read: it is still found,
+    # so the exact length is known and a cut file is still caught.
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    cover = real_mp3s["lame-cover-art"].path.with_name("cover.jpg")
+    picture = tmp_path / "big.jpg"
+    picture.write_bytes(cover.read_bytes() + np.random.default_rng(0).bytes(300_000))
+    source = real_mp3s["sox-44k-long"].path.with_name("src-44100-2-20s.wav")
+    whole = folder / "whole.mp3"
+    subprocess.run(
+        ["lame", "--quiet", "-V", "4", "--ti", str(picture), str(source), str(whole)], check=True
+    )
+    truncate(whole, folder / "cut.mp3", 0.8)
+    catalog = scanned(folder)
+    assert catalog.get("whole").duration_s == pytest.approx(20.0, abs=0.1)
+    assert "cut" not in catalog.ids()
+    assert messages_about(catalog, "cut.mp3")

@@ -10,6 +10,7 @@ naming it, and everything else loads.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ import soundfile as sf
 from sleepsound.errors import SoundFileError, UnknownSoundError
 from sleepsound.library.metadata import SoundMeta, default_title, parse_sidecar
 from sleepsound.sources.file_checks import (
+    mpeg_vbr_without_length,
     not_readable_message,
     readable_name,
     unsupported_message,
@@ -200,6 +202,13 @@ def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tup
     Sidecar trouble never raises: it degrades to defaults with messages.
     """
     info = probe_audio(file.path, file.rel)
+    notes: tuple[str, ...] = ()
+    if info.format.startswith("MP3/") and mpeg_vbr_without_length(read_start(file.path)):
+        notes = (
+            f"{file.rel}: a VBR MP3 without a length header: only its first "
+            f"{info.duration_s:.0f} s can be decoded; re-encode it, e.g. "
+            f"`ffmpeg -i {shlex.quote(file.rel)} out.flac`",
+        )
     stem = Path(file.rel).stem
     defaults = SoundMeta(
         title=default_title(stem),
@@ -220,7 +229,7 @@ def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tup
             f"{file.rel}: spatial {meta.spatial!r} but the file is mono; using 'mono_safe'",
         )
         meta = replace(meta, spatial="mono_safe")
-    return FileSound(file=file, info=info, meta=meta, sidecar=sidecar), problems
+    return FileSound(file=file, info=info, meta=meta, sidecar=sidecar), (*notes, *problems)
 
 
 class Scanner:

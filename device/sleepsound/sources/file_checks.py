@@ -94,19 +94,60 @@ def mpeg_declares_length(head: bytes) -> bool:
     and cover art). ``head`` is the file's first bytes (at least ~64 KB past any
     ID3v2 tag is plenty; a tag larger than ``head`` simply reads as "no header").
     """
-    start = 0
-    if head[:3] == b"ID3" and len(head) >= 10:
-        size = 0
-        for byte in head[6:10]:
-            size = (size << 7) | (byte & 0x7F)  # syncsafe: 7 bits a byte
-        start = 10 + size + (10 if head[5] & 0x10 else 0)
-    sync = _find_sync(head, start)
+    sync = _find_sync(head, after_id3v2(head))
     if sync < 0:
         return False
     # The tag sits inside the first frame, after the side information (at most 36 bytes
     # in) for Xing/Info, or at 36 for VBRI: searching the first 200 bytes covers both.
     first = head[sync : sync + 200]
     return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+_L3_KBPS: Final = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2
+    0: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2.5
+}
+_RATES_HZ: Final = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def mpeg_vbr_without_length(head: bytes) -> bool:
+    """True for a VBR MP3 without a length header (rare: ``lame -t``).
+
+    libsndfile then estimates the length from the first frame's bitrate and stops
+    decoding there, so only part of the file plays. Found by walking the frame
+    headers in ``head``: their bitrates differ.
+    """
+    if mpeg_declares_length(head):
+        return False
+    index = _find_sync(head, after_id3v2(head))
+    bitrates: set[int] = set()
+    frames = 0
+    while index >= 0 and index + 4 <= len(head) and frames < 200:
+        b0, b1, b2 = head[index], head[index + 1], head[index + 2]
+        version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
+        rate_index, kbps_index = (b2 >> 2) & 3, b2 >> 4
+        if b0 != 0xFF or b1 & 0xE0 != 0xE0 or version == 1 or layer != 1 or rate_index == 3:
+            break
+        if not 0 < kbps_index < 15:
+            break
+        kbps = _L3_KBPS[version][kbps_index]
+        per_frame = 144_000 if version == 3 else 72_000
+        length = per_frame * kbps // _RATES_HZ[version][rate_index] + ((b2 >> 1) & 1)
+        bitrates.add(kbps)
+        frames += 1
+        index += length
+    return frames >= 8 and len(bitrates) > 1
+
+
+def after_id3v2(head: bytes) -> int:
+    """Where the audio starts: just past an ID3v2 tag (cover art may make it large)."""
+    if head[:3] != b"ID3" or len(head) < 10:
+        return 0
+    size = 0
+    for byte in head[6:10]:
+        size = (size << 7) | (byte & 0x7F)  # syncsafe: 7 bits a byte
+    return 10 + size + (10 if head[5] & 0x10 else 0)
 
 
 def _find_sync(data: bytes, start: int) -> int:

@@ -19,6 +19,7 @@ from sleepsound.errors import SoundFileError, UnknownSoundError
 from sleepsound.sources.base import BlockFifo
 from sleepsound.sources.file_checks import (
     MPEG_PADDING_FRAMES,
+    after_id3v2,
     check_bounds,
     mpeg_declares_length,
     not_readable_message,
@@ -102,10 +103,21 @@ seek in a VBR MP3 is followed by ~0.1 s of silence (measured up to ~6,600 frames
 48 kHz, for lame and ffmpeg files), while decoding on from an earlier point is exact."""
 
 
+MAX_TAG_BYTES = 16 * 1024 * 1024
+"""How far past a large ID3v2 tag (cover art) :func:`read_start` reads at most."""
+
+
 def read_start(path: str | bytes | os.PathLike[str], size: int = SNIFF_BYTES) -> bytes:
-    """The first ``size`` bytes of a file (what format sniffing needs)."""
+    """The first bytes of a file: ``size`` of them, or to just past a larger ID3v2 tag.
+
+    What format sniffing and an MP3's length header need (the header follows the tag).
+    """
     with open(path, "rb") as file:
-        return file.read(size)
+        head = file.read(size)
+        audio_at = after_id3v2(head)
+        if audio_at + 4096 > len(head) and len(head) == size:
+            head += file.read(min(audio_at + 4096, MAX_TAG_BYTES) - len(head))
+        return head
 
 
 def open_sound_file(path: str, name: str | None = None) -> soundfile.SoundFile:
