@@ -14,8 +14,8 @@ from typing import Final
 from sleepsound.errors import SoundFileError
 
 MIN_RATE_HZ: Final = 8_000
-"""Lowest sample rate played: below it resampling to the output costs memory without
-limit (a 1 Hz file needs hundreds of MB in soxr) and nothing audible is left anyway."""
+"""Lowest sample rate played: soxr's memory grows with the resampling ratio (a 1 Hz
+file took over 1 GB to play at 48 kHz), and below 8 kHz little of a sound is left."""
 MAX_RATE_HZ: Final = 192_000
 MAX_CHANNELS: Final = 16
 MAX_SAMPLES_PER_S: Final = 192_000 * 8
