@@ -210,3 +210,20 @@ def test_shuffled_segments_of_an_mp3_play_without_gaps(
     levels = 10 * np.log10(np.mean(_windows(played) ** 2, axis=1) + 1e-20)
     assert levels[1:].min() > -25
     assert click_score(played[4800:], RATE) < CLICK_THRESHOLD_DB
+
+
+@pytest.mark.parametrize("damage", [3500, 20000])
+def test_an_mp3_damaged_mid_file_loops_what_decodes(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case], damage: int
+) -> None:
+    # Past ~1 KB of garbage mpg123 gives up resyncing: playback must not stop there.
+    data = real_mp3s["sox-44k"].path.read_bytes()
+    middle = len(data) // 2
+    path = tmp_path / "damaged.mp3"
+    path.write_bytes(data[:middle] + b"\x00\x01" * (damage // 2) + data[middle:])
+    source = FileSource(str(path), RATE, 2)
+    played = np.concatenate([source.read(4800) for _ in range(60)])  # 6 s: past the damage
+    assert source.damaged and source.loops >= 2
+    levels = 10 * np.log10(np.mean(_windows(played) ** 2, axis=1) + 1e-20)
+    assert levels[1:].min() > -25
+    assert click_score(played[4800:], RATE) < CLICK_THRESHOLD_DB

@@ -18,6 +18,7 @@ just after the head sample-exact (a plain MP3 seek inserts silence).
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -33,6 +34,8 @@ from sleepsound.sources.soundfiles import (
     read_converted,
     seek_exact,
 )
+
+log = logging.getLogger(__name__)
 
 READ_FRAMES = 16384
 """Frames decoded per read: large enough to keep Python overhead low, small in memory."""
@@ -69,6 +72,8 @@ class FileSource:
         )
         self._pending = BlockFifo(channels)
         self.loops = 0
+        self.damaged = False
+        """True once decoding stopped early at damage inside the file (logged once)."""
 
     def __repr__(self) -> str:
         return f"FileSource({self.path!r}, rate={self.rate}, channels={self.channels})"
@@ -83,7 +88,15 @@ class FileSource:
             held_frames = 0
             produced = 0
             while True:
-                chunk = decode_frames(self._file, READ_FRAMES, self.path)
+                try:
+                    chunk = decode_frames(self._file, READ_FRAMES, self.path)
+                except SoundFileError as error:
+                    if produced + held_frames == 0:
+                        raise
+                    # Damage mid-file (a stretch the decoder cannot resync past): what
+                    # decoded loops, seamed as at a real end, rather than the sound stopping.
+                    self._damaged(error, start + produced + held_frames)
+                    break
                 if len(chunk) == 0:
                     break
                 held.append(chunk)
@@ -111,6 +124,16 @@ class FileSource:
             )
             self.loops += 1
             start = overlap
+
+    def _damaged(self, error: SoundFileError, frame: int) -> None:
+        if not self.damaged:
+            log.warning(
+                "%s cannot be decoded past %.1f s (%s); looping what decodes",
+                self._shown,
+                frame / self.native_rate,
+                error,
+            )
+        self.damaged = True
 
     def read(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array."""
