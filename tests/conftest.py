@@ -18,6 +18,7 @@ import pytest
 from support.alsa import AlsaCapture, use_test_alsa_config
 from support.audio import make_corrupt_files
 from support.broker import MosquittoBroker, MqttProbe, TlsFiles, make_tls_files
+from support.encoders import Mp3Case, make_mp3_matrix
 
 _ALSA_DIR = Path(tempfile.mkdtemp(prefix="sleepsound-alsa-"))
 atexit.register(shutil.rmtree, _ALSA_DIR, ignore_errors=True)
@@ -111,3 +112,9 @@ def mqtt_probe() -> Iterator[Callable[..., MqttProbe]]:
     yield connect
     for probe in probes:
         probe.disconnect()
+
+
+@pytest.fixture(scope="session")
+def real_mp3s(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Mp3Case]:
+    """MP3s from lame, sox and ffmpeg (see support.encoders), encoded once per session."""
+    return make_mp3_matrix(tmp_path_factory.mktemp("mp3-matrix"))

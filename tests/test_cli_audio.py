@@ -19,6 +19,7 @@ from support.audio import (
     make_corrupt_files,
     rms_db,
 )
+from support.encoders import Mp3Case
 from support.waiting import wait_until
 
 RATE = 48000
@@ -199,3 +200,119 @@ def test_bad_input_is_one_line_naming_the_problem(
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert message in lines[0]
+
+
+# ------------------------------------------------------------------- files at the edges
+
+
+def _noise_wav(path: Path, rate: int, channels: int, seconds: float = 0.5) -> Path:
+    frames = max(int(rate * seconds), 400)
+    data = np.random.default_rng(2).uniform(-0.2, 0.2, (frames, channels)).astype(np.float32)
+    soundfile.write(str(path), data, rate, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "bound"),
+    [(1, 2, "8000 Hz"), (1000, 1, "8000 Hz"), (768000, 2, "192000 Hz"), (48000, 64, "16 channels")],
+)
+def test_render_and_play_of_a_path_apply_the_scans_bounds(
+    tmp_path: Path, rate: int, channels: int, bound: str
+) -> None:
+    path = _noise_wav(tmp_path / "odd.wav", rate, channels, seconds=0.01)
+    for command in (
+        ["render", str(path), "-o", str(tmp_path / "o.wav"), "--seconds", "1"],
+        ["play", str(path), "--device", "null", "--seconds", "1"],
+    ):
+        result = sleepsound(*command)
+        assert result.returncode != 0
+        (line,) = result.stderr.strip().splitlines()
+        assert bound in line and "odd.wav" in line and "ffmpeg" in line, line
+
+
+def test_a_file_that_is_not_audio_or_not_supported_says_which(tmp_path: Path) -> None:
+    wav = _noise_wav(tmp_path / "src.wav", 44100, 2)
+    m4a = tmp_path / "memo.m4a"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "aac", str(m4a)],
+        check=True,
+    )
+    text = tmp_path / "notes.mp3"
+    text.write_text("shopping list\n" * 40)
+    for path, words in ((m4a, "not supported"), (text, "not a sound file")):
+        result = sleepsound("render", str(path), "-o", str(tmp_path / "o.wav"), "--seconds", "1")
+        assert result.returncode != 0
+        (line,) = result.stderr.strip().splitlines()
+        assert words in line and path.name in line, line
+        assert "pipe" not in line
+
+
+def test_decoder_chatter_never_reaches_the_terminal(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # Damage inside an MP3 makes mpg123 write "Note: Illegal Audio-MPEG-Header ..." to fd 2
+    # while it resyncs; what decodes still plays, and the notes stay in DEBUG logging.
+    data = real_mp3s["sox-44k"].path.read_bytes()
+    damaged = tmp_path / "damaged.mp3"
+    middle = len(data) // 2
+    damaged.write_bytes(data[:middle] + bytes(600) + data[middle:])
+    out = tmp_path / "o.wav"
+    result = sleepsound("render", str(damaged), "-o", str(out), "--seconds", "3")
+    assert result.returncode == 0, result.stderr
+    assert "Note:" not in result.stderr and "libmpg123" not in result.stderr, result.stderr
+    assert "wrote 3.000 s" in result.stdout
+    verbose = sleepsound("-vv", "render", str(damaged), "-o", str(out), "--seconds", "3")
+    assert "DEBUG: decoder: Note: Illegal Audio-MPEG-Header" in verbose.stderr, verbose.stderr
+
+
+def test_memory_stays_bounded_for_every_file_the_scan_accepts(tmp_path: Path) -> None:
+    # The edges of what the scan accepts, played through the resampler in a fresh process:
+    # a 1 Hz file (refused now) made RSS grow by ~335 MB this way.
+    files = [
+        _noise_wav(tmp_path / f"edge-{rate}-{channels}.wav", rate, channels)
+        for rate, channels in ((8000, 1), (8000, 16), (192000, 8), (96000, 16), (11025, 2))
+    ]
+    script = f"""
+import resource, sys
+from sleepsound.sources.filesource import FileSource
+from sleepsound.library.scan import probe_audio
+from pathlib import Path
+def rss_mb(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+FileSource({str(files[0])!r}, 48000, 2).read(48000)  # imports and first allocations
+before = rss_mb()
+for name in {[str(f) for f in files]!r}:
+    probe_audio(Path(name), name)
+    source = FileSource(name, 48000, 2)
+    for _ in range(20):
+        source.read(4800)
+    source.close()
+print(rss_mb() - before)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    growth_mb = float(result.stdout.strip())
+    print(f"RSS growth playing the accepted edge cases: {growth_mb:.1f} MB")
+    assert growth_mb < 60
+
+
+def test_the_chatter_filter_keeps_everything_else_visible() -> None:
+    # fd 2 is process-wide: other C output, Python errors and a crash's traceback must
+    # still reach the terminal, in order, even as the process exits.
+    script = """
+import os, sys, logging, threading
+from sleepsound import decoder_chatter
+decoder_chatter.install()
+logging.basicConfig(format="log: %(message)s")
+os.write(2, b"Note: Illegal Audio-MPEG-Header 0x00000000 at offset 3008.\\n")
+os.write(2, b"ALSA lib pcm.c: a C library line that matters\\n")
+threading.Thread(target=lambda: os.write(2, b"[src/libmpg123/layer3.c:1] error: x\\n")).start()
+logging.warning("a warning")
+os.write(2, b"partial line without newline")
+raise RuntimeError("the real problem")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Illegal Audio-MPEG-Header" not in result.stderr
+    assert "libmpg123" not in result.stderr
+    for visible in ("ALSA lib pcm.c", "log: a warning", "partial line", "RuntimeError: the real"):
+        assert visible in result.stderr, result.stderr

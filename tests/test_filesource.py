@@ -11,8 +11,11 @@ import soundfile
 from scipy import signal
 
 from sleepsound.errors import SoundFileError, UnknownSoundError
+from sleepsound.library.segments import ShuffledSegments
 from sleepsound.sources.filesource import FileSource
 from sleepsound.sources.soundfiles import map_channels
+from support.audio import CLICK_THRESHOLD_DB, click_score, dominant_frequency
+from support.encoders import CASES, NEAR_END_HZ, Mp3Case
 
 RATE = 48000
 
@@ -169,3 +172,58 @@ def test_bad_files_are_clear_errors(tmp_path: Path, name: str, content, error) -
         path.write_bytes(content)
     with pytest.raises(error, match=name):
         FileSource(str(path), RATE, 2)
+
+
+# ------------------------------------------------------------------- MP3s from real encoders
+
+
+def _windows(x: np.ndarray, size: int = 2400) -> np.ndarray:
+    return x[: len(x) // size * size, 0].reshape(-1, size)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_an_mp3_from_a_real_encoder_loops_to_its_end_without_gap_or_click(
+    real_mp3s: dict[str, Mp3Case], case: str
+) -> None:
+    # The header may promise more frames than decode (padding, tags): the loop must
+    # still reach the real end, and the jump back must not leave a silent stretch.
+    source = FileSource(str(real_mp3s[case].path), RATE, 2)
+    played = np.concatenate([source.read(4800) for _ in range(90)])  # 9 s: two seams
+    assert source.loops >= 2
+    levels = 10 * np.log10(np.mean(_windows(played) ** 2, axis=1) + 1e-20)
+    assert levels[1:].min() > -25, "a silent stretch: a gap in the loop"
+    assert click_score(played[4800:], RATE) < CLICK_THRESHOLD_DB
+    pitches = [dominant_frequency(w, RATE) for w in _windows(played)]
+    assert sum(p > NEAR_END_HZ for p in pitches) >= 2, "the end of the file never played"
+
+
+@pytest.mark.parametrize("case", ["lame-vbr-44k", "ffmpeg-cover-art-no-header", "sox-44k"])
+def test_shuffled_segments_of_an_mp3_play_without_gaps(
+    real_mp3s: dict[str, Mp3Case], case: str
+) -> None:
+    # Segments start anywhere: a seek must be exact (VBR) and never land past the real
+    # end (a header that over-reports by seconds of cover art).
+    source = ShuffledSegments(
+        str(real_mp3s[case].path), RATE, 2, segment_s=1.0, crossfade_s=0.2, seed=3
+    )
+    played = np.concatenate([source.read(4800) for _ in range(150)])  # 15 s: many joins
+    levels = 10 * np.log10(np.mean(_windows(played) ** 2, axis=1) + 1e-20)
+    assert levels[1:].min() > -25
+    assert click_score(played[4800:], RATE) < CLICK_THRESHOLD_DB
+
+
+@pytest.mark.parametrize("damage", [3500, 20000])
+def test_an_mp3_damaged_mid_file_loops_what_decodes(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case], damage: int
+) -> None:
+    # Past ~1 KB of garbage mpg123 gives up resyncing: playback must not stop there.
+    data = real_mp3s["sox-44k"].path.read_bytes()
+    middle = len(data) // 2
+    path = tmp_path / "damaged.mp3"
+    path.write_bytes(data[:middle] + b"\x00\x01" * (damage // 2) + data[middle:])
+    source = FileSource(str(path), RATE, 2)
+    played = np.concatenate([source.read(4800) for _ in range(60)])  # 6 s: past the damage
+    assert source.damaged and source.loops >= 2
+    levels = 10 * np.log10(np.mean(_windows(played) ** 2, axis=1) + 1e-20)
+    assert levels[1:].min() > -25
+    assert click_score(played[4800:], RATE) < CLICK_THRESHOLD_DB

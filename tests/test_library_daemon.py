@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 import soundfile
 
 from daemon_helpers import DaemonProcess, block_levels_db, read_recording
+from support.encoders import Mp3Case
 from support.waiting import wait_for, wait_until
 
 pytestmark = pytest.mark.slow
@@ -247,3 +250,80 @@ def test_a_command_naming_a_path_is_refused(make_daemon: Callable[..., DaemonPro
     assert daemon.status()["state"] == "stopped"
     assert play(daemon, "good")["status"] == "ok"  # by id it plays
     assert daemon.terminate() == 0
+
+
+def test_long_and_latin1_file_names_play_and_survive_a_restart(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    long_stem = "Rain on a tin roof recorded in the garden shed at night, part two (2019)"
+    assert len(long_stem) == 72
+    drop(daemon, f"{long_stem}.flac", noise(3.0, -30, seed=5))
+    folder = os.fsencode(daemon.directory / "sounds")
+    with open(folder + b"/Caf\xe9 ambience.wav", "wb") as handle:  # Latin-1, an old share
+        soundfile.write(handle, noise(3.0, -30, seed=6), RATE, format="WAV", subtype="PCM_16")
+    daemon.start()
+    listed = _user_sounds(daemon)
+    assert {s["title"] for s in listed} == {long_stem, "Café ambience"}
+    long_id = next(s["id"] for s in listed if s["id"].startswith("rain-on-a-tin-roof"))
+    assert len(long_id) <= 64
+    assert play(daemon, "cafe-ambience") == {"status": "ok"}
+    assert play(daemon, long_id) == {"status": "ok"}
+    wait_for(daemon.status, lambda doc: doc["sound"] == long_id, "the long-named sound to play")
+    assert daemon.terminate() == 0
+    assert json.loads(daemon.state_file.read_text())["sound"] == long_id
+    daemon.start()  # the saved state names it, and is accepted
+    assert daemon.status()["sound"] == long_id
+    assert daemon.terminate() == 0
+    log = daemon.log_text()
+    assert "saved state has problems" not in log and "Traceback" not in log
+
+
+def _user_sounds(daemon: DaemonProcess) -> list[dict]:
+    """``sleepsound sounds --json --scope user`` as a user runs it (strict UTF-8 JSON)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sleepsound.cli", "sounds", "--json", "--scope", "user",
+         "--config", str(daemon.config)],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout.decode("utf-8"))["sounds"]
+
+
+@pytest.mark.parametrize("saved_sound", ["gone-now", "x" * 80, "rain/../../etc"])
+def test_a_saved_sound_no_longer_playable_falls_back_with_a_log_line(
+    make_daemon: Callable[..., DaemonProcess], saved_sound: str
+) -> None:
+    daemon = make_daemon()
+    daemon.state_file.write_text(
+        json.dumps({"version": 1, "volume": 21, "sound": saved_sound, "sleep_timer": 0})
+    )
+    daemon.start()
+    doc = daemon.status()
+    assert doc["sound"] == "pink-noise" and doc["volume"] == 21  # the rest of the state holds
+    assert play(daemon, doc["sound"]) == {"status": "ok"}
+    assert daemon.terminate() == 0
+    log = daemon.log_text()
+    assert saved_sound[:20] in log, log
+    assert "Traceback" not in log
+
+
+def test_decoder_chatter_stays_out_of_the_journal(
+    make_daemon: Callable[..., DaemonProcess], real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # A damaged stretch inside an MP3: mpg123 writes notes to fd 2 as it resyncs.
+    data = real_mp3s["sox-44k"].path.read_bytes()
+    middle = len(data) // 2
+    daemon = make_daemon()
+    drop(daemon, "Damaged.mp3", data[:middle] + bytes(600) + data[middle:])
+    daemon.start()
+    assert play(daemon, "damaged") == {"status": "ok"}
+    # Past the damage (2 s in): 5 s of 16-bit stereo, or 2.5 s if it records 32 bits.
+    wait_until(
+        lambda: daemon.record.exists() and daemon.record.stat().st_size > 5 * RATE * 4,
+        "the damaged middle of the MP3 to play",
+    )
+    assert daemon.terminate() == 0
+    log = daemon.log_text()
+    assert "Note:" not in log and "libmpg123" not in log, log
+    assert "Traceback" not in log

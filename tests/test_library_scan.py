@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from library_helpers import material, write
+from sleepsound.commands import MAX_NAME_CHARS, check_sound_name, parse_command
 from sleepsound.errors import UnknownSoundError
 from sleepsound.library.catalog import Catalog, build_catalog, diff_catalogs
 from sleepsound.library.metadata import SoundMeta, parse_sidecar
 from sleepsound.library.service import SoundLibrary
 from sleepsound.library.slug import slugify
 from sleepsound.library.watcher import PollingWatcher, WatchState, next_poll
+from sleepsound.sources.filesource import FileSource
 from support.audio import make_corrupt_files
+from support.encoders import Mp3Case, truncate
 
 RATE = 8000
 
@@ -329,3 +336,227 @@ def test_a_big_folder_rescans_without_decoding_unchanged_files(tmp_path: Path) -
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     library.refresh()
     assert "track-00" in library.catalog.ids()
+
+
+# ------------------------------------------------------------------- MP3s from real encoders
+
+
+def test_every_mp3_from_lame_sox_and_ffmpeg_is_accepted_with_its_real_length(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    for case in real_mp3s.values():
+        shutil.copy(case.path, folder / case.path.name)
+    catalog = scanned(folder)
+    assert not catalog.problems, catalog.problems
+    for name, case in real_mp3s.items():
+        entry = catalog.get(name)
+        assert entry.rate == case.rate and entry.channels == case.channels, name
+        # Encoders add at most a few MPEG frames; a header estimate inflated by cover art
+        # (seconds) or a decode that stops early would be far off.
+        assert entry.duration_s == pytest.approx(case.seconds, abs=0.1), name
+    assert catalog.get("lame-cover-art").meta.title == "lame-cover-art"
+
+
+@pytest.mark.parametrize("case", ["lame-cbr-44k", "lame-vbr-44k", "ffmpeg-cover-art"])
+@pytest.mark.parametrize("kept", [1 / 3, 0.9])
+def test_a_truly_truncated_mp3_is_still_caught(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case], case: str, kept: float
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    truncate(real_mp3s[case].path, folder / "cut.mp3", kept)
+    shutil.copy(real_mp3s[case].path, folder / "whole.mp3")
+    catalog = scanned(folder)
+    assert "whole" in catalog.ids()
+    assert "cut" not in catalog.ids()
+    (message,) = messages_about(catalog, "cut.mp3")
+    assert "truncated" in message or "cut-short" in message, message
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("notes.mp3", b"this is not audio\n" * 50),
+        ("notes.wav", b"this is not audio\n" * 50),
+        ("photo.flac", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 20),
+        ("zeros.ogg", bytes(5000)),
+    ],
+)
+def test_a_file_that_is_not_audio_says_so_in_plain_words(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    (folder / name).write_bytes(content)
+    sound(folder, "fine.flac")
+    catalog = scanned(folder)
+    (message,) = messages_about(catalog, name)
+    assert "not a sound file" in message
+    assert "pipe" not in message and "recognised" not in message
+    assert "fine" in catalog.ids()
+
+
+def test_m4a_and_aac_say_they_are_not_supported_and_how_to_convert(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    source = real_mp3s["lame-cbr-44k"].path.with_name("src-44100-2-4s.wav")
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-c:a", "aac"]
+    subprocess.run([*ffmpeg, str(folder / "phone memo.m4a")], check=True)
+    subprocess.run([*ffmpeg, "-f", "adts", str(folder / "raw.aac")], check=True)
+    # A phone's M4A renamed to .mp3 is still an M4A: the content decides.
+    shutil.copy(folder / "phone memo.m4a", folder / "renamed.mp3")
+    catalog = scanned(folder)
+    for name in ("phone memo.m4a", "raw.aac", "renamed.mp3"):
+        (message,) = messages_about(catalog, name)
+        assert "not supported" in message, message
+        assert "ffmpeg -i" in message and "out.flac" in message, message
+    assert "'phone memo.m4a'" in messages_about(catalog, "phone memo.m4a")[0]  # pasteable
+    assert "MP4/M4A" in messages_about(catalog, "renamed.mp3")[0]
+
+
+# ------------------------------------------------------------------- sane bounds
+
+
+def _tiny_wav(folder: Path, name: str, rate: int, channels: int, seconds: float = 0.05) -> Path:
+    frames = max(int(rate * seconds), 64)
+    data = np.random.default_rng(1).uniform(-0.2, 0.2, (frames, channels)).astype(np.float32)
+    return write(folder / name, data, rate, subtype="PCM_16")
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "bound"),
+    [
+        (1, 1, "8000 Hz"),
+        (100, 2, "8000 Hz"),
+        (1000, 1, "8000 Hz"),
+        (7999, 2, "8000 Hz"),
+        (192001, 2, "192000 Hz"),
+        (384000, 2, "192000 Hz"),
+        (768000, 1, "192000 Hz"),
+        (48000, 17, "16 channels"),
+        (48000, 64, "16 channels"),
+        (8000, 256, "16 channels"),
+        (192000, 16, "samples a second"),
+        (192000, 9, "samples a second"),
+        (176400, 16, "samples a second"),
+    ],
+)
+def test_files_outside_sane_bounds_are_refused_by_name(
+    tmp_path: Path, rate: int, channels: int, bound: str
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    _tiny_wav(folder, "odd.wav", rate, channels)
+    catalog = scanned(folder)
+    assert "odd" not in catalog.ids()
+    (message,) = messages_about(catalog, "odd.wav")
+    assert bound in message and "ffmpeg -i odd.wav" in message, message
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8000, 1), (192000, 8), (96000, 16), (11025, 2)])
+def test_files_at_the_edges_of_the_bounds_are_accepted(
+    tmp_path: Path, rate: int, channels: int
+) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    _tiny_wav(folder, "edge.wav", rate, channels)
+    assert "edge" in scanned(folder).ids()
+
+
+# ------------------------------------------------------------------- names
+
+
+def test_a_latin1_file_name_gets_an_id_a_title_and_plays(tmp_path: Path) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/Caf\xe9 cr\xe8me.wav"  # from an old Windows share
+    data = material(0.5, RATE) * 0.3
+    with open(raw, "wb") as handle:
+        soundfile.write(handle, data, RATE, format="WAV", subtype="PCM_16")
+    (folder / "sub").mkdir()
+    with open(os.fsencode(folder) + b"/sub/na\xefve.wav", "wb") as handle:
+        soundfile.write(handle, data, RATE, format="WAV", subtype="PCM_16")
+    catalog = scanned(folder)
+    assert not catalog.problems, catalog.problems
+    entry = catalog.get("cafe-creme")
+    assert entry.meta.title == "Café crème"
+    assert catalog.get("naive").meta.title == "naïve"
+    for sound_id in ("cafe-creme", "naive"):
+        # Strict UTF-8: a lone surrogate would raise here (and in every JSON reply).
+        json.dumps(catalog.get(sound_id).to_json(), ensure_ascii=False).encode("utf-8")
+    assert catalog.get("naive").to_json()["path"].endswith("sub/naïve.wav")
+    source = FileSource(catalog.resolve("cafe-creme"), RATE, 2)
+    assert np.max(np.abs(source.read(RATE))) > 0.05
+    source.close()
+
+
+def test_a_broken_latin1_file_is_named_readably(tmp_path: Path) -> None:
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    with open(os.fsencode(folder) + b"/M\xfcll.wav", "wb") as handle:
+        handle.write(b"not audio at all\n" * 20)
+    catalog = scanned(folder)
+    (message,) = messages_about(catalog, "Müll.wav")
+    message.encode("utf-8")  # no surrogate escapes in what is shown or published
+
+
+@pytest.mark.parametrize("length", [64, 65, 70, 200])
+def test_ids_from_long_file_names_fit_what_commands_accept(tmp_path: Path, length: int) -> None:
+    folder = tmp_path / "sounds"
+    stems = ["a" * length, "a" * (length - 1) + "b", "a" * (length - 1) + "c"]
+    for stem in stems:
+        sound(folder, f"{stem}.flac")
+    catalog = scanned(folder)
+    user = catalog.select("user")
+    assert len(user) == 3, catalog.problems  # shortened, yet each keeps an id of its own
+    for sound_id in user:
+        assert len(sound_id) <= MAX_NAME_CHARS
+        assert check_sound_name(sound_id, "sound") == sound_id
+        assert parse_command({"action": "play", "sound": sound_id}).sound == sound_id
+    assert slugify(stems[0]) == slugify(stems[0])  # stable across scans
+
+
+def test_a_vbr_mp3_without_a_length_header_plays_with_a_warning(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # `lame -t` leaves the Xing header out: libsndfile guesses the length from the first
+    # frame and decodes no further, so only part of it can play. Say so, and how to fix it.
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    source = real_mp3s["sox-44k-long"].path.with_name("src-44100-2-20s.wav")
+    target = folder / "Guessed length.mp3"
+    subprocess.run(["lame", "--quiet", "-t", "-V", "4", str(source), str(target)], check=True)
+    catalog = scanned(folder)
+    assert "guessed-length" in catalog.ids()
+    (message,) = messages_about(catalog, "Guessed length.mp3")
+    assert "length header" in message and "ffmpeg -i 'Guessed length.mp3'" in message
+    assert not messages_about(scanned(tmp_path / "none"), "sox-44k")  # CBR: no warning
+    for case in ("sox-44k-long", "lame-vbr-44k", "ffmpeg-cover-art-no-header"):
+        shutil.copy(real_mp3s[case].path, folder / f"{case}.mp3")
+    assert messages_about(scanned(folder), ".mp3") == [message]
+
+
+def test_an_mp3_behind_a_large_cover_picture_is_judged_by_its_length_header(
+    tmp_path: Path, real_mp3s: dict[str, Mp3Case]
+) -> None:
+    # A 300 KB picture pushes the Xing header past the first 64 KB read: it is still found,
+    # so the exact length is known and a cut file is still caught.
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    cover = real_mp3s["lame-cover-art"].path.with_name("cover.jpg")
+    picture = tmp_path / "big.jpg"
+    picture.write_bytes(cover.read_bytes() + np.random.default_rng(0).bytes(300_000))
+    source = real_mp3s["sox-44k-long"].path.with_name("src-44100-2-20s.wav")
+    whole = folder / "whole.mp3"
+    subprocess.run(
+        ["lame", "--quiet", "-V", "4", "--ti", str(picture), str(source), str(whole)], check=True
+    )
+    truncate(whole, folder / "cut.mp3", 0.8)
+    catalog = scanned(folder)
+    assert catalog.get("whole").duration_s == pytest.approx(20.0, abs=0.1)
+    assert "cut" not in catalog.ids()
+    assert messages_about(catalog, "cut.mp3")

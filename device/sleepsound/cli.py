@@ -49,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:
+        # A real command line: keep mpg123's notes off the terminal and the journal.
+        # In-process callers (tests) keep their own stderr.
+        from sleepsound import decoder_chatter
+
+        decoder_chatter.install()
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="sleepsound: %(levelname)s: %(message)s",

@@ -318,6 +318,7 @@ class Daemon:
         self._sounds = self._open_sounds(config)
         self._ctx = self._context()
         self._state = player.initial_state(self._ctx, saved)
+        self._log_forgotten(saved)
         # Bind before any thread starts: binding sets the process umask for a moment.
         self._control = ControlServer(self.socket_path, self.submit)
         self._control.bind()
@@ -709,6 +710,21 @@ class Daemon:
             rotation=self._sounds.rotation(self._config.sounds.rotation),
             entries=self._sounds.entries(),
         )
+
+    def _log_forgotten(self, saved: statefile.SavedState) -> None:
+        """Say so when a saved sound is not in the library (renamed, removed, skipped)."""
+        for what, wanted, got in (
+            ("sound", saved.sound, self._state.sound),
+            ("layer sound", saved.layer_sound, self._state.layer.sound),
+        ):
+            if wanted is not None and wanted != got:
+                log.warning(
+                    "saved %s %r is not in the library (renamed, removed or skipped: see "
+                    "`sleepsound sounds`); using %s",
+                    what,
+                    wanted,
+                    repr(got) if got else "none",
+                )
 
     def _ensure_state_dir(self) -> None:
         directory = os.path.dirname(self.state_path) or "."

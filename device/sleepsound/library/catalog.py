@@ -17,6 +17,7 @@ from sleepsound.library.metadata import SoundMeta
 from sleepsound.library.presets import Preset
 from sleepsound.library.scan import FileSound
 from sleepsound.library.slug import slugify
+from sleepsound.sources.file_checks import readable_name
 
 SoundKind = Literal["file", "texture", "generator"]
 
@@ -58,7 +59,7 @@ class SoundEntry:
             "author": self.meta.author,
             "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
             "channels": self.channels,
-            "path": None if self.path is None else str(self.path),
+            "path": None if self.path is None else readable_name(str(self.path)),
         }
 
 

@@ -10,14 +10,22 @@ naming it, and everything else loads.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import soundfile as sf
 
-from sleepsound.errors import SoundFileError
+from sleepsound.errors import SoundFileError, UnknownSoundError
 from sleepsound.library.metadata import SoundMeta, default_title, parse_sidecar
+from sleepsound.sources.file_checks import (
+    mpeg_vbr_without_length,
+    not_readable_message,
+    readable_name,
+    unsupported_message,
+)
+from sleepsound.sources.soundfiles import decoded_end, open_sound_file, read_start
 
 AUDIO_SUFFIXES: frozenset[str] = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"}
@@ -99,26 +107,27 @@ def list_directory(root: Path) -> Listing:
         return Listing((), {}, (f"{root}: sounds folder is not a folder",), ())
 
     def on_error(error: OSError) -> None:
-        problems.append(f"{error.filename}: cannot list folder ({error.strerror}); skipped")
+        folder = readable_name(str(error.filename))
+        problems.append(f"{folder}: cannot list folder ({error.strerror}); skipped")
 
     for dirpath, dirnames, filenames in os.walk(real_root, onerror=on_error):
         folder = Path(dirpath)
         for name in sorted(dirnames):
             if (folder / name).is_symlink():
-                rel = (folder / name).relative_to(real_root).as_posix()
+                rel = readable_name((folder / name).relative_to(real_root).as_posix())
                 notes.append(f"{rel}: linked folder not followed")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue  # hidden files, partial downloads, editor droppings
             path = folder / name
-            rel = path.relative_to(real_root).as_posix()
+            # Names shown and turned into ids are proper text even when the bytes are
+            # not UTF-8 (Latin-1 from an old share); ``path`` keeps the real name.
+            rel = readable_name(path.relative_to(real_root).as_posix())
             suffix = path.suffix.lower()
             if suffix not in AUDIO_SUFFIXES and suffix != SIDECAR_SUFFIX:
                 if suffix in UNSUPPORTED_AUDIO:
-                    problems.append(
-                        f"{rel}: {suffix} files cannot be played; convert to FLAC, OGG or MP3"
-                    )
+                    problems.append(unsupported_message(rel, suffix))
                 else:
                     notes.append(f"{rel}: not a sound file, ignored")
                 continue
@@ -142,7 +151,8 @@ def _stat_inside(path: Path, rel: str, real_root: Path) -> FileStat | str:
             return f"{rel}: broken link; skipped (remove it or point it at a file)"
         if not target.is_relative_to(real_root):
             return (
-                f"{rel}: link points outside the sounds folder ({target}); skipped. "
+                f"{rel}: link points outside the sounds folder ({readable_name(str(target))}); "
+                "skipped. "
                 "Copy the file into the folder instead."
             )
     try:
@@ -160,28 +170,30 @@ def probe_audio(path: Path, name: str) -> AudioInfo:
     """Open an audio file and check that its first and last frames decode.
 
     Raises :class:`SoundFileError` with the reason when the file is empty, not
-    audio, corrupt or truncated; the message names the file as ``name``.
+    audio, in a format that is not played, outside the bounds of what plays,
+    corrupt or truncated; the message names the file as ``name``. An MP3's frame
+    count is corrected to where its audio really ends (see :func:`decoded_end`).
     """
     try:
-        with sf.SoundFile(str(path)) as f:
+        start_bytes = read_start(path)
+        with open_sound_file(str(path), name) as f:
             frames, rate, channels = f.frames, f.samplerate, f.channels
             fmt = f"{f.format}/{f.subtype}"
-            if rate <= 0 or channels <= 0:
-                raise SoundFileError(f"{name}: no audio stream in it")
-            head = f.read(min(frames, _PROBE_FRAMES) if frames > 0 else _PROBE_FRAMES)
-            if frames <= 0 or len(head) == 0:
+            head = f.read(min(frames, _PROBE_FRAMES), dtype="float32")
+            if len(head) == 0:
                 raise SoundFileError(f"{name}: contains no audio (zero length)")
-            if frames > 2 * _PROBE_FRAMES:
+            end = decoded_end(f, start_bytes)
+            if end is None:
                 # A truncated file has an intact header but cannot reach its end.
-                f.seek(frames - _PROBE_FRAMES)
-                if len(f.read(_PROBE_FRAMES)) == 0:
-                    raise SoundFileError(f"{name}: truncated (its end cannot be decoded)")
+                raise SoundFileError(f"{name}: truncated (its end cannot be decoded)")
     except SoundFileError:
         raise
+    except UnknownSoundError as error:  # vanished since the listing
+        raise SoundFileError(f"{name}: gone while being read") from error
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as error:
         reason = str(error).split(":")[-1].strip() or type(error).__name__
-        raise SoundFileError(f"{name}: not a readable sound file ({reason})") from error
-    return AudioInfo(frames=frames, rate=rate, channels=channels, format=fmt)
+        raise SoundFileError(not_readable_message(name, reason)) from error
+    return AudioInfo(frames=end, rate=rate, channels=channels, format=fmt)
 
 
 def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tuple[str, ...]]:
@@ -190,6 +202,13 @@ def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tup
     Sidecar trouble never raises: it degrades to defaults with messages.
     """
     info = probe_audio(file.path, file.rel)
+    notes: tuple[str, ...] = ()
+    if info.format.startswith("MP3/") and mpeg_vbr_without_length(read_start(file.path)):
+        notes = (
+            f"{file.rel}: a VBR MP3 without a length header: only its first "
+            f"{info.duration_s:.0f} s can be decoded; re-encode it, e.g. "
+            f"`ffmpeg -i {shlex.quote(file.rel)} out.flac`",
+        )
     stem = Path(file.rel).stem
     defaults = SoundMeta(
         title=default_title(stem),
@@ -210,7 +229,7 @@ def read_sound(file: FileStat, sidecar: FileStat | None) -> tuple[FileSound, tup
             f"{file.rel}: spatial {meta.spatial!r} but the file is mono; using 'mono_safe'",
         )
         meta = replace(meta, spatial="mono_safe")
-    return FileSound(file=file, info=info, meta=meta, sidecar=sidecar), problems
+    return FileSound(file=file, info=info, meta=meta, sidecar=sidecar), (*notes, *problems)
 
 
 class Scanner:

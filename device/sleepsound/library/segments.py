@@ -24,7 +24,16 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.soundfiles import decode_frames, open_sound_file, read_converted
+from sleepsound.sources.file_checks import readable_name
+from sleepsound.sources.soundfiles import (
+    decode_frames,
+    decoded_end,
+    is_mpeg,
+    open_sound_file,
+    read_converted,
+    read_start,
+    seek_exact,
+)
 
 SEGMENT_S = 45.0
 CROSSFADE_S = 3.0
@@ -80,18 +89,27 @@ class ShuffledSegments:
     ) -> None:
         """Open ``path``; raises :class:`SoundFileError` if it is too short to shuffle."""
         self.path = path
+        self._shown = readable_name(path)
+        """The path as text for messages (a non-UTF-8 name never reaches JSON)."""
         self.rate = rate
         self.channels = channels
         self._file = open_sound_file(path)
         native = self._file.samplerate
         self.native_rate = native
         self._frames = self._file.frames
+        if is_mpeg(self._file):
+            # An MP3's frame count may over-report by padding or (without a length
+            # header) by its tags: segments are chosen within what really decodes.
+            try:
+                self._frames = decoded_end(self._file, read_start(path)) or 0
+            except (SoundFileError, OSError):
+                self._frames = 0  # refused below as too short: the file loops instead
         self._segment = round(segment_s * native)
         self._crossfade = round(crossfade_s * native)
         if self._segment < 3 * self._crossfade or self._frames < 3 * self._segment:
             self._file.close()
             raise SoundFileError(
-                f"{path} is too short to play as shuffled {segment_s:g} s segments; "
+                f"{readable_name(path)} is too short to play as shuffled {segment_s:g} s segments; "
                 "play it as a loop instead"
             )
         self._rng = np.random.default_rng(seed)
@@ -110,10 +128,11 @@ class ShuffledSegments:
         while True:
             start = choose_segment(self._frames, self._segment, list(self.recent), self._rng)
             self.recent.append((start, start + self._segment))
-            self._file.seek(start)
+            if not seek_exact(self._file, start):
+                raise SoundFileError(f"{self._shown}: cannot reach frame {start}")
             head = decode_frames(self._file, self._crossfade, self.path)
             if len(head) == 0:
-                raise SoundFileError(f"{self.path}: nothing could be read at frame {start}")
+                raise SoundFileError(f"{self._shown}: nothing could be read at frame {start}")
             if tail is not None:
                 n = min(len(tail), len(head))
                 fade_out, fade_in = seam_gains(tail[:n], head[:n])

@@ -10,11 +10,15 @@ memory. Reading always holds the last ``seam`` frames back, so that when the fil
 ends (whatever its header claimed: truncated files end early) those held frames are
 the tail. The tail is crossfaded into the head with :func:`seam_gains`, and the next
 pass continues just after the head. Each pass therefore lasts ``frames - seam``.
+An MP3's header may promise more frames than it decodes (encoder padding): reading
+to the real end makes that harmless, and :func:`seek_exact` keeps the jump back to
+just after the head sample-exact (a plain MP3 seek inserts silence).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,7 +27,15 @@ import soxr
 from sleepsound.dsp.gain import seam_gains
 from sleepsound.errors import SoundFileError
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.soundfiles import decode_frames, open_sound_file, read_converted
+from sleepsound.sources.file_checks import readable_name
+from sleepsound.sources.soundfiles import (
+    decode_frames,
+    open_sound_file,
+    read_converted,
+    seek_exact,
+)
+
+log = logging.getLogger(__name__)
 
 READ_FRAMES = 16384
 """Frames decoded per read: large enough to keep Python overhead low, small in memory."""
@@ -37,6 +49,8 @@ class FileSource:
 
     def __init__(self, path: str, rate: int, channels: int, seam_s: float = SEAM_S) -> None:
         self.path = path
+        self._shown = readable_name(path)
+        """The path as text for messages (a non-UTF-8 name never reaches JSON)."""
         self.rate = rate
         self.channels = channels
         self._file = open_sound_file(path)
@@ -46,7 +60,7 @@ class FileSource:
         self._seam = max(min(round(seam_s * self.native_rate), self.declared_frames // 4), 0)
         try:
             self._head = decode_frames(self._file, self._seam, path)
-            self._file.seek(0)
+            seek_exact(self._file, 0)
         except SoundFileError:
             self._file.close()
             raise
@@ -58,6 +72,8 @@ class FileSource:
         )
         self._pending = BlockFifo(channels)
         self.loops = 0
+        self.damaged = False
+        """True once decoding stopped early at damage inside the file (logged once)."""
 
     def __repr__(self) -> str:
         return f"FileSource({self.path!r}, rate={self.rate}, channels={self.channels})"
@@ -66,13 +82,21 @@ class FileSource:
         """Yield the looped stream at the file's own rate and channel count."""
         start = 0
         while True:
-            if start:
-                self._file.seek(start)
+            if start and not seek_exact(self._file, start):
+                raise SoundFileError(f"{self._shown}: cannot seek back to frame {start} to loop")
             held: collections.deque[np.ndarray] = collections.deque()
             held_frames = 0
             produced = 0
             while True:
-                chunk = decode_frames(self._file, READ_FRAMES, self.path)
+                try:
+                    chunk = decode_frames(self._file, READ_FRAMES, self.path)
+                except SoundFileError as error:
+                    if produced + held_frames == 0:
+                        raise
+                    # Damage mid-file (a stretch the decoder cannot resync past): what
+                    # decoded loops, seamed as at a real end, rather than the sound stopping.
+                    self._damaged(error, start + produced + held_frames)
+                    break
                 if len(chunk) == 0:
                     break
                 held.append(chunk)
@@ -91,7 +115,7 @@ class FileSource:
             tail = tail[body:]
             overlap = min(len(tail), len(self._head))
             if produced == 0 and overlap == 0:
-                raise SoundFileError(f"{self.path} ended before any audio could be read")
+                raise SoundFileError(f"{self._shown} ended before any audio could be read")
             if overlap < len(tail):
                 yield tail[: len(tail) - overlap]
             fade_out, fade_in = seam_gains(tail[-overlap:], self._head[:overlap])
@@ -100,6 +124,16 @@ class FileSource:
             )
             self.loops += 1
             start = overlap
+
+    def _damaged(self, error: SoundFileError, frame: int) -> None:
+        if not self.damaged:
+            log.warning(
+                "%s cannot be decoded past %.1f s (%s); looping what decodes",
+                self._shown,
+                frame / self.native_rate,
+                error,
+            )
+        self.damaged = True
 
     def read(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a ``(frames, channels)`` float32 array."""
