@@ -317,8 +317,9 @@ class Texture:
         # Mono: ears summed with different delays would comb-filter; stay centred.
         if move == "still" or self.channels == 1:
             return None, None
-        direction = float(self.rng.choice([-1.0, 1.0]))
-        return HeadModel(self.rate), Trajectory(move, speed_s, self.rate, direction)
+        # Always setting off rightwards draws nothing from the generator, so a moving
+        # texture is the still one, placed: same seed, same sound.
+        return HeadModel(self.rate), Trajectory(move, speed_s, self.rate)
 
     def _spells(self) -> Spells | None:
         """The ``spells``/``density`` parameters: an envelope, or none."""
