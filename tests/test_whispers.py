@@ -99,8 +99,10 @@ def test_no_ten_second_stretch_repeats(whispers: np.ndarray) -> None:
 
 
 def test_whispers_play_at_the_target_loudness_without_startling_peaks() -> None:
-    for spec in ("whispers", "whispers:move=ear-to-ear"):
-        audio = open_source(spec, RATE, 2).read(30 * RATE).astype(np.float64)
+    for spec in ("whispers", "whispers:move=ear-to-ear", "whispers:move=around"):
+        preset = find_texture(spec)
+        assert preset is not None
+        audio = open_texture(preset, RATE, 2, seed=3).read(30 * RATE).astype(np.float64)
         loudness = lufs(audio, RATE)
         assert loudness == pytest.approx(-23.0, abs=2.0), spec
         assert peak_db(audio) - loudness <= 20.0, spec
@@ -163,3 +165,13 @@ def test_attention_and_whispers_are_built_in_textures() -> None:
         open_source("whispers:move=around,speed=0.5", RATE, 2)
     with pytest.raises(ParameterError, match="syllables_per_s"):
         open_source("whispers:syllables_per_s=4", RATE, 2)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 96000])
+@pytest.mark.parametrize("spec", ["whispers:move=around", "attention"])
+def test_other_rates_and_channel_counts(spec: str, rate: int) -> None:
+    for channels in (1, 2):
+        block = open_source(spec, rate, channels).read(3 * rate)
+        assert block.shape == (3 * rate, channels) and block.dtype == np.float32
+        assert np.all(np.isfinite(block)) and peak_db(block) < -3.0  # 20 dB over -23 LUFS
+        assert level_envelope_db(block, rate, 1.0).min() > -90.0  # never digital silence
