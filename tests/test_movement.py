@@ -76,7 +76,7 @@ def test_a_moving_fan_keeps_its_loudness_within_1_lu() -> None:
         lufs(m, RATE) - lufs(s, RATE)
         for m, s in zip(_windows(moving, 5.0), _windows(still, 5.0), strict=True)
     ]
-    assert max(change) - min(change) <= 1.0
+    assert max(change) - min(change) <= 0.5  # the issue allows 1 LU; measured 0.07
 
 
 @pytest.mark.parametrize("degrees", [0, 30, 60, 90, 135, 180, -90])
@@ -88,7 +88,7 @@ def test_the_head_model_is_no_louder_in_the_middle_than_at_the_side(degrees: int
     for mono in (noise, bright):
         centred = HeadModel(RATE).render(mono, np.zeros(len(mono)))[RATE:]
         placed = HeadModel(RATE).render(mono, np.full(len(mono), np.radians(degrees)))[RATE:]
-        assert lufs(placed, RATE) == pytest.approx(lufs(centred, RATE), abs=1.0)
+        assert lufs(placed, RATE) == pytest.approx(lufs(centred, RATE), abs=0.5)
 
 
 def test_a_gliding_delay_does_not_click() -> None:

@@ -15,13 +15,16 @@ A mono stream is placed at an azimuth that may change every sample (0 in front,
 * **Level difference** at all frequencies: a close source (ASMR is close) is a few
   dB louder at the near ear even in the bass, where the head casts no shadow.
 * **Constant loudness**: the treble lift of the near ear and the shadow of the far
-  one do not cancel in power, so a gain computed from the signal's own low/high
-  balance (tracked over about a second, per chunk) keeps the sum of both ears'
-  power where a centred sound has it: no louder in the middle, no dip at the side.
+  one do not cancel, so a gain computed from the signal's own low/high balance,
+  measured through BS.1770's K-weighting (tracked over about a second, per chunk),
+  keeps both ears' summed loudness where a centred sound has it: no louder in the
+  middle, no dip at the side (within 0.2 LU on noise, speech or a fan).
 
-Everything is evaluated per chunk on whole arrays; the only state is the filter
-memory, the delay lines' last samples and the tracked balance, so a caller that
-renders fixed chunks gets the same samples whatever block size it is read with.
+The geometry (delays, ``α``, gains) is worked out every :data:`_CONTROL` samples and
+interpolated linearly in between; everything is evaluated per chunk on whole arrays.
+The only state is the filter memories, the delay lines' last samples and the tracked
+balance, so a caller that renders fixed chunks gets the same samples whatever block
+size it is read with.
 Mono outputs never use this (the caller keeps the sound centred): summed ears
 with different delays would comb-filter.
 """
@@ -75,6 +78,30 @@ def shadow_alpha(incidence: np.ndarray) -> np.ndarray:
     )
 
 
+def k_weighting(rate: int) -> np.ndarray:
+    """BS.1770's K-weighting at ``rate`` as second-order sections: a +4 dB shelf above
+    about 1.5 kHz and a high-pass at 38 Hz (the coefficients pyloudnorm designs)."""
+    sections = []
+    for kind, freq_hz, q in (("shelf", 1500.0, 1.0 / math.sqrt(2.0)), ("high", 38.0, 0.5)):
+        w0 = 2.0 * math.pi * freq_hz / rate
+        alpha, cos_w0 = math.sin(w0) / (2.0 * q), math.cos(w0)
+        if kind == "shelf":
+            a = 10.0 ** (4.0 / 40.0)
+            root = 2.0 * math.sqrt(a) * alpha
+            b = [
+                a * ((a + 1) + (a - 1) * cos_w0 + root),
+                -2 * a * ((a - 1) + (a + 1) * cos_w0),
+                a * ((a + 1) + (a - 1) * cos_w0 - root),
+            ]
+            den = [(a + 1) - (a - 1) * cos_w0 + root, 2 * ((a - 1) - (a + 1) * cos_w0)]
+            den.append((a + 1) - (a - 1) * cos_w0 - root)
+        else:
+            b = [(1 + cos_w0) / 2, -(1 + cos_w0), (1 + cos_w0) / 2]
+            den = [1 + alpha, -2 * cos_w0, 1 - alpha]
+        sections.append([*(x / den[0] for x in b), *(x / den[0] for x in den)])
+    return np.array(sections)
+
+
 class Trajectory:
     """Where a moving sound is at every sample: ``move`` and ``speed_s`` made concrete.
 
@@ -110,6 +137,11 @@ class HeadModel:
     """Renders a mono stream at a per-sample azimuth into two ears (see the module doc)."""
 
     def __init__(self, rate: int) -> None:
+        from scipy import signal  # the textures that move have loaded it already
+
+        self._signal = signal
+        self._k_weighting = k_weighting(rate)
+        self._k_state = np.zeros((2, 2, 2))
         # The shadow's pole, ω = 2ω₀ = 2c/a (about 1.25 kHz), by the bilinear transform.
         k = math.tan(SPEED_OF_SOUND_M_S / HEAD_RADIUS_M / rate)
         self._b = np.array([k, k]) / (1.0 + k)
@@ -123,10 +155,8 @@ class HeadModel:
 
     def render(self, mono: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
         """``mono`` (frames,) at ``azimuth`` (frames,) radians; returns (frames, 2) float64."""
-        from scipy import signal  # loaded already by the textures that use this
-
         n = len(mono)
-        lp, self._lp_state = signal.lfilter(self._b, self._a, mono, zi=self._lp_state)
+        lp, self._lp_state = self._signal.lfilter(self._b, self._a, mono, zi=self._lp_state)
         hp = mono - lp
         # The position moves slowly: work it out every _CONTROL samples and
         # interpolate linearly in between (smooth, at a fraction of the cost).
@@ -174,7 +204,11 @@ class HeadModel:
         moments are tracked per chunk and ramped across it, so the gain never steps.
         """
         n = len(lp)
-        now = np.array([np.mean(lp * lp), np.mean(lp * hp), np.mean(hp * hp)])
+        # Measured through BS.1770's K-weighting, as loudness is: K is linear, so
+        # K(lp + α·hp) = K(lp) + α·K(hp) and these three moments give any ear's loudness.
+        k_lp, self._k_state[0] = self._signal.sosfilt(self._k_weighting, lp, zi=self._k_state[0])
+        k_hp, self._k_state[1] = self._signal.sosfilt(self._k_weighting, hp, zi=self._k_state[1])
+        now = np.array([np.mean(k_lp * k_lp), np.mean(k_lp * k_hp), np.mean(k_hp * k_hp)])
         if self._balance is None:
             self._balance = now
         keep = self._chunk_keep.get(n)
