@@ -9,7 +9,7 @@ from scipy import signal
 from library_helpers import lufs
 from sleepsound.errors import ParameterError
 from sleepsound.sources import open_source
-from sleepsound.sources.movement import MAX_ITD_S, HeadModel
+from sleepsound.sources.movement import MAX_ITD_S, HeadModel, control_points
 from sleepsound.sources.spells import Spells
 from sleepsound.sources.textures import CHUNK, find_texture, open_texture
 from support.audio import level_envelope_db
@@ -86,8 +86,9 @@ def test_the_head_model_is_no_louder_in_the_middle_than_at_the_side(degrees: int
     noise -= np.convolve(noise, np.ones(480) / 480, mode="same")
     bright = rng.standard_normal(10 * RATE) * 0.05  # and a bright one
     for mono in (noise, bright):
-        centred = HeadModel(RATE).render(mono, np.zeros(len(mono)))[RATE:]
-        placed = HeadModel(RATE).render(mono, np.full(len(mono), np.radians(degrees)))[RATE:]
+        points = len(control_points(len(mono)))
+        centred = HeadModel(RATE).render(mono, np.zeros(points))[RATE:]
+        placed = HeadModel(RATE).render(mono, np.full(points, np.radians(degrees)))[RATE:]
         assert lufs(placed, RATE) == pytest.approx(lufs(centred, RATE), abs=0.5)
 
 
@@ -96,11 +97,15 @@ def test_a_gliding_delay_does_not_click() -> None:
     t = np.arange(6 * RATE) / RATE
     tone = 0.1 * np.sin(2 * np.pi * 400.0 * t)
     head = HeadModel(RATE)
-    azimuth = np.radians(90.0) * np.sin(2 * np.pi * t / 2.0)
+
+    def azimuth(frames: np.ndarray) -> np.ndarray:
+        return np.radians(90.0) * np.sin(2 * np.pi * frames / RATE / 2.0)
+
     moved = np.concatenate(
         [
-            head.render(tone[i : i + CHUNK], azimuth[i : i + CHUNK])
+            head.render(block, azimuth(i + control_points(len(block))))
             for i in range(0, len(tone), CHUNK)
+            for block in [tone[i : i + CHUNK]]
         ]
     )
     # Everything above 4 kHz is artefact. A whole-sample delay step in this tone would

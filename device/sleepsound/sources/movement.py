@@ -62,6 +62,7 @@ _BACK_DULLING: Final[float] = 0.3
 _BALANCE_TAU_S: Final[float] = 1.0
 _CONTROL: Final[int] = 32
 """Samples between the points where the geometry is worked out (0.7 ms at 48 kHz)."""
+_FRACTIONS: Final[np.ndarray] = np.arange(_CONTROL) / _CONTROL
 _BASE_DELAY: Final[int] = 2
 """Both ears run this many samples late, so the cubic never reads a future sample."""
 
@@ -123,25 +124,40 @@ class Trajectory:
         self.rate = rate
         self.direction = direction
 
-    def azimuth(self, start: int, frames: int) -> np.ndarray:
-        """Azimuth (radians) of frames ``start .. start + frames`` since the sound began."""
-        t = (start + np.arange(frames)) / self.rate
+    def azimuth(self, frames: np.ndarray) -> np.ndarray:
+        """Azimuth (radians) at these frame numbers (counted from the sound's start)."""
+        t = frames / self.rate
         if self.move == "ear-to-ear":
             return self.direction * (math.pi / 2.0) * np.sin(math.pi * t / self.speed_s)
         if self.move == "around":
             return self.direction * 2.0 * math.pi * t / self.speed_s
-        return np.zeros(frames)
+        return np.zeros(len(frames))
+
+
+def control_points(frames: int) -> np.ndarray:
+    """Where, in a block of ``frames``, :meth:`HeadModel.render` wants the azimuth:
+    every :data:`_CONTROL` samples from 0 up to and including the block's end (the
+    next block's first point, so blocks join without a step)."""
+    return np.arange(0, -(-frames // _CONTROL) * _CONTROL + 1, _CONTROL)
+
+
+def _spread(values: np.ndarray, frames: int) -> np.ndarray:
+    """Linear interpolation of per-control-point ``values`` (rows) to ``frames`` samples."""
+    start = values[..., :-1, None]
+    slope = (values[..., 1:] - values[..., :-1])[..., None]
+    per_sample = start + slope * _FRACTIONS
+    return per_sample.reshape(*values.shape[:-1], -1)[..., :frames]
 
 
 class HeadModel:
-    """Renders a mono stream at a per-sample azimuth into two ears (see the module doc)."""
+    """Renders a mono stream at a moving azimuth into two ears (see the module doc)."""
 
     def __init__(self, rate: int) -> None:
         from scipy import signal  # the textures that move have loaded it already
 
         self._signal = signal
         self._k_weighting = k_weighting(rate)
-        self._k_state = np.zeros((2, 2, 2))
+        self._k_state = np.zeros((len(self._k_weighting), 2, 2))
         # The shadow's pole, ω = 2ω₀ = 2c/a (about 1.25 kHz), by the bilinear transform.
         k = math.tan(SPEED_OF_SOUND_M_S / HEAD_RADIUS_M / rate)
         self._b = np.array([k, k]) / (1.0 + k)
@@ -154,26 +170,26 @@ class HeadModel:
         self._chunk_keep: dict[int, float] = {}
 
     def render(self, mono: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
-        """``mono`` (frames,) at ``azimuth`` (frames,) radians; returns (frames, 2) float64."""
+        """``mono`` (frames,) placed at ``azimuth`` (radians, one value per point of
+        :func:`control_points`, linear in between); returns (frames, 2) float64."""
         n = len(mono)
+        if len(azimuth) != len(control_points(n)):
+            raise ValueError(
+                f"{n} frames need {len(control_points(n))} azimuths, got {len(azimuth)}"
+            )
         lp, self._lp_state = self._signal.lfilter(self._b, self._a, mono, zi=self._lp_state)
         hp = mono - lp
-        # The position moves slowly: work it out every _CONTROL samples and
-        # interpolate linearly in between (smooth, at a fraction of the cost).
-        knots = np.append(np.arange(0, n, _CONTROL), n - 1)
-        delays, alphas, gains = self._geometry(azimuth[knots])
-        gains = gains * self._loudness_gain(lp, hp, alphas, gains, knots)
-        samples = np.arange(n)
+        # The position moves slowly: it is worked out every _CONTROL samples and
+        # interpolated linearly in between (smooth, at a fraction of the cost).
+        delays, alphas, gains = self._geometry(azimuth)
+        gains = gains * self._loudness_gain(lp, hp, alphas, gains)
+        shaped = _spread(gains, n) * (lp + _spread(alphas, n) * hp)
         out = np.empty((n, 2))
         for ear in (0, 1):
-            alpha = np.interp(samples, knots, alphas[ear])
-            gain = np.interp(samples, knots, gains[ear])
-            shaped = gain * (lp + alpha * hp)
             if not delays[ear].any():  # the near ear: a whole-sample delay, no interpolation
-                out[:, ear] = self._delayed_whole(ear, shaped)
+                out[:, ear] = self._delayed_whole(ear, shaped[ear])
             else:
-                delay = np.interp(samples, knots, delays[ear])
-                out[:, ear] = self._delayed(ear, shaped, delay + _BASE_DELAY)
+                out[:, ear] = self._delayed(ear, shaped[ear], _spread(delays[ear], n) + _BASE_DELAY)
         return out
 
     def _geometry(self, azimuth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,9 +212,8 @@ class HeadModel:
         hp: np.ndarray,
         alphas: np.ndarray,
         gains: np.ndarray,
-        knots: np.ndarray,
     ) -> np.ndarray:
-        """Per-sample gain keeping both ears' summed power at a centred sound's.
+        """Gain (per control point) keeping both ears' loudness at a centred sound's.
 
         An ear's power is ``g²·(E[lp²] + 2α·E[lp·hp] + α²·E[hp²])``; the balance
         moments are tracked per chunk and ramped across it, so the gain never steps.
@@ -206,8 +221,9 @@ class HeadModel:
         n = len(lp)
         # Measured through BS.1770's K-weighting, as loudness is: K is linear, so
         # K(lp + α·hp) = K(lp) + α·K(hp) and these three moments give any ear's loudness.
-        k_lp, self._k_state[0] = self._signal.sosfilt(self._k_weighting, lp, zi=self._k_state[0])
-        k_hp, self._k_state[1] = self._signal.sosfilt(self._k_weighting, hp, zi=self._k_state[1])
+        (k_lp, k_hp), self._k_state = self._signal.sosfilt(
+            self._k_weighting, np.stack([lp, hp]), axis=1, zi=self._k_state
+        )
         now = np.array([np.mean(k_lp * k_lp), np.mean(k_lp * k_hp), np.mean(k_hp * k_hp)])
         if self._balance is None:
             self._balance = now
@@ -215,7 +231,7 @@ class HeadModel:
         if keep is None:
             keep = self._chunk_keep[n] = math.exp(-n / (_BALANCE_TAU_S * self.rate))
         new = keep * self._balance + (1.0 - keep) * now
-        ramp = (knots + 1) / n
+        ramp = control_points(n) / n
         e_ll, e_lh, e_hh = (
             old + (fresh - old) * ramp for old, fresh in zip(self._balance, new, strict=True)
         )

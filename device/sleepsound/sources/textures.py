@@ -49,7 +49,14 @@ import numpy as np
 from sleepsound.errors import ParameterError, UnknownSoundError
 from sleepsound.library.presets import Preset, find_preset, load_presets, presets_dir
 from sleepsound.sources.base import BlockFifo
-from sleepsound.sources.movement import DEFAULT_SPEED_S, MOVES, SPEED_RANGE_S, HeadModel, Trajectory
+from sleepsound.sources.movement import (
+    DEFAULT_SPEED_S,
+    MOVES,
+    SPEED_RANGE_S,
+    HeadModel,
+    Trajectory,
+    control_points,
+)
 from sleepsound.sources.spells import DEFAULT_DENSITY, DENSITY_RANGE, Spells
 
 
@@ -359,7 +366,8 @@ class Texture:
                 mono = chunk[:, 0]
             else:  # gathered to one point; power kept for uncorrelated sides
                 mono = (chunk[:, 0] + chunk[:, 1]) * math.sqrt(0.5)
-            return self.head.render(mono, self.path.azimuth(self.clock, len(chunk)))
+            points = control_points(len(chunk))
+            return self.head.render(mono, self.path.azimuth(self.clock + points))
         if chunk.shape[1] == 1 and self.channels == 2:
             return np.repeat(chunk, 2, axis=1)
         return chunk

@@ -35,7 +35,7 @@ from typing import Final
 import numpy as np
 
 from sleepsound.library.presets import Preset, find_preset
-from sleepsound.sources.movement import HeadModel
+from sleepsound.sources.movement import HeadModel, control_points
 from sleepsound.sources.textures import (
     CHUNK,
     Brushing,
@@ -371,7 +371,7 @@ class Attention(Texture):
             # The voice glides to its side at most 180° in 3 s (held quiet meanwhile).
             most = math.pi * CHUNK / (3.0 * self.rate)
             step = float(np.clip(self.target - self.azimuth, -most, most))
-            path = self.azimuth + step * self._ramp
+            path = self.azimuth + step * (control_points(CHUNK) / CHUNK)
             self.azimuth += step
             out = self.ears.render(voice, path)
         fade = CHUNK / self.rate  # a 1 s fade, in steps of one chunk
