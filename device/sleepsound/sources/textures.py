@@ -26,12 +26,21 @@ How they are made
 
 Output is stereo; on a mono output the two sides are averaged (the independent
 sides then simply add up, nothing cancels).
+
+Every texture also takes, from its preset or the spec (``rain:move=ear-to-ear,speed=8``):
+
+* ``move=still|ear-to-ear|around`` and ``speed`` (seconds per pass): the texture,
+  gathered to one point, travels around the head (:mod:`sleepsound.sources.movement`).
+  Headphones only: on a mono output the sound stays still and centred.
+* ``spells=true`` and ``density`` (0.1-1): the texture comes and goes in spells of a
+  few minutes with quiet pauses between (:mod:`sleepsound.sources.spells`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,15 @@ import numpy as np
 from sleepsound.errors import ParameterError, UnknownSoundError
 from sleepsound.library.presets import Preset, find_preset, load_presets, presets_dir
 from sleepsound.sources.base import BlockFifo
+from sleepsound.sources.movement import (
+    DEFAULT_SPEED_S,
+    MOVES,
+    SPEED_RANGE_S,
+    HeadModel,
+    Trajectory,
+    control_points,
+)
+from sleepsound.sources.spells import DEFAULT_DENSITY, DENSITY_RANGE, Spells
 
 
 class _LazySignal:
@@ -103,6 +121,26 @@ class _Params:
                 f"not {value!r}"
             )
         return float(value[0]), float(value[1])
+
+    def choice(self, key: str, default: str, options: tuple[str, ...]) -> str:
+        """One of ``options``."""
+        self.used.add(key)
+        value = self.values.get(key, default)
+        if value not in options:
+            raise ParameterError(
+                f"{self.where}: parameter {key} must be one of {', '.join(options)}, not {value!r}"
+            )
+        return str(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        """``true`` or ``false``."""
+        self.used.add(key)
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise ParameterError(
+                f"{self.where}: parameter {key} must be true or false, not {value!r}"
+            )
+        return value
 
     def check_unknown(self) -> None:
         unknown = sorted(set(self.values) - self.used)
@@ -253,9 +291,11 @@ class _Room:
 
 
 class Texture:
-    """Base of every texture: fixed-chunk rendering, stereo to mono, closing."""
+    """Base of every texture: fixed-chunk rendering, movement, spells, stereo to mono, closing."""
 
     engine = ""
+    point_source = False
+    """True when :meth:`render` gives one column: a single voice, placed by the base."""
 
     def __init__(self, preset: Preset, rate: int, channels: int, seed: int | None) -> None:
         if channels not in (1, 2):
@@ -269,11 +309,33 @@ class Texture:
         where = str(preset.path) if preset.path else preset.id
         self.params = _Params(preset.parameters, where)
         self.gain = _db(self.params.number("level_db", 0.0, -60.0, 20.0))
+        self.head, self.path = self._movement()
+        self.spells = self._spells()
         self.events = _OverlapAdd()
         self.clock = 0
         """Frames rendered so far (the start of the next chunk)."""
         self._queue = BlockFifo(channels)
         self._closed = False
+
+    def _movement(self) -> tuple[HeadModel | None, Trajectory | None]:
+        """The ``move``/``speed`` parameters: a head model and path, or none when still."""
+        move = self.params.choice("move", "still", MOVES)
+        speed_s = self.params.number("speed", DEFAULT_SPEED_S, *SPEED_RANGE_S)
+        # Mono: ears summed with different delays would comb-filter; stay centred.
+        if move == "still" or self.channels == 1:
+            return None, None
+        # Always setting off rightwards draws nothing from the generator, so a moving
+        # texture is the still one, placed: same seed, same sound.
+        return HeadModel(self.rate), Trajectory(move, speed_s, self.rate)
+
+    def _spells(self) -> Spells | None:
+        """The ``spells``/``density`` parameters: an envelope, or none."""
+        on = self.params.flag("spells", False)
+        density = self.params.number("density", DEFAULT_DENSITY, *DENSITY_RANGE)
+        if not on:
+            return None
+        ebb = _Wander(self.rng, self.rate, tau_s=40.0, sigma=1.5)
+        return Spells(self.rng, self.rate, density, ebb.step)
 
     def _ready(self) -> None:
         """Call at the end of a subclass ``__init__``: rejects unknown parameters."""
@@ -288,12 +350,27 @@ class Texture:
         if self._closed:
             raise ValueError(f"texture {self.preset.id} is closed")
         while self._queue.frames < frames:
-            chunk = self.render() * self.gain
+            chunk = self._place(self.render()) * self.gain
+            if self.spells is not None:
+                chunk *= self.spells.envelope(self.clock, CHUNK)[:, None]
             self.clock += CHUNK
             if self.channels == 1:
                 chunk = chunk.mean(axis=1, keepdims=True)
             self._queue.push(chunk)
         return self._queue.pop(frames)
+
+    def _place(self, chunk: _Stereo) -> _Stereo:
+        """Move the chunk around the head if asked; give a one-column voice its two ears."""
+        if self.head is not None and self.path is not None:
+            if chunk.shape[1] == 1:
+                mono = chunk[:, 0]
+            else:  # gathered to one point; power kept for uncorrelated sides
+                mono = (chunk[:, 0] + chunk[:, 1]) * math.sqrt(0.5)
+            points = control_points(len(chunk))
+            return self.head.render(mono, self.path.azimuth(self.clock + points))
+        if chunk.shape[1] == 1 and self.channels == 2:
+            return np.repeat(chunk, 2, axis=1)
+        return chunk
 
     def close(self) -> None:
         """Release buffers; reading afterwards is an error."""
@@ -730,8 +807,11 @@ class Paper(Texture):
 
 # ----------------------------------------------------------------- opening
 
+# The voices build on the textures above, so they are imported once those exist.
+from sleepsound.sources.whispers import Attention, Whispers  # noqa: E402
+
 ENGINES: dict[str, type[Texture]] = {
-    cls.engine: cls for cls in (Rain, Surf, Fan, Tapping, Brushing, Paper)
+    cls.engine: cls for cls in (Rain, Surf, Fan, Tapping, Brushing, Paper, Whispers, Attention)
 }
 """Texture engines by the name presets use in ``texture = "..."``."""
 
@@ -748,15 +828,47 @@ def builtin_sound_ids(directory: Path | None = None) -> list[str]:
 
 
 def find_texture(spec: str) -> Preset | None:
-    """The built-in texture preset whose id is ``spec``, or None (parsed once, to be opened)."""
-    path = presets_dir() / f"{spec}.toml"
-    if "/" in spec or not path.is_file():
+    """The built-in texture preset ``spec`` names, or None (parsed once, to be opened).
+
+    ``spec`` is an id, optionally with parameters (``rain:move=ear-to-ear,speed=8``),
+    which override the preset's (see :func:`with_spec_parameters`).
+    """
+    name = spec.partition(":")[0].strip()
+    path = presets_dir() / f"{name}.toml"
+    if "/" in name or not name or not path.is_file():
         return None
     try:
-        preset = find_preset(spec)
+        preset = find_preset(name)
     except UnknownSoundError:
         return None
-    return preset if preset.kind == "texture" else None
+    return with_spec_parameters(preset, spec) if preset.kind == "texture" else None
+
+
+def with_spec_parameters(preset: Preset, spec: str) -> Preset:
+    """``preset`` with the ``key=value`` parameters of ``spec`` in place of its own.
+
+    Values are read as TOML would type them: ``true``/``false``, numbers, else text.
+    Messages about the result then name the spec, not the preset file. Raises
+    :class:`ParameterError` for a malformed parameter list.
+    """
+    from sleepsound.sources.generators import parse_spec
+
+    _, given = parse_spec(spec)
+    if not given:
+        return preset
+    typed = {key: _typed(value) for key, value in given.items()}
+    return replace(preset, parameters={**preset.parameters, **typed}, path=None)
+
+
+def _typed(text: str) -> bool | float | str:
+    """A spec value as TOML would have it: a bool, a number or the text itself."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
 
 
 def open_texture(
