@@ -132,6 +132,15 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_problems(error)
         return EXIT_CONFIG
+    from sleepsound.controls.pin_check import header_problems
+
+    wiring = header_problems(config.section("controls"), config.section("led"))
+    if wiring:
+        # The daemon would start (a wiring mistake never stops the sound), but these
+        # controls would stay off: that is worth a failing check before wiring the Pi.
+        _print_problems(ConfigError(wiring, config.path))
+        print("  (the daemon still starts and plays; these controls stay off)", file=sys.stderr)
+        return EXIT_CONFIG
     print(f"config OK: {config.path or 'built-in defaults (no config file)'}")
     return EXIT_OK
 
