@@ -10,6 +10,7 @@
     sleepsound ctl status [--json]
     sleepsound ctl send '{"action": "play", "fade": 10}'
 
+Each prints the resulting status line (as ``ctl status`` does), after any warning.
 A refused command exits 1 with the reason on one line; a daemon that cannot be
 reached exits 3 naming the socket.
 """
@@ -196,6 +197,15 @@ def control(args: argparse.Namespace) -> int:
     if args.ctl_action == "status":
         document = document_of(reply)
         print(json.dumps(document) if args.json else status_line(document))
+        return EXIT_OK
+    # Say what the command did, as `ctl status` would: silence reads as "nothing happened".
+    # Commands are applied in order on one queue, so this status follows the command.
+    try:
+        after = request(path, {"action": "status"}, timeout_s)
+    except ControlError as error:
+        print(f"sleepsound: done, but no status: {error}", file=sys.stderr)
+        return EXIT_OK
+    print(status_line(document_of(after)))
     return EXIT_OK
 
 

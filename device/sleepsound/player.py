@@ -173,6 +173,20 @@ class SleepFadeInfo:
 
 
 @dataclass(frozen=True)
+class OutputInfo:
+    """Where the sound goes and whether a person can hear it (the document's ``output``).
+
+    An object, not a string, so later keys (a named output's ``kind``, ``connected``)
+    join it without breaking the readers of these two.
+    """
+
+    name: str = "none"
+    """The ALSA device name (``default``, ``plughw:CARD=Headphones``) or ``clock``."""
+    audible: bool = False
+    """False on the clock output (silence at real-time pace): nobody hears it."""
+
+
+@dataclass(frozen=True)
 class PlayerState:
     """Everything the player knows; replaced, never mutated."""
 
@@ -194,6 +208,8 @@ class PlayerState:
     layer: LayerSetting = field(default_factory=LayerSetting)
     last_error: str | None = None
     """The last playback failure, cleared by the next play."""
+    output: OutputInfo = field(default_factory=OutputInfo)
+    """The output the daemon opened; unlike ``last_error``, no command clears it."""
     fade_token: int = 0
     """The last :class:`~sleepsound.scene.SleepFade` token handed out."""
     scene_serial: int = 0
@@ -455,6 +471,7 @@ def status_document(state: PlayerState, now_s: float, wall_now_s: float) -> dict
         "timer_ends_at": ends_at,
         "layer": layer,
         "last_error": state.last_error,
+        "output": {"name": state.output.name, "audible": state.output.audible},
     }
 
 

@@ -36,6 +36,7 @@ import os
 import queue
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -47,6 +48,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from sleepsound.config import Config
 from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
+from sleepsound.control_socket import output_silence
 from sleepsound.controls.finger import Finger
 
 log = logging.getLogger(__name__)
@@ -160,8 +162,10 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
         ]
         if isinstance(layer, Mapping):
             lines.append(f"  layer    {layer.get('sound')} at {layer.get('volume')}")
+        lines.append(f"  output   {output_text(document)}")
         if document.get("last_error"):
-            lines.append(f"  error    {document['last_error']}")
+            # Wrapped, not cut: the fix is usually at the end of the message.
+            lines += _wrapped("  error    ", str(document["last_error"]), width)
     if view.led_level is None:
         lines.append("  LED      none")
     else:
@@ -186,6 +190,24 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
     if room:
         lines += view.log[-room:]
     return [line[:width] for line in lines[:height]]
+
+
+def output_text(document: Mapping[str, Any]) -> str:
+    """``default (heard)`` or the SILENT warning, for as long as nobody hears the sound."""
+    silent = output_silence(document)
+    if silent:
+        return silent
+    output = document.get("output")
+    if isinstance(output, Mapping):
+        return f"{output.get('name')} (heard)"
+    return "-"
+
+
+def _wrapped(label: str, text: str, width: int) -> list[str]:
+    """``text`` after ``label``, wrapped to ``width`` with the label's indent."""
+    room = max(20, width - len(label))
+    chunks = textwrap.wrap(text, room) or [""]
+    return [label + chunks[0], *(" " * len(label) + chunk for chunk in chunks[1:])]
 
 
 def describe_event(event: Mapping[str, Any], now_wall_s: float) -> str:
