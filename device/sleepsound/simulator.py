@@ -46,9 +46,9 @@ from typing import Any, Final
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from sleepsound.config import Config
+from sleepsound.control_socket import output_silence
 from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
-from sleepsound.control_socket import output_silence
 from sleepsound.controls.finger import Finger
 
 log = logging.getLogger(__name__)
