@@ -116,9 +116,7 @@ def test_the_commands_are_read_as_a_shell_would() -> None:
         "sleepsound render a     --seconds 3",
     ]
     readme = "## Quick start\n\n1. Set up:\n\n   ```sh\n   ./scripts/setup\n   ```\n## Next\n"
-    assert readme_commands(readme + "## Local control\n## Your own sounds\n") == [
-        "./scripts/setup"
-    ]
+    assert readme_commands(readme + "## Local control\n## Your own sounds\n") == ["./scripts/setup"]
 
 
 # -- the clone ----------------------------------------------------------------------------
@@ -167,6 +165,13 @@ def clone(tmp_path: Path) -> Path:
         ["git", "clone", "--quiet", str(ROOT), str(target)], check=True, capture_output=True
     )
     _cheap_venv(target)
+    where = subprocess.run(
+        [str(target / ".venv/bin/python"), "-c", "import sleepsound; print(sleepsound.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert where.startswith(str(target / "device")), f"not the clone's code: {where}"
     return target
 
 
