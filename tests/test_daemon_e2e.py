@@ -26,6 +26,7 @@ from daemon_helpers import (
 )
 from sleepsound import statefile
 from sleepsound.errors import ControlError
+from support.audio import make_corrupt_files
 
 pytestmark = pytest.mark.slow
 
@@ -385,4 +386,26 @@ def test_a_missing_sound_card_falls_back_to_the_clock(
     doc = daemon.status()
     assert doc["state"] == "playing" and doc["output"]["audible"] is False
     assert "SILENT" in daemon.ctl("status")[1]
+    assert daemon.terminate() == 0
+
+
+def test_playing_a_file_the_library_skipped_says_it_was_skipped_and_why(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    broken = make_corrupt_files(daemon.directory / "sounds")
+    daemon.start()
+    # The scan skips these three (a truncated WAV is kept and fails when it plays).
+    for kind in ("garbage_flac", "empty_wav", "text_wav"):
+        path = broken[kind]
+        sound_id = path.stem  # truncated, garbage, empty, notes: already ids
+        code, out, err = daemon.ctl("play", sound_id)
+        assert code == 1 and out == "", (kind, out)
+        assert err.count("\n") == 1, err
+        assert f"sound {sound_id!r} is not playable: the library skipped its file" in err, err
+        assert path.name in err and "unknown sound" not in err, err
+    # A name that was never a file is still an unknown sound, with the known ones.
+    code, _, err = daemon.ctl("play", "ocean-night")
+    assert code == 1 and "unknown sound 'ocean-night'" in err
+    assert daemon.status()["state"] == "stopped"
     assert daemon.terminate() == 0

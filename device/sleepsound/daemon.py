@@ -729,6 +729,7 @@ class Daemon:
             self._sounds.specs(),
             rotation=self._sounds.rotation(self._config.sounds.rotation),
             entries=self._sounds.entries(),
+            skipped=self._sounds.skipped(),
         )
 
     def _ensure_state_dir(self) -> None:

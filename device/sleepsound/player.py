@@ -255,6 +255,8 @@ class PlayerContext:
     out_channels: int = 2
     mono_binaural: MonoBinaural = "monaural"
     """A binaural bed on a mono output: play its monaural variant, or refuse it."""
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Ids of files the library skipped -> why (the scan's message), for replies."""
 
     @classmethod
     def from_config(
@@ -265,6 +267,7 @@ class PlayerContext:
         *,
         rotation: Sequence[str] = (),
         entries: Mapping[str, SoundEntry] | None = None,
+        skipped: Mapping[str, str] | None = None,
     ) -> PlayerContext:
         """Build from a :class:`sleepsound.config.Config` and the library's ids.
 
@@ -278,6 +281,7 @@ class PlayerContext:
             rotation=tuple(rotation),
             rotation_scope=config.sounds.rotation,
             entries=dict(entries or {}),
+            skipped=dict(skipped or {}),
             out_channels=audio.channels,
             mono_binaural=config.sounds.mono_binaural,
             max_volume=audio.max_volume,
@@ -673,6 +677,12 @@ def _ceiling(volume: float, ctx: PlayerContext, warnings: list[str]) -> float:
 def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
     if sound in ctx.catalogue:
         return sound
+    if sound in ctx.skipped:
+        raise CommandError(
+            f"{field_name} {sound!r} is not playable: the library skipped its file "
+            f"({ctx.skipped[sound]}); `sleepsound sounds` lists every skipped file",
+            field_name,
+        )
     listed = ", ".join(ctx.catalogue[:8]) + (" …" if len(ctx.catalogue) > 8 else "")
     raise CommandError(
         f"unknown {field_name} {sound!r}{did_you_mean(sound, ctx.catalogue)}; "
