@@ -270,6 +270,11 @@ class Daemon:
         """The playable sound ids in catalogue order (the MQTT sound select's options)."""
         return self._ctx.catalogue
 
+    @property
+    def sound_titles(self) -> dict[str, str]:
+        """Id -> title of every library sound ("Late rain on the roof"), for people."""
+        return {sound_id: entry.meta.title for sound_id, entry in self._ctx.entries.items()}
+
     def request_stop(self) -> None:
         """Fade out and leave the loop, as SIGTERM does (thread-safe)."""
         self._queue.put(_Signal(signal.SIGTERM))
@@ -415,13 +420,27 @@ class Daemon:
         try:
             command = raw if isinstance(raw, Command) else parse_command(raw)
         except CommandError as error:
-            self._answer(message.reply, reply_error(error, transaction=transaction_of(raw)))
+            refused = reply_error(error, transaction=transaction_of(raw))
+            self._answer(message.reply, refused)
+            self._tell_command(raw, refused)
             return
         outcome = self._follow(player.apply(self._state, command, now, self._ctx), now)
         reply = dict(outcome.reply or {})
         if command.is_query and reply.get("status") == "ok":
             reply.update(self._document)
         self._answer(message.reply, reply)
+        self._tell_command(raw, reply)
+
+    def _tell_command(self, raw: object, reply: Mapping[str, Any]) -> None:
+        """The optional ``on_command(raw, reply)`` hook: the simulator's log shows each
+        command from ctl, MQTT or the controls (the journal does not: a knob is chatty)."""
+        for listener in list(self._listeners):
+            on_command = getattr(listener, "on_command", None)
+            if on_command is not None:
+                try:
+                    on_command(raw, reply)
+                except Exception:
+                    log.exception("a listener failed")
 
     def _follow(self, outcome: Outcome, now: float) -> Outcome:
         """Take the new state and carry out the effects."""
