@@ -316,3 +316,26 @@ raise RuntimeError("the real problem")
     assert "libmpg123" not in result.stderr
     for visible in ("ALSA lib pcm.c", "log: a warning", "partial line", "RuntimeError: the real"):
         assert visible in result.stderr, result.stderr
+
+
+def test_render_says_how_loud_the_file_is_and_which_volume_makes_it_audible(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "rain.wav"
+    result = sleepsound("render", "rain", "-o", str(out), "--seconds", "6")
+    assert result.returncode == 0, result.stderr
+    data, _ = soundfile.read(str(out), always_2d=True)
+    [level] = [line for line in result.stdout.splitlines() if line.startswith("level: ")]
+    # The figures printed are the file's own, measured as a user would.
+    peak = 20 * np.log10(np.abs(data).max())
+    assert f"peak {peak:.1f} dBFS" in level
+    assert f"RMS {rms_db(data):.1f} dBFS at --volume 70" in level
+    # Rain at the default volume is close to silent on a laptop: the line says what to do.
+    assert "quiet on laptop speakers" in level and "--volume 100 makes it 15 dB louder" in level
+
+    loud = sleepsound("render", "rain", "-o", str(out), "--seconds", "6", "--volume", "100")
+    assert loud.returncode == 0, loud.stderr
+    [level] = [line for line in loud.stdout.splitlines() if line.startswith("level: ")]
+    assert "at --volume 100" in level and "louder" not in level
+    louder, _ = soundfile.read(str(out), always_2d=True)
+    assert rms_db(louder) - rms_db(data) == pytest.approx(15, abs=1.5)

@@ -55,6 +55,32 @@ def test_load_reads_the_chosen_file(tmp_path: Path) -> None:
     assert loaded.audio.volume == 22 and loaded.path == str(env)
 
 
+def test_a_users_own_config_is_found_before_the_system_one(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    user = home / ".config" / "sleepsound" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("[audio]\nvolume = 12\n")
+    loaded = config.load_config(None, {"HOME": str(home)})
+    assert (loaded.audio.volume, loaded.path) == (12, str(user))
+    xdg = tmp_path / "xdg"
+    (xdg / "sleepsound").mkdir(parents=True)
+    (xdg / "sleepsound" / "config.toml").write_text("[audio]\nvolume = 13\n")
+    assert (
+        config.load_config(None, {"HOME": str(home), "XDG_CONFIG_HOME": str(xdg)}).audio.volume
+        == 13
+    )
+    # The variable and the option still come first.
+    environ = {"HOME": str(home), config.ENV_VAR: str(tmp_path / "env.toml")}
+    (tmp_path / "env.toml").write_text("[audio]\nvolume = 14\n")
+    assert config.load_config(None, environ).audio.volume == 14
+
+
+def test_a_missing_user_config_falls_through_to_the_system_one() -> None:
+    environ = {"HOME": "/nonexistent-home"}
+    exists = {config.DEFAULT_PATH: True}.get
+    assert resolve_config_path(None, environ, lambda p: bool(exists(p))) == config.DEFAULT_PATH
+
+
 def test_load_without_any_file_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config, "DEFAULT_PATH", "/nonexistent/sleepsound.toml")
     assert config.load_config(None, {}) == config.defaults()
@@ -105,15 +131,15 @@ x = 1
     assert sorted(found) == sorted(
         [
             "volume: keys belong in a section (did you mean [audio] volume?)",
-            "audio.max_volume: 150 is greater than the maximum of 100",
+            "audio.max_volume: must be a number from 1 to 100, not 150",
             "audio.voluem: unknown key (did you mean 'volume'?)",
-            "audio.output: 'pulse' is not one of ['alsa', 'clock']",
-            "audio.rate: 44100.5 is not of type 'integer'",
+            'audio.output: must be one of "alsa" or "clock", not "pulse"',
+            "audio.rate: must be a whole number from 8000 to 192000, not 44100.5",
             "audio.fade_in_s: nan is not a finite number",
-            "sleep.presets_min: [15, 15] has non-unique elements",
-            "sleep.fade_min: -1 is less than the minimum of 0",
-            "sounds.default: '../etc/passwd' is not a sound id such as 'rain'",
-            "mqtt.port: '1883' is not of type 'integer'",
+            "sleep.presets_min: [15, 15] lists a value twice; give each value once",
+            "sleep.fade_min: must be a number of minutes from 0 to 720, not -1",
+            "sounds.default: \"../etc/passwd\" is not a sound id such as 'rain'",
+            'mqtt.port: must be a whole number from 1 to 65535, not "1883"',
             "[audoi]: unknown section (did you mean [audio]?)",
         ]
     )
@@ -147,9 +173,94 @@ def test_cross_field_checks(text: str, expected: str) -> None:
     assert problem.startswith(expected)
 
 
+# Every kind of key, worded for people: the type, the unit its name promises, the range.
+WORDED = [
+    (
+        "[audio]\nfade_in_s = 'slow'\n",
+        'audio.fade_in_s: must be a number of seconds from 0 to 600, not "slow"',
+    ),
+    (
+        "[sleep]\ntimer_min = 'long'\n",
+        'sleep.timer_min: must be a number of minutes from 0 to 720, not "long"',
+    ),
+    (
+        "[sounds]\nloudness_lufs = 3\n",
+        "sounds.loudness_lufs: must be a number of LUFS from -40 to -10, not 3",
+    ),
+    ("[audio]\nchannels = 2.5\n", "audio.channels: must be a whole number from 1 to 8, not 2.5"),
+    ("[audio]\nvolume = true\n", "audio.volume: must be a number from 0 to 100, not true"),
+    ("[audio]\ndevice = 5\n", "audio.device: must be text in quotes, not 5"),
+    (
+        "[sounds]\nnon_repeating = 'yes'\n",
+        'sounds.non_repeating: must be true or false (without quotes), not "yes"',
+    ),
+    (
+        "[audio]\nformat = 'S8'\n",
+        'audio.format: must be one of "auto", "S16_LE" or "S32_LE", not "S8"',
+    ),
+    ("[sounds]\ndir = ''\n", "sounds.dir: must not be empty"),
+    (
+        "[sleep]\npresets_min = ['a']\n",
+        'sleep.presets_min[0]: must be a number of minutes above 0, up to 720, not "a"',
+    ),
+    (
+        "[mqtt]\ngroups = 'up'\n",
+        "mqtt.groups: must be a list in brackets, each text in quotes "
+        '(a group name of letters, digits, - and _), not "up"',
+    ),
+    (
+        "[mqtt]\nprefix = 'a b'\n",
+        "mqtt.prefix: \"a b\" is not a topic such as 'sleepsound' or 'home/sleepsound' "
+        "(no spaces, + or #)",
+    ),
+    (
+        "[sounds]\nrotation = 'x'\n",
+        'sounds.rotation: "x" is not all, user, builtin, category:<name> or trigger:<name>',
+    ),
+    (
+        "[controls.encoder]\nhalf_step = 1\n",
+        "controls.encoder.half_step: must be true or false (without quotes), not 1",
+    ),
+    (
+        "[controls.encoder]\na_pin = 2.5\n",
+        "controls.encoder.a_pin: 2.5 is not a pin: a BCM GPIO number such as 23, "
+        'or a name such as "GPIO23"',
+    ),
+    (
+        "[led.breathing]\nramp_s = 'x'\n",
+        'led.breathing.ramp_s: must be a number of seconds from 0 to 7200, not "x"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WORDED)
+def test_type_errors_are_worded_for_people(text: str, expected: str) -> None:
+    assert problems(text) == [expected]
+
+
+def test_no_jsonschema_wording_reaches_people_for_any_key_of_any_type() -> None:
+    # Values of the wrong kind for every key of every section: the class, not examples.
+    whole = config.schema()["properties"]
+    tried = 0
+    for section, table in whole.items():
+        for key, spec in table["properties"].items():
+            if spec.get("type") == "object":
+                continue  # a sub-table: its own keys are tried with the same wording
+            for wrong in ("'x'", "5", "true", "{ x = 1 }"):
+                try:
+                    parse_toml(f"[{section}]\n{key} = {wrong}\n")
+                except ConfigError as error:
+                    tried += 1
+                    for problem in error.problems:
+                        assert problem.startswith(f"{section}."), problem
+                        for jargon in ("of type", "under any of", "one of [", "does not match"):
+                            assert jargon not in problem, problem
+    assert tried > 100
+
+
 def test_a_bad_value_is_not_also_reported_by_a_cross_check() -> None:
     assert problems("[audio]\nvolume = 'loud'\n") == [
-        "audio.volume: 'loud' is not of type 'number'"
+        'audio.volume: must be a number from 0 to 100, not "loud"'
     ]
 
 
@@ -223,7 +334,7 @@ def test_a_section_is_added_in_one_place(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(config.SECTIONS, "led", spec)
     assert parse_toml("[led]\npin = 18\n").section("led") == LedConfig(18)
     assert parse_toml("").section("led") == LedConfig(12)
-    assert problems("[led]\npin = 40\n") == ["led.pin: 40 is greater than the maximum of 27"]
+    assert problems("[led]\npin = 40\n") == ["led.pin: must be a whole number from 0 to 27, not 40"]
     assert parse_toml("").section("audio") == config.AudioConfig()
 
 
@@ -244,3 +355,30 @@ def test_the_error_message_lists_every_problem() -> None:
     text = str(caught.value)
     assert text.startswith("2 problem(s) in /etc/sleepsound/config.toml:")
     assert "audio.volume" in text and "audio.max_volume" in text
+
+
+@pytest.mark.parametrize(
+    ("pin", "words"),
+    [
+        ('"GPIO99"', "buttons[0].pin: GPIO99 is not a valid pin name on the Raspberry Pi's 40-pin"),
+        ("28", "buttons[0].pin: 28 is not a valid pin name on the Raspberry Pi's 40-pin header"),
+        (
+            '"BOARD1"',
+            "buttons[0].pin: BOARD1 is not a GPIO pin on the Raspberry Pi's 40-pin header",
+        ),
+        ('"GPIO17"', "encoder.a_pin: GPIO17 is already used by controls.buttons[0].pin"),
+    ],
+)
+def test_check_config_refuses_a_pin_the_header_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pin: str, words: str
+) -> None:
+    from sleepsound.cli import main
+
+    path = tmp_path / "pins.toml"
+    path.write_text(f"[[controls.buttons]]\npin = {pin}\n")
+    assert main(["check-config", "--config", str(path)]) == 78
+    err = capsys.readouterr().err
+    assert f"controls.{words}" in err
+    assert "the daemon still starts" in err
+    path.write_text('[[controls.buttons]]\npin = "BOARD16"\n[led]\npin = 26\n')
+    assert main(["check-config", "--config", str(path)]) == 0

@@ -26,6 +26,7 @@ from daemon_helpers import (
 )
 from sleepsound import statefile
 from sleepsound.errors import ControlError
+from support.audio import make_corrupt_files
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +62,13 @@ def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess
         "timer_ends_at": None,
         "layer": None,
         "last_error": None,
+        "output": {"name": "clock", "audible": False},
     }
 
-    assert daemon.ctl("play", "brown-noise", "--volume", "40", "--timer", "45")[0] == 0
+    code, out, _ = daemon.ctl("play", "brown-noise", "--volume", "40", "--timer", "45")
+    # Every command says what it did: the resulting status line, as `ctl status` prints.
+    assert code == 0 and out.startswith("playing brown-noise, volume 40 (max 80), timer 45 min")
+    assert out.count("\n") == 1 and "SILENT: playing to the clock output" in out
     doc = daemon.status()
     assert (doc["state"], doc["sound"], doc["volume"], doc["sleep_timer"]) == (
         "playing",
@@ -75,12 +80,13 @@ def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess
     minutes_left = (ends - dt.datetime.now(dt.UTC)).total_seconds() / 60
     assert 40 < minutes_left <= 45.1
 
-    assert daemon.ctl("volume", "+5")[0] == 0
+    code, out, _ = daemon.ctl("volume", "+5")
+    assert code == 0 and "volume 45 (max 80)" in out
     assert daemon.status()["volume"] == 45
     assert daemon.ctl("volume", "-10")[0] == 0
     assert daemon.status()["volume"] == 35
-    code, _, err = daemon.ctl("volume", "95")
-    assert code == 0 and "clamped to max_volume 80" in err
+    code, out, err = daemon.ctl("volume", "95")
+    assert code == 0 and "clamped to max_volume 80" in err and "volume 80 (max 80)" in out
     assert daemon.status()["volume"] == 80
 
     assert daemon.ctl("timer", "30")[0] == 0
@@ -89,9 +95,11 @@ def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess
     doc = daemon.status()
     assert doc["sleep_timer"] == 0 and doc["timer_ends_at"] is None
 
-    assert daemon.ctl("next")[0] == 0
+    code, out, _ = daemon.ctl("next")
+    assert code == 0 and out.startswith("playing ") and "brown-noise" not in out
     assert daemon.status()["sound"] not in ("brown-noise", None)
-    assert daemon.ctl("layer", "white-noise", "--volume", "20")[0] == 0
+    code, out, _ = daemon.ctl("layer", "white-noise", "--volume", "20")
+    assert code == 0 and "layer white-noise at 20" in out
     assert daemon.status()["layer"] == {"sound": "white-noise", "volume": 20}
 
     assert daemon.ctl("toggle")[0] == 0
@@ -305,8 +313,8 @@ def test_config_errors_are_listed_all_at_once(make_daemon: Callable[..., DaemonP
         assert result.returncode == 78, result.stderr
         assert "3 config problem(s)" in result.stderr
         assert "audio.voluem: unknown key (did you mean 'volume'?)" in result.stderr
-        assert "audio.max_volume: 150" in result.stderr
-        assert "sleep.fade_min" in result.stderr
+        assert "audio.max_volume: must be a number from 1 to 100, not 150" in result.stderr
+        assert "sleep.fade_min: must be a number of minutes" in result.stderr
     assert not daemon.socket.exists()
 
     daemon.write_config()
@@ -365,7 +373,39 @@ def test_a_missing_sound_card_falls_back_to_the_clock(
     daemon.start()
     doc = daemon.status()
     assert "no sound card" in doc["last_error"]
-    assert "sleepsound_no_such_card" in daemon.log_text()
-    assert daemon.ctl("play")[0] == 0
-    assert daemon.status()["state"] == "playing"
+    assert doc["output"] == {"name": "clock", "audible": False}
+    log_text = daemon.log_text()
+    assert "sleepsound_no_such_card" in log_text
+    # Expected on a laptop: a warning that says what happens, not an ERROR.
+    lines = [line for line in log_text.splitlines() if "no sound card" in line]
+    assert any(line.startswith("sleepsound: WARNING: no sound card") for line in lines), lines
+    assert not any(": ERROR: " in line for line in lines), lines
+    code, out, _ = daemon.ctl("play")
+    assert code == 0 and "SILENT: playing to the clock output (no sound card)" in out
+    # Still silent after play: the output says so for as long as it is true.
+    doc = daemon.status()
+    assert doc["state"] == "playing" and doc["output"]["audible"] is False
+    assert "SILENT" in daemon.ctl("status")[1]
+    assert daemon.terminate() == 0
+
+
+def test_playing_a_file_the_library_skipped_says_it_was_skipped_and_why(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    broken = make_corrupt_files(daemon.directory / "sounds")
+    daemon.start()
+    # The scan skips these three (a truncated WAV is kept and fails when it plays).
+    for kind in ("garbage_flac", "empty_wav", "text_wav"):
+        path = broken[kind]
+        sound_id = path.stem  # truncated, garbage, empty, notes: already ids
+        code, out, err = daemon.ctl("play", sound_id)
+        assert code == 1 and out == "", (kind, out)
+        assert err.count("\n") == 1, err
+        assert f"sound {sound_id!r} is not playable: the library skipped its file" in err, err
+        assert path.name in err and "unknown sound" not in err, err
+    # A name that was never a file is still an unknown sound, with the known ones.
+    code, _, err = daemon.ctl("play", "ocean-night")
+    assert code == 1 and "unknown sound 'ocean-night'" in err
+    assert daemon.status()["state"] == "stopped"
     assert daemon.terminate() == 0

@@ -35,7 +35,9 @@ def test_the_listing_shows_every_sound_and_names_bad_files(
     assert main(["sounds", *setup]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "TITLE", "CATEGORY", "TRIGGERS", "DURATION", "LOUDNESS"]
+    header = ["ID", "TITLE", "CATEGORY", "TRIGGERS", "DURATION", "MEASURED", "GAIN"]
+    assert lines[0].split() == header
+    assert "every sound plays at -23 LUFS, GAIN is what is applied" in out
     whispers = next(line for line in lines if line.startswith("soft-whispers"))
     assert "Whispers" in whispers and "asmr" in whispers and "0:20" in whispers
     assert "not measured" in whispers
@@ -58,6 +60,13 @@ def test_analyze_measures_with_a_progress_bar_then_the_listing_shows_loudness(
     assert whispers["loudness"]["lufs"] < -35
     assert whispers["loudness"]["gain_db"] > 10  # a quiet file is brought up to -23 LUFS
     assert any("broken.flac" in p for p in document["problems"])
+    # The table labels the source's level as measured and shows the gain that levels it.
+    assert main(["sounds", *setup]) == 0
+    row = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("soft-whispers")
+    )
+    lufs, gain = whispers["loudness"]["lufs"], whispers["loudness"]["gain_db"]
+    assert row.split()[-4:] == [f"{lufs:.1f}", "LUFS", f"{gain:+.1f}", "dB"]
     assert main(["sounds", "analyze", *setup]) == 0  # nothing left to do the second time
     assert "measured 0 of 0 sound(s) (1 already measured)" in capsys.readouterr().out
 

@@ -110,6 +110,15 @@ COMPONENT_KEYS = {
     },
     "event": {"state_topic", "value_template", "event_types", "device_class"},
     "button": {"command_topic", "command_template", "payload_press", "device_class", "retain"},
+    "binary_sensor": {
+        "state_topic",
+        "value_template",
+        "payload_on",
+        "payload_off",
+        "device_class",
+        "expire_after",
+        "off_delay",
+    },
 }
 TOPIC = {"type": "string", "pattern": r"^[^#+\s]+$", "not": {"pattern": r"^homeassistant/"}}
 COMMON_SCHEMA = {
@@ -171,6 +180,7 @@ COMPONENT_SCHEMA = {
         "properties": {"event_types": {"type": "array", "minItems": 1}},
     },
     "button": {"required": ["command_topic"]},
+    "binary_sensor": {"required": ["state_topic"]},
 }
 
 
@@ -198,6 +208,19 @@ def test_every_entity_is_valid_by_home_assistants_rules() -> None:
         template = payload.get("value_template", "")
         assert set(re.findall(r"value_json\.(\w+)", template)) <= STATE_KEYS, template
         json.dumps(payload, allow_nan=False)  # plain JSON, nothing Python-only
+
+
+def test_home_assistant_shows_whether_anyone_hears_the_output() -> None:
+    audible = _by_object(discovery_messages(TOPICS, DEVICE, CATALOGUE))["audible"]
+    assert audible["state_topic"] == "sleepsound/bedroom/state"
+    assert audible["entity_category"] == "diagnostic" and audible["device_class"] == "sound"
+    template = audible["value_template"]
+    assert "value_json.output.audible" in template
+    assert (audible["payload_on"], audible["payload_off"]) == ("ON", "OFF")
+    assert "value_json.output" in audible["json_attributes_template"]
+    assert "homeassistant/binary_sensor/sleepsound_x/audible/config" in [
+        t.replace(DEVICE.node_id, "sleepsound_x") for t in removal_topics(TOPICS, DEVICE.node_id)
+    ]
 
 
 def test_the_model_of_the_device() -> None:

@@ -36,6 +36,7 @@ STATE_KEYS = frozenset(
         "timer_ends_at",
         "layer",
         "last_error",
+        "output",
     }
 )
 """The keys of the state document, as Home Assistant's templates read them."""

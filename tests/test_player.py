@@ -553,6 +553,7 @@ def test_status_document_is_exactly_the_contract() -> None:
         "timer_ends_at": "2026-01-02T22:44:00Z",
         "layer": None,
         "last_error": None,
+        "output": {"name": "none", "audible": False},
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
     assert player.status_document(stopped(), T0, wall)["state"] == "stopped"

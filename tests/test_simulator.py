@@ -21,11 +21,19 @@ from pathlib import Path
 import pytest
 
 from daemon_helpers import CACHE_HOME
-from sleepsound.simulator import ViewState, render, timer_text
+from sleepsound.simulator import (
+    ViewState,
+    controls_text,
+    describe_command,
+    render,
+    sound_text,
+    timer_text,
+)
 from support import waiting
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (scripts/setup)")
 
+CLI = (sys.executable, "-m", "sleepsound.cli")
 WAIT_S = 60.0
 """A cold start imports numpy and builds the engine: generous on a shared machine."""
 
@@ -139,7 +147,9 @@ def pane(tmp_path: Path) -> Iterator[Pane]:
 def test_keys_play_turn_the_volume_set_the_timer_and_quit(pane: Pane) -> None:
     pane.start()
     pane.wait_for(r"^  state +stopped")
-    pane.wait_for(r"^  controls +main GPIO23")  # the finger can press now
+    pane.wait_for(
+        r'^  controls +button "main" on GPIO23 \(header pin 16\)'
+    )  # the finger can press now
 
     pane.keys("Space")
     pane.wait_for(r"^  state +playing")
@@ -162,6 +172,19 @@ def test_keys_play_turn_the_volume_set_the_timer_and_quit(pane: Pane) -> None:
     pane.wait_for(r"^  timer +15 min, \d+:\d\d left")
     pane.wait_for(r"^  event +long \(main\)")
 
+    # No sound card here (the clock output): the view says so while playing, not only once.
+    pane.wait_for(r"^  output +SILENT: playing to the clock output \(no sound card\)")
+    pane.wait_for(r"knob turns on GPIO17\s+\(header pin 11\)")
+    # A command from `sleepsound ctl` shows in the view's log, with its outcome.
+    ctl = subprocess.run(
+        [*CLI, "ctl", "--socket", str(pane.short / "ctl.sock"), "volume", "44"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+    )
+    assert ctl.returncode == 0 and "volume 44" in ctl.stdout, ctl.stderr
+    pane.wait_for(r'command \{"volume": 44\}: ok')
+
     pane.keys("q")
     pane.wait_for(r"^EXIT=0$")
     screen = pane.screen()
@@ -171,7 +194,7 @@ def test_keys_play_turn_the_volume_set_the_timer_and_quit(pane: Pane) -> None:
 
 def test_ctrl_c_fades_out_exits_0_and_gives_the_terminal_back(pane: Pane) -> None:
     pane.start()
-    pane.wait_for(r"^  controls +main GPIO23")
+    pane.wait_for(r'^  controls +button "main" on GPIO23 \(header pin 16\)')
     pane.keys("d")  # a double press: the next sound
     pane.wait_for(r"^  event +double \(main\)")
     pane.keys("Enter")  # the knob's push: toggle, as the main button's single press
@@ -220,3 +243,50 @@ def test_render_fits_any_terminal_and_shows_the_led_as_a_bar() -> None:
     assert "[##########..........]" in led
     assert lines[-1] == "line 99"  # the newest log line at the foot
     assert render(view, 0.0, width=5, height=2) == ["sleep", ""]
+
+
+def test_the_view_says_whether_anyone_hears_the_sound_and_wraps_the_error() -> None:
+    error = "no sound card: ALSA device 'default' is not there. " + "Connect the card. " * 10
+    document = {
+        "state": "playing",
+        "sound": "late-rain",
+        "volume": 30,
+        "max_volume": 80,
+        "last_error": error,
+        "output": {"name": "clock", "audible": False},
+    }
+    view = ViewState(document=document, titles={"late-rain": "Late rain on the roof"})
+    lines = render(view, 0.0, width=80, height=40)
+    assert "  sound    Late rain on the roof (late-rain)" in lines
+    assert any(line.startswith("  output   SILENT: playing to the clock output") for line in lines)
+    # The whole error, wrapped under its label: nothing is cut at the screen's edge.
+    start = next(i for i, line in enumerate(lines) if line.startswith("  error    "))
+    rows = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith(" " * 11):
+            break
+        rows.append(line)
+    shown = " ".join(row[11:] for row in rows)
+    assert " ".join(error.split()) in " ".join(shown.split()) and len(lines[start]) <= 80
+    heard = {**document, "last_error": None, "output": {"name": "default", "audible": True}}
+    lines = render(ViewState(document=heard), 0.0, width=80, height=40)
+    assert "  output   default (heard)" in lines and "  sound    late-rain" in lines
+
+
+def test_the_controls_and_commands_are_told_in_words() -> None:
+    text = controls_text({"main": "GPIO23"}, ("GPIO17", "GPIO27"), "GPIO22", 0)
+    assert text == (
+        'button "main" on GPIO23 (header pin 16); knob turns on GPIO17 (header pin 11) '
+        "and GPIO27 (header pin 13), pushes on GPIO22 (header pin 15)"
+    )
+    assert (
+        controls_text({}, None, None, 2)
+        == "no buttons and no knob; 2 wiring problem(s), see the log"
+    )
+    assert sound_text("rain", {"rain": "Rain"}) == "Rain (rain)" and sound_text(None, {}) == "-"
+    ok = describe_command({"action": "play", "transaction": 3}, {"status": "ok"})
+    assert ok == 'command {"action": "play"}: ok'
+    clamped = describe_command({"volume": 95}, {"status": "ok", "warning": "volume clamped"})
+    assert clamped == 'command {"volume": 95}: ok (volume clamped)'
+    refused = describe_command({"volume": "x"}, {"status": "error", "error": "volume must be"})
+    assert refused == 'command {"volume": "x"}: refused: volume must be'

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sleepsound.cli_args import finite_number as number
 from sleepsound.errors import ParameterError
@@ -104,7 +105,50 @@ def run_render(args: argparse.Namespace) -> int:
         engine.close()
     _report_errors(engine)
     print(f"wrote {frames / args.rate:.3f} s to {args.output}")
+    hint = level_hint(*measure_file(args.output), args.volume)
+    if hint:
+        print(hint)
     return 0
+
+
+QUIET_RMS_DB: Final = -35.0
+"""Below this a file sounds close to silent on laptop speakers at a normal setting."""
+TAPER_DB: Final = 50.0
+"""The volume taper: 1…100 span 50 dB (see :mod:`sleepsound.dsp.gain`)."""
+
+
+def measure_file(path: str) -> tuple[float, float]:
+    """(peak, RMS) of a sound file in dBFS, read in blocks (constant memory)."""
+    import numpy as np
+    import soundfile
+
+    peak, total, count = 0.0, 0.0, 0
+    with soundfile.SoundFile(path) as sound:
+        for block in sound.blocks(blocksize=65536, dtype="float32", always_2d=True):
+            if block.size:
+                peak = max(peak, float(np.abs(block).max()))
+                total += float(np.square(block, dtype=np.float64).sum())
+                count += block.size
+    rms = (total / count) ** 0.5 if count else 0.0
+    return _db(peak), _db(rms)
+
+
+def level_hint(peak_db: float, rms_db: float, volume: float) -> str | None:
+    """``level: peak …, RMS …`` and, when that is very quiet, which ``--volume`` helps."""
+    line = f"level: peak {peak_db:.1f} dBFS, RMS {rms_db:.1f} dBFS at --volume {volume:g}"
+    if rms_db >= QUIET_RMS_DB or volume >= 100:
+        return line
+    headroom = min(-1.0 - peak_db, (100 - volume) * TAPER_DB / 99)
+    if headroom < 3:
+        return line
+    return (
+        f"{line}: quiet on laptop speakers (sleep sounds are mixed soft); "
+        f"--volume 100 makes it {headroom:.0f} dB louder"
+    )
+
+
+def _db(value: float) -> float:
+    return 20 * math.log10(value) if value > 0 else -math.inf
 
 
 def run_play(args: argparse.Namespace) -> int:

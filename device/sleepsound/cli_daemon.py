@@ -10,6 +10,7 @@
     sleepsound ctl status [--json]
     sleepsound ctl send '{"action": "play", "fade": 10}'
 
+Each prints the resulting status line (as ``ctl status`` does), after any warning.
 A refused command exits 1 with the reason on one line; a daemon that cannot be
 reached exits 3 naming the socket.
 """
@@ -132,6 +133,15 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_problems(error)
         return EXIT_CONFIG
+    from sleepsound.controls.pin_check import header_problems
+
+    wiring = header_problems(config.section("controls"), config.section("led"))
+    if wiring:
+        # The daemon would start (a wiring mistake never stops the sound), but these
+        # controls would stay off: that is worth a failing check before wiring the Pi.
+        _print_problems(ConfigError(wiring, config.path))
+        print("  (the daemon still starts and plays; these controls stay off)", file=sys.stderr)
+        return EXIT_CONFIG
     print(f"config OK: {config.path or 'built-in defaults (no config file)'}")
     return EXIT_OK
 
@@ -187,6 +197,15 @@ def control(args: argparse.Namespace) -> int:
     if args.ctl_action == "status":
         document = document_of(reply)
         print(json.dumps(document) if args.json else status_line(document))
+        return EXIT_OK
+    # Say what the command did, as `ctl status` would: silence reads as "nothing happened".
+    # Commands are applied in order on one queue, so this status follows the command.
+    try:
+        after = request(path, {"action": "status"}, timeout_s)
+    except ControlError as error:
+        print(f"sleepsound: done, but no status: {error}", file=sys.stderr)
+        return EXIT_OK
+    print(status_line(document_of(after)))
     return EXIT_OK
 
 

@@ -107,7 +107,9 @@ def _loudness_json(
 
 def format_table(entries: list[SoundEntry], service: LoudnessService) -> str:
     """The library as an aligned text table."""
-    header = ("ID", "TITLE", "CATEGORY", "TRIGGERS", "DURATION", "LOUDNESS")
+    # MEASURED is the source as recorded, not what plays: every sound is levelled to
+    # the target, and GAIN says by how much (read as "what will play" it misleads).
+    header = ("ID", "TITLE", "CATEGORY", "TRIGGERS", "DURATION", "MEASURED", "GAIN")
     rows = [header]
     for entry in entries:
         found = service.measurement(entry.spec)
@@ -119,13 +121,22 @@ def format_table(entries: list[SoundEntry], service: LoudnessService) -> str:
                 shorten(", ".join(entry.meta.triggers) or "-", 28),
                 _duration(entry.duration_s),
                 _lufs(found),
+                _gain(service.gain_db(entry.spec, 2) if found is not None else None),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+    return (
+        f"{table}\n\nMEASURED is each source's own loudness; every sound plays at "
+        f"{service.target_lufs:g} LUFS, GAIN is what is applied to get there."
+    )
+
+
+def _gain(gain_db: float | None) -> str:
+    return "-" if gain_db is None else f"{gain_db:+.1f} dB"
 
 
 def _duration(seconds: float | None) -> str:

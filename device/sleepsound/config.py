@@ -1,8 +1,10 @@
 """The configuration: one TOML file, every key optional, checked all at once.
 
-Where it comes from (:func:`resolve_config_path`): ``--config PATH``, else
-``$SLEEPSOUND_CONFIG``, else ``/etc/sleepsound/config.toml`` if it exists, else the
-built-in defaults. A path given explicitly (option or variable) must exist.
+Where it comes from (:func:`resolve_config_path`, the same for every sub-command):
+``--config PATH``, else ``$SLEEPSOUND_CONFIG``, else the user's
+``~/.config/sleepsound/config.toml`` (``$XDG_CONFIG_HOME``) if it exists, else
+``/etc/sleepsound/config.toml`` if it exists, else the built-in defaults. A path given
+explicitly (option or variable) must exist.
 
 Checking (:func:`parse_config`) uses a JSON schema per section, kept below as data.
 Every problem is collected before anything is reported, each with its key path and,
@@ -30,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import json
 import math
 import os
 import tomllib
@@ -44,6 +47,8 @@ from sleepsound.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
 ENV_VAR: Final = "SLEEPSOUND_CONFIG"
+USER_CONFIG: Final = "sleepsound/config.toml"
+"""The user's config, under ``$XDG_CONFIG_HOME`` (``~/.config``): no root needed."""
 
 # -- sections: the typed result ----------------------------------------------------------
 
@@ -233,12 +238,18 @@ SOUNDS_SCHEMA: Final[dict[str, Any]] = {
     "rotation": {
         "type": "string",
         "pattern": r"^(all|user|builtin|category:[a-z0-9][a-z0-9_-]*|trigger:[a-z_]+)$",
+        _MEANS: "all, user, builtin, category:<name> or trigger:<name>",
     },
     "non_repeating": {"type": "boolean"},
     "segment_s": number_schema(10, 3600),
     "loudness_lufs": number_schema(-40, -10),
     "loudness_cache": _PATH,
     "mono_binaural": {"enum": ["monaural", "refuse"]},
+}
+_TOPIC: Final = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+    _MEANS: "a topic such as 'sleepsound' or 'home/sleepsound' (no spaces, + or #)",
 }
 CONTROL_SCHEMA: Final[dict[str, Any]] = {"socket": _PATH}
 STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": number_schema(0, 3600)}
@@ -252,11 +263,15 @@ MQTT_SCHEMA: Final[dict[str, Any]] = {
     "ca_file": _PATH,
     "certfile": _PATH,
     "keyfile": _PATH,
-    "client_id": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{0,64}$"},
+    "client_id": {
+        "type": "string",
+        "pattern": r"^[A-Za-z0-9_.-]{0,64}$",
+        _MEANS: "at most 64 letters, digits, '.', '-' and '_'",
+    },
     "protocol": {"enum": ["3.1.1", "5"]},
     "keepalive_s": integer_schema(5, 3600),
     # Topic levels: no wildcards (+ #), no empty levels.
-    "prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},
+    "prefix": _TOPIC,
     "device_id": {
         "type": "string",
         "pattern": r"^[A-Za-z0-9_-]{0,64}$",
@@ -265,12 +280,16 @@ MQTT_SCHEMA: Final[dict[str, Any]] = {
     "name": {"type": "string", "maxLength": 64},
     "groups": {
         "type": "array",
-        "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
+        "items": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_-]{1,64}$",
+            _MEANS: "a group name of letters, digits, - and _",
+        },
         "maxItems": 16,
         "uniqueItems": True,
     },
     "discovery": {"type": "boolean"},
-    "discovery_prefix": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"},
+    "discovery_prefix": _TOPIC,
 }
 
 
@@ -365,7 +384,7 @@ def resolve_config_path(
     environ: Mapping[str, str],
     exists: Callable[[str], bool],
 ) -> str | None:
-    """Which file to read: ``--config``, ``$SLEEPSOUND_CONFIG``, the default if present.
+    """Which file to read: ``--config``, ``$SLEEPSOUND_CONFIG``, the user's, the system's.
 
     ``None`` means "no file: built-in defaults". An explicit path is returned
     whether or not it exists (reading it then reports the mistake).
@@ -374,9 +393,23 @@ def resolve_config_path(
         return cli_path
     if environ.get(ENV_VAR):
         return environ[ENV_VAR]
+    user = user_config_path(environ)
+    if user and exists(user):
+        return user
     if exists(DEFAULT_PATH):
         return DEFAULT_PATH
     return None
+
+
+def user_config_path(environ: Mapping[str, str]) -> str | None:
+    """``$XDG_CONFIG_HOME/sleepsound/config.toml``, else ``~/.config/...``; None without a home."""
+    base = environ.get("XDG_CONFIG_HOME")
+    if not base:
+        home = environ.get("HOME")
+        if not home:
+            return None
+        base = os.path.join(home, ".config")
+    return os.path.join(base, USER_CONFIG)
 
 
 def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -457,7 +490,13 @@ def _spec(name: str) -> SectionSpec:
 def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list[str]:
     problems: list[str] = []
     validator = jsonschema.Draft202012Validator(schema())
+    reported: set[str] = set()
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        where = _key_path(error.absolute_path)
+        if error.validator != "additionalProperties":
+            if where in reported:
+                continue  # 4.5 for a whole number 8000-192000: one line, not two
+            reported.add(where)
         problems.extend(_describe(error, data, specs))
     problems.extend(
         f"{key_path}: {value} is not a finite number" for key_path, value in _non_finite(data)
@@ -488,10 +527,80 @@ def _describe(
     if error.validator == "type" and len(error.absolute_path) == 1:
         yield f"{where}: must be a table ([{where}]), not {type_name(error.instance)}"
         return
-    if error.validator == "pattern" and _MEANS in error.schema:
-        yield f"{where}: {error.instance!r} is not {error.schema[_MEANS]}"
+    if error.validator in ("pattern", "anyOf", "oneOf") and _MEANS in error.schema:
+        yield f"{where}: {_shown(error.instance)} is not {error.schema[_MEANS]}"
+        return
+    wanted = _wanted(_key_name(error.absolute_path), error.schema)
+    if error.validator in _VALUE_CHECKS and wanted:
+        yield f"{where}: must be {wanted}, not {_shown(error.instance)}"
+        return
+    if error.validator == "minLength" and error.validator_value == 1:
+        yield f"{where}: must not be empty"
+        return
+    if error.validator == "uniqueItems":
+        yield f"{where}: {_shown(error.instance)} lists a value twice; give each value once"
         return
     yield f"{where or '(top level)'}: {error.message}"
+
+
+# Schema checks whose failure means "this is not the kind of value the key takes": all
+# are worded from the key's schema, so every key of every type reads the same way.
+_VALUE_CHECKS: Final = frozenset(
+    {"type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+)
+_UNITS: Final = (
+    ("_s", "seconds"),
+    ("_min", "minutes"),
+    ("_lufs", "LUFS"),
+    ("_db", "decibels"),
+    ("_bpm", "per minute"),
+)
+"""Key name endings (the house naming rule) and the unit they promise, for messages."""
+
+
+def _wanted(key: str, schema: Mapping[str, Any]) -> str | None:
+    """What a key takes, in words for people: "a number of seconds from 0 to 600"."""
+    if "enum" in schema:
+        choices = [_shown(choice) for choice in schema["enum"]]
+        return "one of " + ", ".join(choices[:-1]) + " or " + choices[-1]
+    kind = schema.get("type")
+    if kind in ("number", "integer"):
+        text = "a whole number" if kind == "integer" else "a number"
+        unit = next((name for end, name in _UNITS if key.endswith(end)), None)
+        if unit:
+            text += f" of {unit}"
+        high = schema.get("maximum")
+        if "exclusiveMinimum" in schema and high is not None:
+            return f"{text} above {schema['exclusiveMinimum']:g}, up to {high:g}"
+        if "minimum" in schema and high is not None:
+            return f"{text} from {schema['minimum']:g} to {high:g}"
+        return text
+    if kind == "string":
+        return f"text in quotes ({schema[_MEANS]})" if _MEANS in schema else "text in quotes"
+    if kind == "boolean":
+        return "true or false (without quotes)"
+    if kind == "array":
+        items = _wanted(key, schema.get("items", {}))
+        return f"a list in brackets, each {items}" if items else "a list in brackets"
+    if kind == "object":
+        return "a table"
+    return None
+
+
+def _key_name(path: Any) -> str:
+    """The last named key of a path (``presets_min`` for ``sleep.presets_min[0]``)."""
+    names = [part for part in path if isinstance(part, str)]
+    return names[-1] if names else ""
+
+
+def _shown(value: object) -> str:
+    """A value as it would be written in TOML: ``"slow"``, ``true``, ``[15, 15]``."""
+    if isinstance(value, Mapping):
+        return "a table"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _unknown_key(

@@ -475,9 +475,22 @@ def status_line(document: Mapping[str, Any], tz: dt.tzinfo | None = None) -> str
     layer = document.get("layer")
     if isinstance(layer, Mapping):
         parts.append(f"layer {layer.get('sound')} at {layer.get('volume')}")
+    silent = output_silence(document)
+    if silent:
+        parts.append(silent)
     if document.get("last_error"):
         parts.append(f"last error: {document['last_error']}")
     return ", ".join(parts)
+
+
+def output_silence(document: Mapping[str, Any]) -> str | None:
+    """``SILENT: clock output, nobody hears it`` while the output is not heard, else None."""
+    output = document.get("output")
+    if not isinstance(output, Mapping) or output.get("audible", True):
+        return None
+    name = output.get("name") or "no output"
+    where = "the clock output (no sound card)" if name == "clock" else f"{name} (not writing)"
+    return f"SILENT: playing to {where}, nobody hears it"
 
 
 def _local_time(iso: object, tz: dt.tzinfo | None) -> str | None:

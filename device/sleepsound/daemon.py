@@ -67,7 +67,7 @@ from sleepsound.errors import (
 from sleepsound.outputs.base import Output
 from sleepsound.outputs.clock import ClockOutput
 from sleepsound.playback import PlaybackThread
-from sleepsound.player import Outcome, PlayerContext, PlayerState
+from sleepsound.player import Outcome, OutputInfo, PlayerContext, PlayerState
 from sleepsound.scene import Scene
 from sleepsound.sdnotify import Notifier
 
@@ -270,6 +270,11 @@ class Daemon:
         """The playable sound ids in catalogue order (the MQTT sound select's options)."""
         return self._ctx.catalogue
 
+    @property
+    def sound_titles(self) -> dict[str, str]:
+        """Id -> title of every library sound ("Late rain on the roof"), for people."""
+        return {sound_id: entry.meta.title for sound_id, entry in self._ctx.entries.items()}
+
     def request_stop(self) -> None:
         """Fade out and leave the loop, as SIGTERM does (thread-safe)."""
         self._queue.put(_Signal(signal.SIGTERM))
@@ -416,13 +421,27 @@ class Daemon:
         try:
             command = raw if isinstance(raw, Command) else parse_command(raw)
         except CommandError as error:
-            self._answer(message.reply, reply_error(error, transaction=transaction_of(raw)))
+            refused = reply_error(error, transaction=transaction_of(raw))
+            self._answer(message.reply, refused)
+            self._tell_command(raw, refused)
             return
         outcome = self._follow(player.apply(self._state, command, now, self._ctx), now)
         reply = dict(outcome.reply or {})
         if command.is_query and reply.get("status") == "ok":
             reply.update(self._document)
         self._answer(message.reply, reply)
+        self._tell_command(raw, reply)
+
+    def _tell_command(self, raw: object, reply: Mapping[str, Any]) -> None:
+        """The optional ``on_command(raw, reply)`` hook: the simulator's log shows each
+        command from ctl, MQTT or the controls (the journal does not: a knob is chatty)."""
+        for listener in list(self._listeners):
+            on_command = getattr(listener, "on_command", None)
+            if on_command is not None:
+                try:
+                    on_command(raw, reply)
+                except Exception:
+                    log.exception("a listener failed")
 
     def _follow(self, outcome: Outcome, now: float) -> Outcome:
         """Take the new state and carry out the effects."""
@@ -541,7 +560,9 @@ class Daemon:
                 f"no sound card: {error}. Playing to the clock output (silence) instead; "
                 "connect the card, then reload (systemctl reload sleepsound)"
             )
-            log.error("%s", self._fallback_error)
+            # Expected on a laptop or a Pi not wired yet, and the daemon carries on:
+            # a warning (the state document's output says it is silent), not an error.
+            log.warning("%s", self._fallback_error)
             return _clock_output(audio, None)
         except OutputError as error:
             log.error("%s", error)
@@ -592,7 +613,8 @@ class Daemon:
         if message == self._output_error:
             return
         self._output_error = message
-        self._state = replace(self._state, last_error=message)
+        output = replace(self._state.output, audible=False)  # nothing reaches the card now
+        self._state = replace(self._state, last_error=message, output=output)
         self._publish(now)
         self._broadcast({"event_type": "playback_error", "error": message})
 
@@ -607,6 +629,7 @@ class Daemon:
         self._audio_stalled = not alive
         if alive and self._audio.blocks_written:
             self._output_error = None  # a later failure is news again
+            self._heard_again()
 
     def _feed_watchdog(self, now: float) -> None:
         assert self._notifier.watchdog_s is not None
@@ -630,6 +653,7 @@ class Daemon:
         """Open the output, say whether the card is missing, and start the audio thread."""
         missing_before = self._fallback_error
         output = self._first_output(self._config.audio)
+        self._state = replace(self._state, output=self._output_info(output))
         if self._fallback_error:
             self._state = replace(self._state, last_error=self._fallback_error)
         elif missing_before and self._state.last_error == missing_before:
@@ -637,6 +661,22 @@ class Daemon:
         self._audio = self._start_audio(
             output, player.scene_for(self._state, self._ctx, self._ctx.fade_in_s)
         )
+
+    def _output_info(self, output: Output | OutputError) -> OutputInfo:
+        """What the state document says about the output just opened (or not)."""
+        audio = self._config.audio
+        if self._fallback_error is not None or audio.output == "clock":
+            return OutputInfo(name="clock", audible=False)
+        # A device that is there but failed to open is retried: heard once it writes.
+        return OutputInfo(name=audio.device, audible=not isinstance(output, OutputError))
+
+    def _heard_again(self) -> None:
+        """The sound card writes again after a failure: say it is heard (next publish)."""
+        info = self._state.output
+        if info.audible or info.name == "clock" or self._fallback_error is not None:
+            return
+        self._state = replace(self._state, output=replace(info, audible=True))
+        self._publish(self._clock())
 
     # -- config and sounds --------------------------------------------------------------------
 
@@ -709,6 +749,7 @@ class Daemon:
             self._sounds.specs(),
             rotation=self._sounds.rotation(self._config.sounds.rotation),
             entries=self._sounds.entries(),
+            skipped=self._sounds.skipped(),
         )
 
     def _log_forgotten(self, saved: statefile.SavedState) -> None:

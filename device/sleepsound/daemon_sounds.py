@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from sleepsound.engine import SourceFactory
 from sleepsound.errors import UnknownSoundError
@@ -25,6 +25,7 @@ from sleepsound.library.loudness import TARGET_LUFS
 from sleepsound.library.opener import SoundOpener, make_loudness_service
 from sleepsound.library.segments import SEGMENT_S
 from sleepsound.library.service import SoundLibrary
+from sleepsound.library.slug import slugify
 from sleepsound.library.watcher import PollingWatcher
 from sleepsound.sources.generators import GENERATOR_NAMES
 
@@ -97,6 +98,18 @@ class DaemonSounds:
     def entries(self) -> Mapping[str, SoundEntry]:
         """Id -> library entry (what the player asks: is this bed binaural?)."""
         return self.library.catalog.entries
+
+    def skipped(self) -> dict[str, str]:
+        """Id a skipped file would have had -> the scan's message saying why.
+
+        So ``play ocean-night`` can answer "skipped: truncated …", not "unknown sound".
+        """
+        found: dict[str, str] = {}
+        for problem in self.library.catalog.problems:
+            name, colon, _ = problem.partition(": ")
+            if colon and "skipped" in problem:
+                found.setdefault(slugify(PurePath(name).stem), problem)
+        return found
 
     def rotation(self, scope: str) -> list[str]:
         """The ids ``next``/``previous`` step through for ``[sounds] rotation`` = ``scope``."""

@@ -173,6 +173,20 @@ class SleepFadeInfo:
 
 
 @dataclass(frozen=True)
+class OutputInfo:
+    """Where the sound goes and whether a person can hear it (the document's ``output``).
+
+    An object, not a string, so later keys (a named output's ``kind``, ``connected``)
+    join it without breaking the readers of these two.
+    """
+
+    name: str = "none"
+    """The ALSA device name (``default``, ``plughw:CARD=Headphones``) or ``clock``."""
+    audible: bool = False
+    """False on the clock output (silence at real-time pace): nobody hears it."""
+
+
+@dataclass(frozen=True)
 class PlayerState:
     """Everything the player knows; replaced, never mutated."""
 
@@ -194,6 +208,8 @@ class PlayerState:
     layer: LayerSetting = field(default_factory=LayerSetting)
     last_error: str | None = None
     """The last playback failure, cleared by the next play."""
+    output: OutputInfo = field(default_factory=OutputInfo)
+    """The output the daemon opened; unlike ``last_error``, no command clears it."""
     fade_token: int = 0
     """The last :class:`~sleepsound.scene.SleepFade` token handed out."""
     scene_serial: int = 0
@@ -239,6 +255,8 @@ class PlayerContext:
     out_channels: int = 2
     mono_binaural: MonoBinaural = "monaural"
     """A binaural bed on a mono output: play its monaural variant, or refuse it."""
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Ids of files the library skipped -> why (the scan's message), for replies."""
 
     @classmethod
     def from_config(
@@ -249,6 +267,7 @@ class PlayerContext:
         *,
         rotation: Sequence[str] = (),
         entries: Mapping[str, SoundEntry] | None = None,
+        skipped: Mapping[str, str] | None = None,
     ) -> PlayerContext:
         """Build from a :class:`sleepsound.config.Config` and the library's ids.
 
@@ -262,6 +281,7 @@ class PlayerContext:
             rotation=tuple(rotation),
             rotation_scope=config.sounds.rotation,
             entries=dict(entries or {}),
+            skipped=dict(skipped or {}),
             out_channels=audio.channels,
             mono_binaural=config.sounds.mono_binaural,
             max_volume=audio.max_volume,
@@ -455,6 +475,7 @@ def status_document(state: PlayerState, now_s: float, wall_now_s: float) -> dict
         "timer_ends_at": ends_at,
         "layer": layer,
         "last_error": state.last_error,
+        "output": {"name": state.output.name, "audible": state.output.audible},
     }
 
 
@@ -656,6 +677,12 @@ def _ceiling(volume: float, ctx: PlayerContext, warnings: list[str]) -> float:
 def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
     if sound in ctx.catalogue:
         return sound
+    if sound in ctx.skipped:
+        raise CommandError(
+            f"{field_name} {sound!r} is not playable: the library skipped its file "
+            f"({ctx.skipped[sound]}); `sleepsound sounds` lists every skipped file",
+            field_name,
+        )
     listed = ", ".join(ctx.catalogue[:8]) + (" …" if len(ctx.catalogue) > 8 else "")
     raise CommandError(
         f"unknown {field_name} {sound!r}{did_you_mean(sound, ctx.catalogue)}; "

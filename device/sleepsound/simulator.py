@@ -31,11 +31,13 @@ import calendar
 import collections
 import contextlib
 import curses
+import json
 import logging
 import os
 import queue
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -45,6 +47,7 @@ from typing import Any, Final
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from sleepsound.config import Config
+from sleepsound.control_socket import output_silence
 from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import Finger
@@ -115,6 +118,8 @@ class ViewState:
     controls: str = "starting"
     stopping: bool = False
     log: list[str] = field(default_factory=list)
+    titles: Mapping[str, str] = field(default_factory=dict)
+    """Sound id -> title, so people read "Late rain on the roof", not ``late-rain``."""
 
 
 def bar(fraction: float, cells: int = BAR_CELLS) -> str:
@@ -154,14 +159,17 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
             state += "  (quitting: fading out)"
         lines += [
             f"  state    {state}",
-            f"  sound    {document.get('sound') or '-'}",
+            f"  sound    {sound_text(document.get('sound'), view.titles)}",
             f"  volume   {bar(volume / 100)} {volume:3d}   (max {max_volume})",
             f"  timer    {timer_text(document, now_wall_s)}",
         ]
         if isinstance(layer, Mapping):
-            lines.append(f"  layer    {layer.get('sound')} at {layer.get('volume')}")
+            layer_sound = sound_text(layer.get("sound"), view.titles)
+            lines.append(f"  layer    {layer_sound} at {layer.get('volume')}")
+        lines.append(f"  output   {output_text(document)}")
         if document.get("last_error"):
-            lines.append(f"  error    {document['last_error']}")
+            # Wrapped, not cut: the fix is usually at the end of the message.
+            lines += _wrapped("  error    ", str(document["last_error"]), width)
     if view.led_level is None:
         lines.append("  LED      none")
     else:
@@ -177,7 +185,7 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
         f"  event    {view.events[0] if view.events else '-'}",
         *(f"           {event}" for event in older),
         f"  finger   {view.finger}",
-        f"  controls {view.controls}",
+        *_wrapped("  controls ", view.controls, width),
         "",
         "  " + HELP,
         "",
@@ -186,6 +194,73 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
     if room:
         lines += view.log[-room:]
     return [line[:width] for line in lines[:height]]
+
+
+def sound_text(sound_id: object, titles: Mapping[str, str]) -> str:
+    """``Late rain on the roof (late-rain)``; the id alone when the title says no more."""
+    if not sound_id:
+        return "-"
+    title = titles.get(str(sound_id))
+    return f"{title} ({sound_id})" if title and title != sound_id else str(sound_id)
+
+
+def controls_text(
+    buttons: Mapping[str, str], knob: tuple[str, str] | None, push: str | None, problems: int
+) -> str:
+    """The wiring in words: which GPIO (and header pin) each control is on."""
+    parts = [f'button "{name}" on {_pin_words(pin)}' for name, pin in buttons.items()]
+    if knob is not None:
+        a, b = knob
+        turn = f"knob turns on {_pin_words(a)} and {_pin_words(b)}"
+        parts.append(turn + (f", pushes on {_pin_words(push)}" if push else ""))
+    text = "; ".join(parts) or "no buttons and no knob"
+    if problems:
+        text += f"; {problems} wiring problem(s), see the log"
+    return text
+
+
+def _pin_words(gpio: str) -> str:
+    """``GPIO23 (header pin 16)``: the name on pinout charts and the pin to count to."""
+    from gpiozero import pi_info
+
+    from sleepsound.controls.pin_check import HEADER_REVISION
+
+    try:
+        pins = sorted(info.number for _, info in pi_info(HEADER_REVISION).find_pin(gpio))
+    except Exception:
+        pins = []
+    return f"{gpio} (header pin {pins[0]})" if pins else gpio
+
+
+def describe_command(raw: object, reply: Mapping[str, Any]) -> str:
+    """``command {"action": "play"}: ok`` (or the error) for the simulator's log."""
+    if isinstance(raw, Mapping):
+        shown = json.dumps({k: v for k, v in raw.items() if k != "transaction"})
+    else:
+        shown = type(raw).__name__ if not isinstance(raw, str) else raw
+    if reply.get("status") == "ok":
+        outcome = "ok" + (f" ({reply['warning']})" if reply.get("warning") else "")
+    else:
+        outcome = f"refused: {reply.get('error')}"
+    return f"command {shown}: {outcome}"
+
+
+def output_text(document: Mapping[str, Any]) -> str:
+    """``default (heard)`` or the SILENT warning, for as long as nobody hears the sound."""
+    silent = output_silence(document)
+    if silent:
+        return silent
+    output = document.get("output")
+    if isinstance(output, Mapping):
+        return f"{output.get('name')} (heard)"
+    return "-"
+
+
+def _wrapped(label: str, text: str, width: int) -> list[str]:
+    """``text`` after ``label``, wrapped to ``width`` with the label's indent."""
+    room = max(20, width - len(label))
+    chunks = textwrap.wrap(text, room) or [""]
+    return [label + chunks[0], *(" " * len(label) + chunk for chunk in chunks[1:])]
 
 
 def describe_event(event: Mapping[str, Any], now_wall_s: float) -> str:
@@ -333,8 +408,16 @@ class TerminalView:
 
     def on_status(self, document: Mapping[str, Any]) -> None:
         """Daemon listener: a new state document."""
+        titles = self.daemon.sound_titles
         with self._lock:
             self.view.document = dict(document)
+            self.view.titles = titles
+
+    def on_command(self, raw: object, reply: Mapping[str, Any]) -> None:
+        """Daemon listener: a command (ctl, MQTT or the controls) and its reply, logged."""
+        if isinstance(raw, Mapping) and raw.get("action") in ("status", "get"):
+            return  # queries change nothing (and `ctl` asks one after every command)
+        log.info("%s", describe_command(raw, reply))
 
     def on_event(self, event: Mapping[str, Any]) -> None:
         """Daemon listener: a gesture, the timer running out, a playback error."""
@@ -345,19 +428,18 @@ class TerminalView:
     def attach(self, adapter: ControlsAdapter) -> None:
         """The controls are built and started: the finger may press them now."""
         controls = adapter.controls
-        buttons = ", ".join(f"{b.name} {b.pin}" for b in controls.buttons) or "no buttons"
-        encoder = (
-            "encoder {} {}".format(*controls.encoder_pins)
-            if controls.encoder_pins
-            else "no encoder"
-        )
-        problems = f"; {len(controls.problems)} wiring problem(s), see the log" * bool(
-            controls.problems
+        _, push = _buttons(adapter)
+        pins = {b.name: b.pin for b in controls.buttons}
+        text = controls_text(
+            {name: pin for name, pin in pins.items() if name != push},
+            controls.encoder_pins,
+            pins.get(push) if push else None,
+            len(controls.problems),
         )
         with self._lock:
             self._adapter = adapter
             self._finger = Finger(self.factory, controls)
-            self.view.controls = f"{buttons}; {encoder}{problems}"
+            self.view.controls = text
             self.view.led_pin = controls.led_pin
 
     def _finger_said(self, text: str) -> None:
@@ -520,9 +602,12 @@ __all__ = [
     "ViewState",
     "action_for_key",
     "bar",
+    "controls_text",
+    "describe_command",
     "describe_event",
     "render",
     "run_simulated",
+    "sound_text",
     "terminal_problem",
     "timer_text",
 ]

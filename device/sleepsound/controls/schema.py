@@ -218,7 +218,9 @@ PIN: Final = {
     "anyOf": [
         {"type": "integer", "minimum": 0, "maximum": 53},
         {"type": "string", "minLength": 1, "maxLength": 16},
-    ]
+    ],
+    # config's annotation for its message: what the key takes, in words
+    "x-means": 'a pin: a BCM GPIO number such as 23, or a name such as "GPIO23"',
 }
 
 COMMAND: Final = {

@@ -16,6 +16,7 @@ sensor         timer_ends   ``device_class: timestamp``
 sensor         state        ``device_class: enum``: stopped/playing/fading_out
 event          events       button gestures, timer expiry, playback errors
 button         next_sound   one press: the next sound
+binary_sensor  audible      diagnostic: on while a person can hear the output
 =============  ===========  ===============================================
 
 Every entity reads the one state document (``value_template``) and commands
@@ -50,6 +51,7 @@ ENTITIES: Final[tuple[tuple[str, str], ...]] = (
     ("sensor", "state"),
     ("event", "events"),
     ("button", "next_sound"),
+    ("binary_sensor", "audible"),
 )
 """(component, object_id) of every entity, in publishing order."""
 
@@ -191,5 +193,21 @@ def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]
             "command_topic": topics.set_key("action"),
             "payload_press": "next",
             "icon": "mdi:skip-next",
+        },
+        "audible": {
+            # Off on the clock output (no sound card): "playing" alone would hide that
+            # nobody hears it. The output's name is an attribute.
+            "name": "Sound output heard",
+            "state_topic": state,
+            "value_template": (
+                "{{ 'ON' if value_json.output is defined and value_json.output.audible "
+                "else 'OFF' }}"
+            ),
+            "json_attributes_topic": state,
+            "json_attributes_template": "{{ value_json.output | tojson }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "device_class": "sound",
+            "entity_category": "diagnostic",
         },
     }
