@@ -12,11 +12,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sleepsound.commands import Command
 from sleepsound.control_socket import ControlServer, document_of, request, status_line
 from sleepsound.errors import ControlError
 from support.waiting import wait_until
@@ -46,10 +48,12 @@ class Loop:
             if raw is None:
                 return
             self.held.wait()
-            if isinstance(raw, dict) and raw.get("action") == "status":
+            assert isinstance(raw, Command)  # the socket hands on checked commands only
+            if raw.action == "status":
                 reply({"status": "ok", "state": "playing", "volume": 30})
             else:
-                reply({"status": "ok", "echo": raw})
+                echo = {key: value for key, value in asdict(raw).items() if value is not None}
+                reply({"status": "ok", "echo": echo})
 
     def hold(self) -> None:
         self.held.clear()

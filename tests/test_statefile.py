@@ -39,7 +39,7 @@ SOUND_IDS = st.text(
         SavedState,
         volume=st.none() | st.floats(0, 100),
         sound=st.none() | SOUND_IDS,
-        sleep_timer=st.none() | st.floats(0, 720),
+        sleep_timer=st.none() | st.just(0.0) | st.floats(1, 720),  # a timer is 0 or >= 1 min
         layer_sound=SOUND_IDS,
         layer_volume=st.none() | st.floats(0, 100),
         layer_on=st.booleans(),
