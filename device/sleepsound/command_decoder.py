@@ -239,11 +239,12 @@ def _refuse_surrogates(value: object) -> None:
             item = stack.pop()
             if isinstance(item, str):
                 if not _is_text(item):
-                    where = shorten(key, ECHOED_KEY_LIMIT) if key is not None else PAYLOAD_FIELD
+                    field = shorten(key, ECHOED_KEY_LIMIT) if key is not None else PAYLOAD_FIELD
                     raise CommandError(
-                        f"{where} holds a lone surrogate (a \\ud800-\\udfff escape without its "
-                        "pair), which is not text; send valid Unicode",
-                        where,
+                        f"{field if key is not None else 'the command'} holds a lone surrogate "
+                        "(a \\ud800-\\udfff escape without its pair), which is not text; "
+                        "send valid Unicode",
+                        field,
                     )
             elif isinstance(item, dict):
                 stack.extend(item.keys())

@@ -32,6 +32,7 @@ import difflib
 import importlib
 import math
 import os
+import stat
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from sleepsound.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
 ENV_VAR: Final = "SLEEPSOUND_CONFIG"
+MAX_CONFIG_BYTES: Final = 1024 * 1024
+"""A real config is a few KiB; more means the wrong file (or ``/dev/zero``)."""
 
 # -- sections: the typed result ----------------------------------------------------------
 
@@ -384,16 +387,55 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     path = resolve_config_path(cli_path, os.environ if environ is None else environ, os.path.exists)
     if path is None:
         return defaults()
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as error:
-        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    data = _read_capped(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(["the config file is not UTF-8 text"], path) from None
     return parse_toml(text, path)
+
+
+def _read_capped(path: str) -> bytes:
+    """The file's bytes; refuse a device, pipe or folder and anything over the cap.
+
+    ``--config /dev/zero`` must not read without end: the type is checked on the
+    open descriptor (non-blocking, so a FIFO without a writer cannot hang us) and
+    at most one byte past the cap is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(
+                [
+                    "the config is not a regular file (a device, pipe or folder); "
+                    "point --config (or $SLEEPSOUND_CONFIG) at a .toml file"
+                ],
+                path,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [
+                f"the config file is larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                "do --config (or $SLEEPSOUND_CONFIG) name the right file?"
+            ],
+            path,
+        )
+    return b"".join(chunks)
 
 
 def defaults() -> Config:
