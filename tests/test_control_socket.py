@@ -281,3 +281,125 @@ def test_status_line_reads_like_a_sentence() -> None:
     stopped = {**document, "state": "stopped", "sleep_timer": 0, "timer_ends_at": None}
     stopped["layer"] = None
     assert status_line(stopped) == "stopped (rain), volume 30 (max 80), timer off"
+
+
+# -- hostile lines, a dying thread, idle crowds ---------------------------------------------
+
+HOSTILE_LINES = [
+    b'{"volume":' + b"[" * 5000 + b"]" * 5000 + b"}",  # issue 11: killed the thread
+    b'{"volume":' + b"[" * 2000 + b"]" * 2000 + b"}",
+    b"[" * 16000,
+    b'{"volume": 10, "volume": 90}',
+    b'{"volume": NaN}',
+    b'{"transaction": ' + b"9" * 4000 + b"}",
+    b'{"volume": 33, "transaction": "\\ud800"}',
+    b'{"\\ud800": 1}',
+    b"\xef\xbb\xbf{}",
+    b"\xff\xfe\x00\x80",
+    b'{"sleep_timer": 1e-300}',
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=lambda line: repr(line)[:24])
+def test_a_hostile_line_is_refused_and_the_next_client_is_answered(
+    server: ControlServer, loop: Loop, line: bytes
+) -> None:
+    with _connect(server.path) as sock:
+        sock.sendall(line + b"\n")
+        reply = _read_line(sock)
+        assert reply["status"] == "error" and reply["field"], reply
+        # The same connection is still served.
+        sock.sendall(b'{"action": "stop"}\n')
+        assert _read_line(sock) == {"status": "ok", "echo": {"action": "stop"}}
+    assert loop.received == [Command(action="stop")]  # nothing hostile reached the loop
+    assert request(server.path, {"action": "status"})["state"] == "playing"
+
+
+class _Die(BaseException):
+    """Not an Exception: gets past every ``except Exception`` and ends the thread."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_server_whose_thread_died_is_revived(short_dir: Path, loop: Loop) -> None:
+    def submit(command: object, reply: Any) -> None:
+        if isinstance(command, Command) and command.transaction == "die":
+            raise _Die
+        loop.submit(command, reply)
+
+    server = ControlServer(str(short_dir / "ctl.sock"), submit)
+    assert not server.revive()  # not started yet: nothing to revive
+    server.start()
+    try:
+        assert server.serving and not server.revive()
+        with _connect(server.path) as sock:
+            sock.sendall(b'{"action": "stop", "transaction": "die"}\n')
+            wait_until(lambda: not server.serving, "the serving thread to die")
+        with pytest.raises(ControlError, match="did not answer"):
+            request(server.path, {"action": "status"}, timeout_s=0.5)
+        assert server.revive()
+        assert request(server.path, {"action": "status"})["state"] == "playing"
+        assert server.serving and not server.revive()
+    finally:
+        server.stop()
+    assert not server.revive()  # stopped on purpose: stays stopped
+
+
+@pytest.mark.parametrize(("places", "crowd"), [(8, 1), (8, 7), (8, 8), (8, 20), (32, 40)])
+def test_idle_clients_never_lock_out_a_new_one(
+    short_dir: Path, loop: Loop, places: int, crowd: int
+) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, max_clients=places)
+    server.start()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(crowd):
+            idle.append(_connect(server.path))
+            # Each is accepted before the next connects, so "longest idle" is well defined.
+            assert request(server.path, {"action": "status"})["status"] == "ok"
+        for _ in range(3):
+            assert request(server.path, {"action": "status"})["state"] == "playing"
+        # The oldest idle clients were the ones told to go; the newest are still open.
+        evicted = [sock for sock in idle if _evicted(sock)]
+        # One place is always left for the request itself.
+        assert len(evicted) == max(0, crowd - (places - 1))
+        assert evicted == idle[: len(evicted)]
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_a_full_server_of_busy_clients_turns_a_new_one_away(short_dir: Path, loop: Loop) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, max_clients=2)
+    server.start()
+    loop.hold()
+    busy = [_connect(server.path) for _ in range(2)]
+    try:
+        for sock in busy:
+            sock.sendall(b'{"action": "next"}\n')
+        wait_until(lambda: len(loop.received) == 2, "both busy commands to reach the loop")
+        reply = request(server.path, {"action": "status"}, timeout_s=10)
+        assert reply["status"] == "error" and "all busy" in reply["error"]
+        loop.release()
+        for sock in busy:  # the busy ones were not sacrificed
+            assert _read_line(sock) == {"status": "ok", "echo": {"action": "next"}}
+    finally:
+        for sock in busy:
+            sock.close()
+        server.stop()
+
+
+def _evicted(sock: socket.socket) -> bool:
+    """True if the server told this client it made room, and closed it.
+
+    No waiting: a client is evicted while the server accepts the next one, before
+    it answers that one, so the line is already here once a later request returned.
+    """
+    sock.setblocking(False)
+    try:
+        data = sock.recv(4096)
+    except BlockingIOError:
+        return False
+    finally:
+        sock.settimeout(10)
+    return b"make room" in data
