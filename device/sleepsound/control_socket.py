@@ -327,8 +327,9 @@ class ControlServer:
                 break
             line = bytes(client.inbuf[:end])
             del client.inbuf[: end + 1]
-            if line.strip():
-                self._dispatch(client, line)
+            # Even a blank line is answered (the decoder calls it empty), as on MQTT:
+            # every line gets a reply, so a client never waits for one that never comes.
+            self._dispatch(client, line)
         self._update(client)
 
     def _dispatch(self, client: _Client, line: bytes) -> None:
