@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import os
 import tomllib
 from pathlib import Path
 
@@ -53,6 +54,35 @@ def test_load_reads_the_chosen_file(tmp_path: Path) -> None:
     assert config.load_config(str(cli), environ).audio.volume == 11
     loaded = config.load_config(None, environ)
     assert loaded.audio.volume == 22 and loaded.path == str(env)
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/urandom", "folder", "fifo"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    path = kind
+    if kind == "folder":
+        path = str(tmp_path)
+    elif kind == "fifo":
+        path = str(tmp_path / "config.toml")
+        os.mkfifo(path)  # no writer: a blocking open would hang for good
+    with pytest.raises(ConfigError) as caught:
+        config.load_config(path, {})
+    assert "not a regular file" in caught.value.problems[0]
+
+
+@pytest.mark.parametrize("size", [config.MAX_CONFIG_BYTES + 1, 8 * config.MAX_CONFIG_BYTES])
+def test_a_huge_config_file_is_refused_unread(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"# " + b"x" * (size - 3) + b"\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load_config(str(path), {})
+    assert "larger than 1024 KiB" in caught.value.problems[0]
+
+
+def test_a_config_just_under_the_cap_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    text = "[audio]\nvolume = 12\n"
+    path.write_text(text + "#" * (config.MAX_CONFIG_BYTES - len(text) - 1) + "\n")
+    assert config.load_config(str(path), {}).audio.volume == 12
 
 
 def test_load_without_any_file_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

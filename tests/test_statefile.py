@@ -74,6 +74,10 @@ BAD_FIELDS = [
     ('"volume": true', "volume", SavedState(sound="rain")),
     ('"volume": NaN', "volume", SavedState(sound="rain")),
     ('"sleep_timer": -5', "sleep_timer", SavedState(sound="rain")),
+    # A stored absurd timer would end every later play at once: ignored, with a warning.
+    ('"sleep_timer": 1e-300', "sleep_timer", SavedState(sound="rain")),
+    ('"sleep_timer": 0.5', "sleep_timer", SavedState(sound="rain")),
+    ('"sleep_timer": 5e-324', "sleep_timer", SavedState(sound="rain")),
     ('"layer": {"sound": "../x", "on": true}', "layer.sound", SavedState(sound="rain")),
     (
         '"layer": {"sound": "waves", "on": "yes"}',
@@ -90,6 +94,12 @@ def test_a_bad_field_falls_back_alone(fragment: str, field: str, expected: Saved
     state, warning = statefile.loads(text)
     assert state == expected
     assert warning and field in warning
+
+
+@pytest.mark.parametrize("minutes", [0, 1, 45, 720])
+def test_an_off_or_real_timer_is_restored(minutes: float) -> None:
+    state, warning = statefile.loads(f'{{"version": 1, "sleep_timer": {minutes}}}')
+    assert state == SavedState(sleep_timer=minutes) and warning is None
 
 
 def test_bad_sound_names_are_dropped() -> None:
