@@ -149,6 +149,26 @@ x = 1
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("timer_min = 1e-300", "sleep.timer_min: 1e-300 is below 1 minute"),
+        ("timer_min = 0.5", "sleep.timer_min: 0.5 is below 1 minute"),
+        ("presets_min = [15, 0.5]", "sleep.presets_min[1]: 0.5 is less than the minimum of 1"),
+        ("presets_min = [1e-300]", "sleep.presets_min[0]: 1e-300 is less than the minimum of 1"),
+    ],
+)
+def test_timers_below_a_minute_are_refused(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_toml(f"[sleep]\n{text}\n")
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_timers_of_zero_or_a_minute_are_fine() -> None:
+    assert parse_toml("[sleep]\ntimer_min = 0\npresets_min = [1, 2]\n").sleep.timer_min == 0
+    assert parse_toml("[sleep]\ntimer_min = 1\n").sleep.timer_min == 1
+
+
 DID_YOU_MEAN = [
     ("[sleep]\ntimer_mins = 3\n", "sleep.timer_mins: unknown key (did you mean 'timer_min'?)"),
     ("[sleep]\nvolume = 3\n", "sleep.volume: unknown key (did you mean [audio] volume?)"),

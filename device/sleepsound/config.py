@@ -222,7 +222,7 @@ SLEEP_SCHEMA: Final[dict[str, Any]] = {
     "fade_min": number_schema(0, 720),
     "presets_min": {
         "type": "array",
-        "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 720},
+        "items": {"type": "number", "minimum": 1, "maximum": 720},
         "minItems": 1,
         "maxItems": 12,
         "uniqueItems": True,
@@ -295,6 +295,14 @@ def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _check_sleep(table: Mapping[str, Any]) -> list[str]:
+    # A timer of 1e-300 minutes would end every play at once (the command refuses it too).
+    timer = table.get("timer_min")
+    if isinstance(timer, int | float) and 0 < timer < 1:
+        return [f"sleep.timer_min: {timer:g} is below 1 minute; use 0 (no timer) or 1 to 720"]
+    return []
+
+
 def _check_audio(table: Mapping[str, Any]) -> list[str]:
     problems = []
     volume = table.get("volume", AudioConfig.volume)
@@ -323,7 +331,7 @@ class SectionSpec:
 
 SECTIONS: dict[str, SectionSpec | str] = {
     "audio": SectionSpec(AUDIO_SCHEMA, AudioConfig, _check_audio),
-    "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig),
+    "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig, _check_sleep),
     "sounds": SectionSpec(SOUNDS_SCHEMA, SoundsConfig),
     "control": SectionSpec(CONTROL_SCHEMA, ControlConfig),
     "state": SectionSpec(STATE_SCHEMA, StateConfig),
