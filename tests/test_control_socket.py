@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sleepsound import cli
 from sleepsound.commands import Command
 from sleepsound.control_socket import ControlServer, document_of, request, status_line
 from sleepsound.errors import ControlError
@@ -403,3 +404,22 @@ def _evicted(sock: socket.socket) -> bool:
     finally:
         sock.settimeout(10)
     return b"make room" in data
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"volume": NaN}', "NaN is not a number"),
+        ("[" * 5000, "at most 4096"),
+        ('{"volume": ' + "[" * 100 + "]" * 100 + "}", "nested too deeply"),
+        ('{"a": 1, "a": 2}', "given twice"),
+        ('{"volume": "\\ud800"}', "lone surrogate"),
+    ],
+)
+def test_ctl_send_checks_with_the_daemons_decoder(
+    short_dir: Path, capsys: pytest.CaptureFixture[str], text: str, words: str
+) -> None:
+    code = cli.main(["ctl", "--socket", str(short_dir / "none.sock"), "send", text])
+    err = capsys.readouterr().err
+    assert code != 0 and words in err and "Traceback" not in err
+    assert "not running" not in err  # refused before any attempt to connect
