@@ -122,37 +122,7 @@ class ControlServer:
         Raises :class:`ControlError` when another daemon listens there or the folder
         cannot be used.
         """
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            os.makedirs(directory, mode=0o750, exist_ok=True)
-            owner = os.stat(directory).st_uid
-        except OSError as error:
-            raise ControlError(
-                f"cannot create the folder for the control socket {self.path}: {error.strerror}; "
-                "set [control] socket to a writable place"
-            ) from None
-        if owner not in (os.getuid(), 0):
-            raise ControlError(
-                f"the folder {directory} of the control socket belongs to another user; "
-                "set [control] socket to a folder of your own"
-            )
-        _remove_stale(self.path)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        # The umask makes the file 0660 from the start: no moment with wider access.
-        # Bind happens before the daemon starts other threads, so the umask is ours alone.
-        old_umask = os.umask(0o117)
-        try:
-            listener.bind(self.path)
-        except OSError as error:
-            listener.close()
-            raise ControlError(
-                f"cannot create the control socket {self.path}: {error.strerror}"
-            ) from None
-        finally:
-            os.umask(old_umask)
-        os.chmod(self.path, SOCKET_MODE)
-        info = os.stat(self.path)
-        self._inode = (info.st_dev, info.st_ino)
+        listener, self._inode = _bind(self.path)
         listener.listen(16)
         listener.setblocking(False)
         self._listener = listener
@@ -210,13 +180,7 @@ class ControlServer:
 
     def _reply_for(self, client: _Client) -> Reply:
         def reply(document: Mapping[str, Any]) -> None:
-            try:
-                line = json.dumps(document, separators=(",", ":"), allow_nan=False)
-            except (TypeError, ValueError):  # a bug's NaN or object: still answer the line
-                log.exception("control socket: a reply could not be written as JSON")
-                line = json.dumps(reply_error("internal error: the reply could not be written"))
-            # ensure_ascii (the default) escapes everything else: the line always encodes.
-            self._outbox.append((client, (line + "\n").encode("ascii")))
+            self._outbox.append((client, _reply_line(document)))
             self._wake()
 
         return reply
@@ -291,10 +255,9 @@ class ControlServer:
         Idle means nothing in flight and nothing to send; its deadline is the oldest
         activity plus the idle timeout, so the earliest deadline is the longest idle.
         """
-        idle = [c for c in self._clients if c.in_flight <= 0 and not c.outbuf and not c.failed]
-        if not idle:
+        oldest = _longest_idle(self._clients)
+        if oldest is None:
             return  # every client is busy: the new one is turned away instead
-        oldest = min(idle, key=lambda c: c.deadline)
         log.debug("control socket: full; closing the longest-idle client")
         line = json.dumps(reply_error("closed to make room for another control connection"))
         with contextlib.suppress(OSError):  # best effort: it is closed either way
@@ -455,6 +418,55 @@ class ControlServer:
             info = os.stat(self.path)
             if (info.st_dev, info.st_ino) == self._inode:
                 os.unlink(self.path)
+
+
+def _longest_idle(clients: set[_Client]) -> _Client | None:
+    idle = [c for c in clients if c.in_flight <= 0 and not c.outbuf and not c.failed]
+    return min(idle, key=lambda c: c.deadline) if idle else None
+
+
+def _reply_line(document: Mapping[str, Any]) -> bytes:
+    """One reply line; it always encodes, so every command gets its answer."""
+    try:
+        line = json.dumps(document, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # a bug's NaN or object: still answer the line
+        log.exception("control socket: a reply could not be written as JSON")
+        line = json.dumps(reply_error("internal error: the reply could not be written"))
+    # ensure_ascii (the default) escapes everything else, lone surrogates included.
+    return (line + "\n").encode("ascii")
+
+
+def _bind(path: str) -> tuple[socket.socket, tuple[int, int]]:
+    """A UNIX socket bound at ``path`` (mode 0660) and the file's (device, inode)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+        owner = os.stat(directory).st_uid
+    except OSError as error:
+        raise ControlError(
+            f"cannot create the folder for the control socket {path}: {error.strerror}; "
+            "set [control] socket to a writable place"
+        ) from None
+    if owner not in (os.getuid(), 0):
+        raise ControlError(
+            f"the folder {directory} of the control socket belongs to another user; "
+            "set [control] socket to a folder of your own"
+        )
+    _remove_stale(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    # The umask makes the file 0660 from the start: no moment with wider access.
+    # Bind happens before the daemon starts other threads, so the umask is ours alone.
+    old_umask = os.umask(0o117)
+    try:
+        listener.bind(path)
+    except OSError as error:
+        listener.close()
+        raise ControlError(f"cannot create the control socket {path}: {error.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, SOCKET_MODE)
+    info = os.stat(path)
+    return listener, (info.st_dev, info.st_ino)
 
 
 def _remove_stale(path: str) -> None:
