@@ -58,6 +58,8 @@ CORRUPT = [
     b"\xff\xfe\x00",
     b"\x00" * 100,
     '{"version": 1, "volume": 4',
+    "[" * 100_000,  # would raise RecursionError in the parser
+    '{"version": 1, "layer": ' + "{" * 100_000,
 ]
 
 

@@ -85,6 +85,8 @@ def loads(text: str | bytes) -> tuple[SavedState, str | None]:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         return SavedState(), f"saved state is corrupt ({error}); starting with defaults"
+    except RecursionError:  # deep brackets: "never raises" holds for any file
+        return SavedState(), "saved state is corrupt (nested too deeply); starting with defaults"
     if not isinstance(document, dict):
         return SavedState(), "saved state is not a JSON object; starting with defaults"
     problems: list[str] = []
