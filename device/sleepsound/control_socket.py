@@ -527,7 +527,10 @@ def request(
         data = (json.dumps(dict(command), allow_nan=False) + "\n").encode("utf-8")
         received = bytearray()
         try:
-            sock.sendall(data)
+            # A full daemon refuses at once and closes; the line saying why is still
+            # there to read even when our send found the connection closed.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(data)
             while b"\n" not in received:
                 chunk = sock.recv(65536)
                 if not chunk:
