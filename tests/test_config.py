@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import os
 import tomllib
 from pathlib import Path
 
@@ -81,6 +82,35 @@ def test_a_missing_user_config_falls_through_to_the_system_one() -> None:
     assert resolve_config_path(None, environ, lambda p: bool(exists(p))) == config.DEFAULT_PATH
 
 
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/urandom", "folder", "fifo"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    path = kind
+    if kind == "folder":
+        path = str(tmp_path)
+    elif kind == "fifo":
+        path = str(tmp_path / "config.toml")
+        os.mkfifo(path)  # no writer: a blocking open would hang for good
+    with pytest.raises(ConfigError) as caught:
+        config.load_config(path, {})
+    assert "not a regular file" in caught.value.problems[0]
+
+
+@pytest.mark.parametrize("size", [config.MAX_CONFIG_BYTES + 1, 8 * config.MAX_CONFIG_BYTES])
+def test_a_huge_config_file_is_refused_unread(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"# " + b"x" * (size - 3) + b"\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load_config(str(path), {})
+    assert "larger than 1024 KiB" in caught.value.problems[0]
+
+
+def test_a_config_just_under_the_cap_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    text = "[audio]\nvolume = 12\n"
+    path.write_text(text + "#" * (config.MAX_CONFIG_BYTES - len(text) - 1) + "\n")
+    assert config.load_config(str(path), {}).audio.volume == 12
+
+
 def test_load_without_any_file_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config, "DEFAULT_PATH", "/nonexistent/sleepsound.toml")
     assert config.load_config(None, {}) == config.defaults()
@@ -143,6 +173,26 @@ x = 1
             "[audoi]: unknown section (did you mean [audio]?)",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("timer_min = 1e-300", "sleep.timer_min: 1e-300 is below 1 minute"),
+        ("timer_min = 0.5", "sleep.timer_min: 0.5 is below 1 minute"),
+        ("presets_min = [15, 0.5]", "sleep.presets_min[1]: 0.5 is less than the minimum of 1"),
+        ("presets_min = [1e-300]", "sleep.presets_min[0]: 1e-300 is less than the minimum of 1"),
+    ],
+)
+def test_timers_below_a_minute_are_refused(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_toml(f"[sleep]\n{text}\n")
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_timers_of_zero_or_a_minute_are_fine() -> None:
+    assert parse_toml("[sleep]\ntimer_min = 0\npresets_min = [1, 2]\n").sleep.timer_min == 0
+    assert parse_toml("[sleep]\ntimer_min = 1\n").sleep.timer_min == 1
 
 
 DID_YOU_MEAN = [

@@ -12,11 +12,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sleepsound import cli
+from sleepsound.commands import Command
 from sleepsound.control_socket import ControlServer, document_of, request, status_line
 from sleepsound.errors import ControlError
 from support.waiting import wait_until
@@ -46,10 +49,12 @@ class Loop:
             if raw is None:
                 return
             self.held.wait()
-            if isinstance(raw, dict) and raw.get("action") == "status":
+            assert isinstance(raw, Command)  # the socket hands on checked commands only
+            if raw.action == "status":
                 reply({"status": "ok", "state": "playing", "volume": 30})
             else:
-                reply({"status": "ok", "echo": raw})
+                echo = {key: value for key, value in asdict(raw).items() if value is not None}
+                reply({"status": "ok", "echo": echo})
 
     def hold(self) -> None:
         self.held.clear()
@@ -277,3 +282,144 @@ def test_status_line_reads_like_a_sentence() -> None:
     stopped = {**document, "state": "stopped", "sleep_timer": 0, "timer_ends_at": None}
     stopped["layer"] = None
     assert status_line(stopped) == "stopped (rain), volume 30 (max 80), timer off"
+
+
+# -- hostile lines, a dying thread, idle crowds ---------------------------------------------
+
+HOSTILE_LINES = [
+    b'{"volume":' + b"[" * 5000 + b"]" * 5000 + b"}",  # issue 11: killed the thread
+    b'{"volume":' + b"[" * 2000 + b"]" * 2000 + b"}",
+    b"[" * 16000,
+    b'{"volume": 10, "volume": 90}',
+    b'{"volume": NaN}',
+    b'{"transaction": ' + b"9" * 4000 + b"}",
+    b'{"volume": 33, "transaction": "\\ud800"}',
+    b'{"\\ud800": 1}',
+    b"\xef\xbb\xbf{}",
+    b"\xff\xfe\x00\x80",
+    b'{"sleep_timer": 1e-300}',
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=lambda line: repr(line)[:24])
+def test_a_hostile_line_is_refused_and_the_next_client_is_answered(
+    server: ControlServer, loop: Loop, line: bytes
+) -> None:
+    with _connect(server.path) as sock:
+        sock.sendall(line + b"\n")
+        reply = _read_line(sock)
+        assert reply["status"] == "error" and reply["field"], reply
+        # The same connection is still served.
+        sock.sendall(b'{"action": "stop"}\n')
+        assert _read_line(sock) == {"status": "ok", "echo": {"action": "stop"}}
+    assert loop.received == [Command(action="stop")]  # nothing hostile reached the loop
+    assert request(server.path, {"action": "status"})["state"] == "playing"
+
+
+class _Die(BaseException):
+    """Not an Exception: gets past every ``except Exception`` and ends the thread."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_server_whose_thread_died_is_revived(short_dir: Path, loop: Loop) -> None:
+    def submit(command: object, reply: Any) -> None:
+        if isinstance(command, Command) and command.transaction == "die":
+            raise _Die
+        loop.submit(command, reply)
+
+    server = ControlServer(str(short_dir / "ctl.sock"), submit)
+    assert not server.revive()  # not started yet: nothing to revive
+    server.start()
+    try:
+        assert server.serving and not server.revive()
+        with _connect(server.path) as sock:
+            sock.sendall(b'{"action": "stop", "transaction": "die"}\n')
+            wait_until(lambda: not server.serving, "the serving thread to die")
+        with pytest.raises(ControlError, match="did not answer"):
+            request(server.path, {"action": "status"}, timeout_s=0.5)
+        assert server.revive()
+        assert request(server.path, {"action": "status"})["state"] == "playing"
+        assert server.serving and not server.revive()
+    finally:
+        server.stop()
+    assert not server.revive()  # stopped on purpose: stays stopped
+
+
+@pytest.mark.parametrize(("places", "crowd"), [(8, 1), (8, 7), (8, 8), (8, 20), (32, 40)])
+def test_idle_clients_never_lock_out_a_new_one(
+    short_dir: Path, loop: Loop, places: int, crowd: int
+) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, max_clients=places)
+    server.start()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(crowd):
+            idle.append(_connect(server.path))
+            # Each is accepted before the next connects, so "longest idle" is well defined.
+            assert request(server.path, {"action": "status"})["status"] == "ok"
+        for _ in range(3):
+            assert request(server.path, {"action": "status"})["state"] == "playing"
+        # The oldest idle clients were the ones told to go; the newest are still open.
+        evicted = [sock for sock in idle if _evicted(sock)]
+        # One place is always left for the request itself.
+        assert len(evicted) == max(0, crowd - (places - 1))
+        assert evicted == idle[: len(evicted)]
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_a_full_server_of_busy_clients_turns_a_new_one_away(short_dir: Path, loop: Loop) -> None:
+    server = ControlServer(str(short_dir / "ctl.sock"), loop.submit, max_clients=2)
+    server.start()
+    loop.hold()
+    busy = [_connect(server.path) for _ in range(2)]
+    try:
+        for sock in busy:
+            sock.sendall(b'{"action": "next"}\n')
+        wait_until(lambda: len(loop.received) == 2, "both busy commands to reach the loop")
+        reply = request(server.path, {"action": "status"}, timeout_s=10)
+        assert reply["status"] == "error" and "all busy" in reply["error"]
+        loop.release()
+        for sock in busy:  # the busy ones were not sacrificed
+            assert _read_line(sock) == {"status": "ok", "echo": {"action": "next"}}
+    finally:
+        for sock in busy:
+            sock.close()
+        server.stop()
+
+
+def _evicted(sock: socket.socket) -> bool:
+    """True if the server told this client it made room, and closed it.
+
+    No waiting: a client is evicted while the server accepts the next one, before
+    it answers that one, so the line is already here once a later request returned.
+    """
+    sock.setblocking(False)
+    try:
+        data = sock.recv(4096)
+    except BlockingIOError:
+        return False
+    finally:
+        sock.settimeout(10)
+    return b"make room" in data
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"volume": NaN}', "NaN is not a number"),
+        ("[" * 5000, "at most 4096"),
+        ('{"volume": ' + "[" * 100 + "]" * 100 + "}", "nested too deeply"),
+        ('{"a": 1, "a": 2}', "given twice"),
+        ('{"volume": "\\ud800"}', "lone surrogate"),
+    ],
+)
+def test_ctl_send_checks_with_the_daemons_decoder(
+    short_dir: Path, capsys: pytest.CaptureFixture[str], text: str, words: str
+) -> None:
+    code = cli.main(["ctl", "--socket", str(short_dir / "none.sock"), "send", text])
+    err = capsys.readouterr().err
+    assert code != 0 and words in err and "Traceback" not in err
+    assert "not running" not in err  # refused before any attempt to connect

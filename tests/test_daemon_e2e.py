@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import random
 import signal
 import subprocess
@@ -12,21 +13,30 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from gpiozero.pins.mock import MockFactory
 
 from daemon_helpers import (
+    CACHE_HOME,
+    REPLY_TIMEOUT_S,
     DaemonProcess,
     block_levels_db,
     daemons_in,
     read_recording,
+    run_on_mock_pins,
     wait_until,
     warm_loudness_cache,
 )
 from sleepsound import statefile
+from sleepsound.commands import Command
+from sleepsound.config import load_config
+from sleepsound.daemon import Daemon
 from sleepsound.errors import ControlError
 from support.audio import make_corrupt_files
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -286,14 +296,25 @@ def test_sigkill_during_state_writes_leaves_a_valid_state_file(
         assert saved.volume in sent
 
 
-def test_timer_expiry_fades_and_stops(make_daemon: Callable[..., DaemonProcess]) -> None:
-    daemon = make_daemon().start()
-    # 0.05 min = 3 s, all of it the final fade (shorter than fade_min).
-    assert daemon.request({"action": "play", "volume": 60, "sleep_timer": 0.05})["status"] == "ok"
-    assert daemon.status()["timer_ends_at"] is not None
-    doc = _state(daemon, "stopped")
-    assert doc["volume"] == 60, "the sleep fade must not overwrite the user's volume"
-    assert daemon.terminate() == 0
+def test_timer_expiry_fades_and_stops(tmp_path: Path) -> None:
+    # Commands refuse timers under a minute, so this 3 s one (0.05 min, all of it the
+    # final fade) goes onto the queue as a checked command: the daemon runs in this process.
+    files = DaemonProcess(tmp_path)  # only its config and paths: nothing is started
+    daemon = Daemon(load_config(str(files.config)), environ={"XDG_CACHE_HOME": str(CACHE_HOME)})
+    replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def scenario() -> None:
+        wait_until(lambda: daemon.status().get("state"), "the first state document")
+        daemon.submit(Command(action="play", volume=60, sleep_timer=0.05), replies.put)
+        assert replies.get(timeout=REPLY_TIMEOUT_S)["status"] == "ok"
+        assert daemon.status()["timer_ends_at"] is not None
+        doc = wait_for(daemon.status, lambda d: d["state"] == "stopped", "the timer's stop")
+        assert doc["volume"] == 60, "the sleep fade must not overwrite the user's volume"
+
+    try:
+        assert run_on_mock_pins(daemon, MockFactory(), lambda adapter: None, scenario) == 0
+    finally:
+        files.close()
 
 
 def test_config_errors_are_listed_all_at_once(make_daemon: Callable[..., DaemonProcess]) -> None:

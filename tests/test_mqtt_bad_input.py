@@ -42,6 +42,13 @@ BAD_JSON = [
     (b"[" * 3000 + b"]" * 3000, "payload"),
     (b'{"sound": "' + b"a" * 5000 + b'"}', "payload"),  # oversized
     (b" " * 1_000_000, "payload"),
+    # issue 11: each of these once got no reply, a Python hint, or a traceback in the log
+    (b'{"volume": 33, "transaction": "\\ud800"}', "transaction"),
+    (b'{"\\udfff": 33}', "payload"),
+    (b'{"layer": ["x\\ud83d"]}', "layer"),
+    (b'{"volume": ' + b"9" * 4000 + b"}", "payload"),
+    (b"\xef\xbb\xbf" + b'{"action": "play"}', "payload"),
+    (b'{"sleep_timer": 1e-300}', "sleep_timer"),
 ]
 
 BAD_PLAIN = [

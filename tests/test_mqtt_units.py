@@ -127,6 +127,15 @@ def test_encode_is_compact_utf8_json() -> None:
     assert b" " not in encode({"a": 1, "b": [1, 2]})
 
 
+@pytest.mark.parametrize("text", ["caf\udce9", "\ud800", "a\udfffb", "\udc80\udc81"])
+def test_encode_never_fails_on_a_lone_surrogate(text: str) -> None:
+    # A file name's undecodable byte (surrogateescape) can reach a state document.
+    doc = {"sound": text, "error": f"cannot play {text}"}
+    data = encode(doc)
+    data.decode("utf-8")  # strict: valid UTF-8 on the wire
+    assert json.loads(data) == doc  # and the same text for a reader
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     payload=st.one_of(

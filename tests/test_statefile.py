@@ -39,7 +39,7 @@ SOUND_IDS = st.text(
         SavedState,
         volume=st.none() | st.floats(0, 100),
         sound=st.none() | SOUND_IDS,
-        sleep_timer=st.none() | st.floats(0, 720),
+        sleep_timer=st.none() | st.just(0.0) | st.floats(1, 720),  # a timer is 0 or >= 1 min
         layer_sound=SOUND_IDS,
         layer_volume=st.none() | st.floats(0, 100),
         layer_on=st.booleans(),
@@ -58,6 +58,8 @@ CORRUPT = [
     b"\xff\xfe\x00",
     b"\x00" * 100,
     '{"version": 1, "volume": 4',
+    "[" * 100_000,  # would raise RecursionError in the parser
+    '{"version": 1, "layer": ' + "{" * 100_000,
 ]
 
 
@@ -74,6 +76,10 @@ BAD_FIELDS = [
     ('"volume": true', "volume", SavedState(sound="rain")),
     ('"volume": NaN', "volume", SavedState(sound="rain")),
     ('"sleep_timer": -5', "sleep_timer", SavedState(sound="rain")),
+    # A stored absurd timer would end every later play at once: ignored, with a warning.
+    ('"sleep_timer": 1e-300', "sleep_timer", SavedState(sound="rain")),
+    ('"sleep_timer": 0.5', "sleep_timer", SavedState(sound="rain")),
+    ('"sleep_timer": 5e-324', "sleep_timer", SavedState(sound="rain")),
     ('"layer": {"sound": "../x", "on": true}', "layer.sound", SavedState(sound="rain")),
     (
         '"layer": {"sound": "waves", "on": "yes"}',
@@ -90,6 +96,12 @@ def test_a_bad_field_falls_back_alone(fragment: str, field: str, expected: Saved
     state, warning = statefile.loads(text)
     assert state == expected
     assert warning and field in warning
+
+
+@pytest.mark.parametrize("minutes", [0, 1, 45, 720])
+def test_an_off_or_real_timer_is_restored(minutes: float) -> None:
+    state, warning = statefile.loads(f'{{"version": 1, "sleep_timer": {minutes}}}')
+    assert state == SavedState(sleep_timer=minutes) and warning is None
 
 
 def test_bad_sound_names_are_dropped() -> None:

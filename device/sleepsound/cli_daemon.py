@@ -26,9 +26,10 @@ from typing import Any, Final
 
 from sleepsound import runpaths
 from sleepsound.cli_args import finite_number
+from sleepsound.command_decoder import decode_value
 from sleepsound.config import Config, load_config
 from sleepsound.control_socket import CLIENT_TIMEOUT_S, document_of, request, status_line
-from sleepsound.errors import ConfigError, ControlError
+from sleepsound.errors import CommandError, ConfigError, ControlError
 
 EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1
@@ -236,10 +237,10 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
             command["layer_volume"] = args.volume
         return command
     if action == "send":
-        try:
-            raw = json.loads(args.command)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+        try:  # the daemon's own strict decoder: nothing it would refuse is sent
+            raw = decode_value(args.command)
+        except CommandError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
         if not isinstance(raw, dict):
             raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"action": "play"}\'')
         return raw

@@ -70,6 +70,8 @@ KEYS: Final[tuple[str, ...]] = ("action", *SETTERS, "fade", "transaction")
 VOLUME_RANGE: Final = (0.0, 100.0)
 VOLUME_STEP_RANGE: Final = (-100.0, 100.0)
 SLEEP_TIMER_RANGE_MIN: Final = (0.0, 720.0)
+MIN_SLEEP_TIMER_MIN: Final = 1.0
+"""The shortest timer: below it (``1e-300``) a timer would end every play at once."""
 FADE_RANGE_S: Final = (0.0, 3600.0)
 MAX_NAME_CHARS: Final = 64
 MAX_TRANSACTION_CHARS: Final = 128
@@ -141,6 +143,11 @@ def parse_command(raw: object) -> Command:
         "layer_volume": _number(raw, "layer_volume", VOLUME_RANGE, "a number from 0 to 100"),
         "fade": _number(raw, "fade", FADE_RANGE_S, "a number of seconds from 0 to 3600"),
     }
+    if values["sleep_timer"] is not None and 0 < values["sleep_timer"] < MIN_SLEEP_TIMER_MIN:
+        raise CommandError(
+            f"sleep_timer must be 0 (off) or at least {MIN_SLEEP_TIMER_MIN:g} minute",
+            "sleep_timer",
+        )
     if values["volume"] is not None and values["volume_step"] is not None:
         raise CommandError("give volume or volume_step, not both", "volume_step")
     if values["fade"] is not None and action not in FADE_ACTIONS:

@@ -35,6 +35,7 @@ import importlib
 import json
 import math
 import os
+import stat
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
 ENV_VAR: Final = "SLEEPSOUND_CONFIG"
 USER_CONFIG: Final = "sleepsound/config.toml"
 """The user's config, under ``$XDG_CONFIG_HOME`` (``~/.config``): no root needed."""
+MAX_CONFIG_BYTES: Final = 1024 * 1024
+"""A real config is a few KiB; more means the wrong file (or ``/dev/zero``)."""
 
 # -- sections: the typed result ----------------------------------------------------------
 
@@ -224,7 +227,7 @@ SLEEP_SCHEMA: Final[dict[str, Any]] = {
     "fade_min": number_schema(0, 720),
     "presets_min": {
         "type": "array",
-        "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 720},
+        "items": {"type": "number", "minimum": 1, "maximum": 720},
         "minItems": 1,
         "maxItems": 12,
         "uniqueItems": True,
@@ -311,6 +314,14 @@ def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _check_sleep(table: Mapping[str, Any]) -> list[str]:
+    # A timer of 1e-300 minutes would end every play at once (the command refuses it too).
+    timer = table.get("timer_min")
+    if isinstance(timer, int | float) and 0 < timer < 1:
+        return [f"sleep.timer_min: {timer:g} is below 1 minute; use 0 (no timer) or 1 to 720"]
+    return []
+
+
 def _check_audio(table: Mapping[str, Any]) -> list[str]:
     problems = []
     volume = table.get("volume", AudioConfig.volume)
@@ -339,7 +350,7 @@ class SectionSpec:
 
 SECTIONS: dict[str, SectionSpec | str] = {
     "audio": SectionSpec(AUDIO_SCHEMA, AudioConfig, _check_audio),
-    "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig),
+    "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig, _check_sleep),
     "sounds": SectionSpec(SOUNDS_SCHEMA, SoundsConfig),
     "control": SectionSpec(CONTROL_SCHEMA, ControlConfig),
     "state": SectionSpec(STATE_SCHEMA, StateConfig),
@@ -417,16 +428,55 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     path = resolve_config_path(cli_path, os.environ if environ is None else environ, os.path.exists)
     if path is None:
         return defaults()
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as error:
-        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    data = _read_capped(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(["the config file is not UTF-8 text"], path) from None
     return parse_toml(text, path)
+
+
+def _read_capped(path: str) -> bytes:
+    """The file's bytes; refuse a device, pipe or folder and anything over the cap.
+
+    ``--config /dev/zero`` must not read without end: the type is checked on the
+    open descriptor (non-blocking, so a FIFO without a writer cannot hang us) and
+    at most one byte past the cap is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(
+                [
+                    "the config is not a regular file (a device, pipe or folder); "
+                    "point --config (or $SLEEPSOUND_CONFIG) at a .toml file"
+                ],
+                path,
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise ConfigError([f"cannot read the config file: {error.strerror}"], path) from None
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [
+                f"the config file is larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                "do --config (or $SLEEPSOUND_CONFIG) name the right file?"
+            ],
+            path,
+        )
+    return b"".join(chunks)
 
 
 def defaults() -> Config:

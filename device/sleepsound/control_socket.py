@@ -7,12 +7,18 @@ One command object per line in, one reply line out, in order::
     -> {"action": "status"}                 (or {"action": "get"})
     <- {"status": "ok", "state": "playing", "sound": "rain", "volume": 30, ...}
 
-The server is an adapter with no policy: it decodes lines and hands them to
-``submit(raw, reply)`` (the daemon's queue); the daemon calls ``reply`` from its
-command loop. One thread serves every client through a selector, without ever
-blocking on one: lines are capped in size, a client may have only a few commands in
-flight (then it is not read until replies drain), and a client that sends nothing
-and reads nothing for ``idle_timeout_s`` is dropped. Nobody can stall the loop.
+The server is an adapter with no policy: it decodes each line with the decoder
+every adapter shares (:func:`~sleepsound.command_decoder.decode_command`, so a line
+gets the same reply as the same MQTT payload), answers a refused one at once and
+hands a checked command to ``submit(command, reply)`` (the daemon's queue); the
+daemon calls ``reply`` from its command loop. One thread serves every client through
+a selector, without ever blocking on one: lines are capped in size, a client may have
+only a few commands in flight (then it is not read until replies drain), a client
+that sends nothing and reads nothing for ``idle_timeout_s`` is dropped, and when
+all places are taken the longest-idle client makes room for a new one. Nobody can
+stall the loop. Whatever goes wrong with one client closes that client only; if
+the serving thread stops anyway, :meth:`ControlServer.revive` (the daemon's health
+check) starts it again.
 
 The socket file is created mode 0660 (the owner and the service's group); a stale
 file left by a crash is replaced, a live daemon's socket is not.
@@ -38,8 +44,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sleepsound.commands import reply_error
-from sleepsound.errors import ControlError
+from sleepsound.command_decoder import decode_command, error_reply
+from sleepsound.commands import Action, reply_error
+from sleepsound.errors import CommandError, ControlError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,8 @@ MAX_CLIENTS: Final = 32
 MAX_OUTPUT_BYTES: Final = 256 * 1024
 IDLE_TIMEOUT_S: Final = 60.0
 CLIENT_TIMEOUT_S: Final = 5.0
+ACTION_ALIASES: Final[Mapping[str, Action]] = {"get": "status"}
+"""``"get"`` reads like a query to people; on the socket it means ``"status"``."""
 
 
 # -- server ------------------------------------------------------------------------------
@@ -113,37 +122,7 @@ class ControlServer:
         Raises :class:`ControlError` when another daemon listens there or the folder
         cannot be used.
         """
-        directory = os.path.dirname(os.path.abspath(self.path))
-        try:
-            os.makedirs(directory, mode=0o750, exist_ok=True)
-            owner = os.stat(directory).st_uid
-        except OSError as error:
-            raise ControlError(
-                f"cannot create the folder for the control socket {self.path}: {error.strerror}; "
-                "set [control] socket to a writable place"
-            ) from None
-        if owner not in (os.getuid(), 0):
-            raise ControlError(
-                f"the folder {directory} of the control socket belongs to another user; "
-                "set [control] socket to a folder of your own"
-            )
-        _remove_stale(self.path)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        # The umask makes the file 0660 from the start: no moment with wider access.
-        # Bind happens before the daemon starts other threads, so the umask is ours alone.
-        old_umask = os.umask(0o117)
-        try:
-            listener.bind(self.path)
-        except OSError as error:
-            listener.close()
-            raise ControlError(
-                f"cannot create the control socket {self.path}: {error.strerror}"
-            ) from None
-        finally:
-            os.umask(old_umask)
-        os.chmod(self.path, SOCKET_MODE)
-        info = os.stat(self.path)
-        self._inode = (info.st_dev, info.st_ino)
+        listener, self._inode = _bind(self.path)
         listener.listen(16)
         listener.setblocking(False)
         self._listener = listener
@@ -157,6 +136,33 @@ class ControlServer:
         if self._listener is None:
             self.bind()
         self._thread.start()
+
+    @property
+    def serving(self) -> bool:
+        """True while the serving thread runs (or has not been started yet)."""
+        return self._thread.is_alive() or self._thread.ident is None
+
+    def revive(self) -> bool:
+        """Serve again on a new thread if the serving thread has died; True if it had.
+
+        The daemon's health check calls this. The clients of the dead thread are
+        closed (their state is unknown); the socket file and listener stay, so
+        connections queued meanwhile are answered.
+        """
+        if self._quit or self._listener is None or self.serving:
+            return False
+        for client in list(self._clients):
+            self._close(client)
+        self._outbox.clear()
+        # A fresh selector: the old one may be what failed.
+        with contextlib.suppress(OSError, ValueError):
+            self._selector.close()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._serve, name="sleepsound-control", daemon=True)
+        self._thread.start()
+        return True
 
     def stop(self) -> None:
         """Stop serving, drop the clients and remove the socket file."""
@@ -174,8 +180,7 @@ class ControlServer:
 
     def _reply_for(self, client: _Client) -> Reply:
         def reply(document: Mapping[str, Any]) -> None:
-            line = json.dumps(document, separators=(",", ":"), allow_nan=False) + "\n"
-            self._outbox.append((client, line.encode("utf-8")))
+            self._outbox.append((client, _reply_line(document)))
             self._wake()
 
         return reply
@@ -191,15 +196,34 @@ class ControlServer:
                         with contextlib.suppress(OSError):
                             self._wake_r.recv(4096)
                     else:
-                        client: _Client = key.data
-                        if mask & selectors.EVENT_READ:
-                            self._read(client)
-                        if mask & selectors.EVENT_WRITE and not client.closed:
-                            self._write(client)
+                        self._serve_client(key.data, mask)
                 self._deliver()
                 self._expire()
         except Exception:
-            log.exception("the control socket failed; `sleepsound ctl` will not work")
+            log.exception("the control socket failed")
+        finally:
+            if not self._quit:
+                log.error("the control socket stopped serving; the health check restarts it")
+
+    def _serve_client(self, client: _Client, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_READ:
+                self._read(client)
+            if mask & selectors.EVENT_WRITE and not client.closed:
+                self._write(client)
+        except Exception:  # one client's trouble must not end the others' service
+            self._drop(client)
+
+    def _drop(self, client: _Client) -> None:
+        """Close ``client`` after an unexpected error, with an error reply if it can take one."""
+        log.exception("control socket: closing a client after an unexpected error")
+        with contextlib.suppress(Exception):
+            if not client.closed and not client.failed:
+                client.outbuf += b'{"status":"error","error":"internal error; see the log"}\n'
+                with contextlib.suppress(OSError):
+                    client.sock.send(client.outbuf)
+        with contextlib.suppress(Exception):
+            self._close(client)
 
     def _timeout(self) -> float | None:
         if not self._clients:
@@ -217,11 +241,28 @@ class ControlServer:
             log.warning("control socket: accept failed: %s", error)
             return
         sock.setblocking(False)
+        if len(self._clients) >= self._max_clients:
+            self._make_room()
         client = _Client(sock, self._clock() + self._idle_timeout_s)
         self._clients.add(client)
         self._selector.register(sock, selectors.EVENT_READ, client)
         if len(self._clients) > self._max_clients:
-            self._fail(client, "too many control connections; try again")
+            self._fail(client, "too many control connections, all busy; try again")
+
+    def _make_room(self) -> None:
+        """Close the longest-idle client, so an idle crowd cannot lock out a new one.
+
+        Idle means nothing in flight and nothing to send; its deadline is the oldest
+        activity plus the idle timeout, so the earliest deadline is the longest idle.
+        """
+        oldest = _longest_idle(self._clients)
+        if oldest is None:
+            return  # every client is busy: the new one is turned away instead
+        log.debug("control socket: full; closing the longest-idle client")
+        line = json.dumps(reply_error("closed to make room for another control connection"))
+        with contextlib.suppress(OSError):  # best effort: it is closed either way
+            oldest.sock.send((line + "\n").encode("ascii"))
+        self._close(oldest)
 
     def _read(self, client: _Client) -> None:
         try:
@@ -249,8 +290,9 @@ class ControlServer:
                 break
             line = bytes(client.inbuf[:end])
             del client.inbuf[: end + 1]
-            if line.strip():
-                self._dispatch(client, line)
+            # Even a blank line is answered (the decoder calls it empty), as on MQTT:
+            # every line gets a reply, so a client never waits for one that never comes.
+            self._dispatch(client, line)
         self._update(client)
 
     def _dispatch(self, client: _Client, line: bytes) -> None:
@@ -260,31 +302,36 @@ class ControlServer:
         client.in_flight += 1
         reply = self._reply_for(client)
         try:
-            raw = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as error:
-            reply(reply_error(f"not valid JSON: {error}"))
+            command = decode_command(line, action_aliases=ACTION_ALIASES)
+        except CommandError as error:
+            reply(error_reply(error))
             return
-        if isinstance(raw, dict) and raw.get("action") == "get":
-            raw = {**raw, "action": "status"}  # "get" reads like a query to people; same thing
         try:
-            self._submit(raw, reply)
-        except Exception as error:  # the daemon is shutting down
-            reply(reply_error(f"the daemon cannot take commands now: {error}"))
+            self._submit(command, reply)
+        except Exception:  # the daemon is shutting down
+            log.exception("control socket: the daemon did not take a command")
+            reply(reply_error("the daemon cannot take commands now; see the log"))
 
     def _deliver(self) -> None:
         while self._outbox:
             client, data = self._outbox.popleft()
             if client.closed:
                 continue
-            client.in_flight -= 1
-            client.outbuf += data
-            if len(client.outbuf) > MAX_OUTPUT_BYTES:
-                log.info("control socket: dropping a client that does not read its replies")
-                self._close(client)
-                continue
-            self._write(client)
-            if not client.closed:
-                self._take_lines(client)
+            try:
+                self._deliver_one(client, data)
+            except Exception:  # as in _serve_client: only this client pays
+                self._drop(client)
+
+    def _deliver_one(self, client: _Client, data: bytes) -> None:
+        client.in_flight -= 1
+        client.outbuf += data
+        if len(client.outbuf) > MAX_OUTPUT_BYTES:
+            log.info("control socket: dropping a client that does not read its replies")
+            self._close(client)
+            return
+        self._write(client)
+        if not client.closed:
+            self._take_lines(client)
 
     def _write(self, client: _Client) -> None:
         if client.outbuf:
@@ -373,6 +420,55 @@ class ControlServer:
                 os.unlink(self.path)
 
 
+def _longest_idle(clients: set[_Client]) -> _Client | None:
+    idle = [c for c in clients if c.in_flight <= 0 and not c.outbuf and not c.failed]
+    return min(idle, key=lambda c: c.deadline) if idle else None
+
+
+def _reply_line(document: Mapping[str, Any]) -> bytes:
+    """One reply line; it always encodes, so every command gets its answer."""
+    try:
+        line = json.dumps(document, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # a bug's NaN or object: still answer the line
+        log.exception("control socket: a reply could not be written as JSON")
+        line = json.dumps(reply_error("internal error: the reply could not be written"))
+    # ensure_ascii (the default) escapes everything else, lone surrogates included.
+    return (line + "\n").encode("ascii")
+
+
+def _bind(path: str) -> tuple[socket.socket, tuple[int, int]]:
+    """A UNIX socket bound at ``path`` (mode 0660) and the file's (device, inode)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+        owner = os.stat(directory).st_uid
+    except OSError as error:
+        raise ControlError(
+            f"cannot create the folder for the control socket {path}: {error.strerror}; "
+            "set [control] socket to a writable place"
+        ) from None
+    if owner not in (os.getuid(), 0):
+        raise ControlError(
+            f"the folder {directory} of the control socket belongs to another user; "
+            "set [control] socket to a folder of your own"
+        )
+    _remove_stale(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    # The umask makes the file 0660 from the start: no moment with wider access.
+    # Bind happens before the daemon starts other threads, so the umask is ours alone.
+    old_umask = os.umask(0o117)
+    try:
+        listener.bind(path)
+    except OSError as error:
+        listener.close()
+        raise ControlError(f"cannot create the control socket {path}: {error.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, SOCKET_MODE)
+    info = os.stat(path)
+    return listener, (info.st_dev, info.st_ino)
+
+
 def _remove_stale(path: str) -> None:
     try:
         info = os.lstat(path)
@@ -431,7 +527,10 @@ def request(
         data = (json.dumps(dict(command), allow_nan=False) + "\n").encode("utf-8")
         received = bytearray()
         try:
-            sock.sendall(data)
+            # A full daemon refuses at once and closes; the line saying why is still
+            # there to read even when our send found the connection closed.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(data)
             while b"\n" not in received:
                 chunk = sock.recv(65536)
                 if not chunk:

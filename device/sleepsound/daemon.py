@@ -478,6 +478,7 @@ class Daemon:
         if now >= self._next_health_s:
             self._next_health_s = now + HEALTH_CHECK_S
             self._check_audio()
+            self._check_control()
 
     def _next_wake(self, now: float) -> float | None:
         candidates = [self._next_health_s]
@@ -630,6 +631,12 @@ class Daemon:
         if alive and self._audio.blocks_written:
             self._output_error = None  # a later failure is news again
             self._heard_again()
+
+    def _check_control(self) -> None:
+        # The watchdog follows the audio thread only, so a dead socket thread would
+        # otherwise go unnoticed until a restart: `sleepsound ctl` would hang all night.
+        if self._control is not None and self._control.revive():
+            log.warning("control socket: its thread had stopped; serving again")
 
     def _feed_watchdog(self, now: float) -> None:
         assert self._notifier.watchdog_s is not None

@@ -55,8 +55,13 @@ class ConfigError(SleepsoundError):
 
 
 class CommandError(SleepsoundError):
-    """A command was refused; :attr:`field` names the offending key when there is one."""
+    """A command was refused; :attr:`field` names the offending key when there is one.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    :attr:`transaction` is the refused command's own transaction, when it had a valid
+    one, so the error reply can still be matched to its command.
+    """
+
+    def __init__(self, message: str, field: str | None = None, transaction: object = None) -> None:
         super().__init__(message)
         self.field = field
+        self.transaction = transaction

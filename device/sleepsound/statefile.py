@@ -38,7 +38,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sleepsound.commands import check_sound_name
+from sleepsound.commands import MIN_SLEEP_TIMER_MIN, check_sound_name
 from sleepsound.errors import CommandError
 
 FORMAT_VERSION: Final = 1
@@ -85,6 +85,8 @@ def loads(text: str | bytes) -> tuple[SavedState, str | None]:
         document = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         return SavedState(), f"saved state is corrupt ({error}); starting with defaults"
+    except RecursionError:  # deep brackets: "never raises" holds for any file
+        return SavedState(), "saved state is corrupt (nested too deeply); starting with defaults"
     if not isinstance(document, dict):
         return SavedState(), "saved state is not a JSON object; starting with defaults"
     problems: list[str] = []
@@ -93,6 +95,10 @@ def loads(text: str | bytes) -> tuple[SavedState, str | None]:
     volume = _number(document, "volume", 0.0, 100.0, problems)
     sound = _name(document, "sound", problems)
     sleep_timer = _number(document, "sleep_timer", 0.0, 720.0, problems)
+    if sleep_timer is not None and 0 < sleep_timer < MIN_SLEEP_TIMER_MIN:
+        # Restored, a timer of 1e-300 minutes would end every later play at once.
+        problems.append(f"sleep_timer {sleep_timer:g} is below {MIN_SLEEP_TIMER_MIN:g} minute")
+        sleep_timer = None
     layer = document.get("layer")
     layer_sound = layer_volume = None
     layer_on = False
