@@ -180,8 +180,8 @@ x = 1
     [
         ("timer_min = 1e-300", "sleep.timer_min: 1e-300 is below 1 minute"),
         ("timer_min = 0.5", "sleep.timer_min: 0.5 is below 1 minute"),
-        ("presets_min = [15, 0.5]", "sleep.presets_min[1]: 0.5 is less than the minimum of 1"),
-        ("presets_min = [1e-300]", "sleep.presets_min[0]: 1e-300 is less than the minimum of 1"),
+        ("presets_min = [15, 0.5]", "sleep.presets_min[1]: must be a number of minutes from 1 to 720, not 0.5"),
+        ("presets_min = [1e-300]", "sleep.presets_min[0]: must be a number of minutes from 1 to 720, not 1e-300"),
     ],
 )
 def test_timers_below_a_minute_are_refused(text: str, problem: str) -> None:
@@ -251,7 +251,7 @@ WORDED = [
     ("[sounds]\ndir = ''\n", "sounds.dir: must not be empty"),
     (
         "[sleep]\npresets_min = ['a']\n",
-        'sleep.presets_min[0]: must be a number of minutes above 0, up to 720, not "a"',
+        'sleep.presets_min[0]: must be a number of minutes from 1 to 720, not "a"',
     ),
     (
         "[mqtt]\ngroups = 'up'\n",
