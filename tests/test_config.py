@@ -135,8 +135,6 @@ def test_did_you_mean(text: str, expected: str) -> None:
 
 
 CROSS = [
-    ("[audio]\nvolume = 90\n", "audio.volume: 90 is above audio.max_volume 80"),
-    ("[audio]\nvolume = 50\nmax_volume = 40\n", "audio.volume: 50 is above audio.max_volume 40"),
     ("[audio]\nrecord = '/tmp/x.wav'\n", 'audio.record: only works with output = "clock"'),
 ]
 

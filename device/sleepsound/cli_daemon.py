@@ -132,6 +132,8 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_problems(error)
         return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"sleepsound: warning: {warning}", file=sys.stderr)
     print(f"config OK: {config.path or 'built-in defaults (no config file)'}")
     return EXIT_OK
 

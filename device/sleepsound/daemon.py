@@ -311,6 +311,8 @@ class Daemon:
     def _start(self) -> None:
         config = self._config
         log.info("config: %s", config.path or "built-in defaults")
+        for warning in config.warnings:
+            log.warning("config: %s", warning)
         saved, warning = statefile.load(self.state_path)
         if warning:
             log.warning("%s", warning)
@@ -654,6 +656,8 @@ class Daemon:
                 log.error("  %s", problem)
             self._notifier.ready(self._status_text)
             return
+        for warning in config.warnings:
+            log.warning("reload: %s", warning)
         old, self._config = self._config, config
         if config.sounds != old.sounds:
             assert self._sounds is not None
