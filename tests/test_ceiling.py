@@ -12,13 +12,20 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from daemon_helpers import DaemonProcess, daemons_in, wait_until, warm_loudness_cache
 from sleepsound import statefile
 from sleepsound.config import parse_toml
+from sleepsound.dsp.gain import volume_to_db
+from sleepsound.scene import Layer, Scene
+from support.alsa import AlsaCapture
+from support.audio import level_envelope_db, rms_db
+from test_engine_alsa import RATE, play_timeline, tone_file
 
 # (the [audio] lines, the ceiling, the start-up volume the daemon uses, warned?)
 CEILINGS = [
@@ -135,3 +142,71 @@ def test_a_saved_volume_above_a_new_ceiling_starts_at_the_ceiling(
     doc = daemon.status()
     assert (doc["volume"], doc["max_volume"]) == (20, 20)
     assert daemon.terminate() == 0
+
+
+# -- item 7: main + layer together never pass one sound at the ceiling --------------------------
+
+NOISE_DB = -20.0
+"""Every generator plays at -20 dBFS RMS (unlevelled, as ``open_source`` opens them)."""
+
+# (main volume, layer volume, max_volume)
+MIXES = [
+    (80, 100, 80),  # the issue: layer at 100 under the main sound at the ceiling
+    (100, 100, 100),
+    (60, 100, 60),
+    (80, 60, 80),
+    (50, 80, 50),
+    (70, 100, 80),  # near the ceiling: scaled just enough
+    (30, 100, 80),  # far below it: the layer adds its power, nothing is scaled
+    (60, 40, 90),
+]
+
+
+def _expected_db(volume: float, layer: float, ceiling: float) -> float:
+    main = volume_to_db(volume, ceiling)
+    natural = main + 10 * np.log10(1 + 10 ** (volume_to_db(layer) / 10))
+    return min(natural, volume_to_db(ceiling)) + NOISE_DB
+
+
+@pytest.mark.parametrize(("volume", "layer", "ceiling"), MIXES)
+def test_main_and_layer_never_pass_the_ceiling(
+    alsa_capture: AlsaCapture, volume: float, layer: float, ceiling: float
+) -> None:
+    scene = Scene("white-noise", volume, ceiling, 0.05, Layer("pink-noise", layer))
+    played = play_timeline(alsa_capture, [(0.0, scene)], 2.0)[RATE // 2 :]
+    one_at_ceiling = NOISE_DB + volume_to_db(ceiling)
+    assert rms_db(played) <= one_at_ceiling + 0.3
+    assert rms_db(played) == pytest.approx(_expected_db(volume, layer, ceiling), abs=0.4)
+    # Steady, not pumping: every quarter second of it stays there (noise wobble allowed).
+    assert np.max(level_envelope_db(played, RATE, 0.25)) <= one_at_ceiling + 0.8
+
+
+@pytest.mark.parametrize("layer", [100, 70])
+def test_the_same_sound_as_its_own_layer_stays_under_the_ceiling(
+    alsa_capture: AlsaCapture, tmp_path: Path, layer: float
+) -> None:
+    # In step with itself its amplitudes add (+6 dB at equal levels), not its powers.
+    sound = tone_file(tmp_path, 220.0, level=0.1)
+    scene = Scene(sound, 80, 80, 0.05, Layer(sound, layer))
+    played = play_timeline(alsa_capture, [(0.0, scene)], 2.0)[RATE // 2 :]
+    one_at_ceiling = 20 * np.log10(0.1 / np.sqrt(2)) + volume_to_db(80)
+    assert rms_db(played) == pytest.approx(one_at_ceiling, abs=0.3)
+
+
+def test_the_mix_glides_when_a_layer_comes_or_the_ceiling_drops(alsa_capture: AlsaCapture) -> None:
+    main = Scene("white-noise", 80, 80, 0.5)
+    timeline = [
+        (0.0, main),
+        (1.5, replace(main, layer=Layer("pink-noise", 100))),  # a layer at 100 joins
+        (3.5, replace(main, layer=Layer("pink-noise", 100), max_volume=40, volume=40)),
+        (5.5, main),  # the layer leaves, the ceiling and the volume rise again (a swell)
+    ]
+    played = play_timeline(alsa_capture, timeline, 7.5)
+    # Never past one sound at the ceiling in force (80 until 3.5 s, then 40 at most)...
+    levels = level_envelope_db(played[RATE // 2 :], RATE, 0.25)
+    assert np.max(levels) <= NOISE_DB + volume_to_db(80) + 0.8
+    # ...and never a step: consecutive 20 ms blocks differ by the glide and the noise's own
+    # wobble (under 3 dB); a ceiling applied in one step would drop some 20 dB at once.
+    assert np.max(np.abs(np.diff(level_envelope_db(played, RATE, 0.02)[25:]))) < 3.0
+    after_drop = level_envelope_db(played[round(4.5 * RATE) : round(5.5 * RATE)], RATE, 0.25)
+    assert np.max(after_drop) <= NOISE_DB + volume_to_db(40) + 0.8

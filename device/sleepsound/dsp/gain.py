@@ -68,6 +68,30 @@ def volume_to_gain(volume: float, max_volume: float = 100.0) -> float:
     return db_to_gain(volume_to_db(volume, max_volume))
 
 
+def ceiling_scale(
+    volume_gain: float | np.ndarray,
+    ceiling_gain: float | np.ndarray,
+    unrelated_gain: float | np.ndarray = 0.0,
+    same_gain: float | np.ndarray = 0.0,
+) -> float | np.ndarray:
+    """The factor (≤ 1) that keeps main + layer at or below one sound at the ceiling.
+
+    Every sound is levelled to the same loudness, so the main sound at ``volume_gain``
+    with layers at ``unrelated_gain`` relative to it (0–1, the root of their summed
+    squares) adds up in power: ``volume_gain² · (1 + unrelated_gain²)``. A layer that
+    is the main sound itself, in step with it (``same_gain``), adds in amplitude
+    instead. Where the mix would pass ``ceiling_gain`` (``max_volume`` on the taper:
+    one sound at the ceiling), main and layer are scaled by the same factor so it
+    lands exactly there; below it the factor is 1, so a layer changes nothing at
+    ordinary volumes. Works on numbers or per-sample curves (pure): fed gliding gains,
+    the factor glides with them, never a step.
+    """
+    spread = np.sqrt(np.square(np.add(1.0, same_gain)) + np.square(unrelated_gain))
+    mixed = np.multiply(volume_gain, spread)
+    scale = np.minimum(1.0, np.divide(ceiling_gain, np.maximum(mixed, 1e-12)))
+    return float(scale) if np.ndim(scale) == 0 else scale.astype(np.float32)
+
+
 def ramp_frames(duration_s: float, rate: int) -> int:
     """Return the length in frames of a ramp of ``duration_s``, never below the minimum."""
     return max(round(max(duration_s, MIN_RAMP_S) * rate), 1)
