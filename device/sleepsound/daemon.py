@@ -691,6 +691,7 @@ class Daemon:
             loudness_lufs=settings.loudness_lufs,
             non_repeating=settings.non_repeating,
             segment_s=settings.segment_s,
+            out_channels=config.audio.channels,
         )
         sounds.refresh()
         return sounds
