@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-
 from bench_engine import make_sparse_wav
+
 from sleepsound.control_socket import request
 from sleepsound.daemon_sounds import DaemonSounds
 
