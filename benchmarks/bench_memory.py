@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,6 +43,16 @@ def rss_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) * 1024 / 1e6
     return fields["VmRSS"], fields["VmHWM"]
+
+
+def _drain(notify: socket.socket) -> None:
+    """Read and drop notify datagrams until the socket closes (systemd reads them all)."""
+    notify.settimeout(None)
+    try:
+        while True:
+            notify.recv(4096)
+    except OSError:
+        return
 
 
 def measured(cache: Path, spec: str) -> bool:
@@ -97,6 +108,8 @@ def main() -> int:
         try:
             while "READY=1" not in notify.recv(4096).decode().splitlines():
                 pass
+            # Keep reading: a notify socket nobody reads fills up and blocks the daemon.
+            threading.Thread(target=_drain, args=(notify,), daemon=True).start()
             time.sleep(1.0)
             rows.append(("cold start (READY)", *rss_mb(process.pid)))
             for sound in [*builtins, *files]:
