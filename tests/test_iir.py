@@ -30,8 +30,9 @@ def _response(sos: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(("order", "wn", "btype"), DESIGNS)
 def test_butterworth_designs_match_scipy(order: int, wn: object, btype: str) -> None:
-    ours, theirs = iir.butter(order, wn, btype, output="sos"), signal.butter(
-        order, wn, btype, output="sos"
+    ours, theirs = (
+        iir.butter(order, wn, btype, output="sos"),
+        signal.butter(order, wn, btype, output="sos"),
     )
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(_response(ours), _response(theirs), atol=1e-9)

@@ -96,7 +96,7 @@ def _zpk_to_sos(zeros: np.ndarray, poles: np.ndarray, gain: float) -> np.ndarray
 def _pairs(roots: np.ndarray) -> list[list[complex]]:
     """Roots grouped in twos: conjugate pairs, then the real ones two by two."""
     complex_roots = sorted((r for r in roots if r.imag > 1e-12), key=lambda r: abs(r))
-    real_roots = sorted((r.real for r in roots if abs(r.imag) <= 1e-12))
+    real_roots = sorted(r.real for r in roots if abs(r.imag) <= 1e-12)
     groups = [[r, r.conjugate()] for r in complex_roots]
     for i in range(0, len(real_roots), 2):
         groups.append([complex(r) for r in real_roots[i : i + 2]])
@@ -119,7 +119,8 @@ def tf2sos(b: Any, a: Any) -> np.ndarray:
 
 @functools.lru_cache(maxsize=256)
 def _matrices(section: tuple[float, ...]) -> tuple[np.ndarray, ...]:
-    """Block matrices of one section (b0 b1 b2 1 a1 a2): T, G, O, A, A^BLOCK, powers."""
+    """Block matrices of one section (b0 b1 b2 1 a1 a2): the block impulse response
+    (Toeplitz), the state reached from rest, the start state's response, powers of A."""
     b0, b1, b2, _, a1, a2 = section
     a_mat = np.array([[-a1, 1.0], [-a2, 0.0]])
     b_vec = np.array([b1 - a1 * b0, b2 - a2 * b0])
@@ -135,12 +136,12 @@ def _matrices(section: tuple[float, ...]) -> tuple[np.ndarray, ...]:
     for k in range(BLOCK):
         toeplitz[k, k:] = impulse[: BLOCK - k]
     to_end = powers[BLOCK - 1 :: -1][:BLOCK] @ b_vec  # row k: A^(BLOCK-1-k)·B
-    return toeplitz, to_end, state_response.T.copy(), powers, b_vec
+    return toeplitz, to_end, state_response.T.copy(), powers
 
 
 def _section(section: np.ndarray, x: np.ndarray, state: np.ndarray) -> tuple[Any, Any]:
     """Filter ``x`` (lanes, n) by one section from ``state`` (lanes, 2); (y, end state)."""
-    toeplitz, to_end, from_start, powers, b_vec = _matrices(tuple(float(v) for v in section))
+    toeplitz, to_end, from_start, powers = _matrices(tuple(float(v) for v in section))
     lanes, n = x.shape
     blocks = max(-(-n // BLOCK), 1)
     padded = np.zeros((lanes, blocks * BLOCK))
