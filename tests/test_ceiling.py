@@ -210,3 +210,23 @@ def test_the_mix_glides_when_a_layer_comes_or_the_ceiling_drops(alsa_capture: Al
     assert np.max(np.abs(np.diff(level_envelope_db(played, RATE, 0.02)[25:]))) < 3.0
     after_drop = level_envelope_db(played[round(4.5 * RATE) : round(5.5 * RATE)], RATE, 0.25)
     assert np.max(after_drop) <= NOISE_DB + volume_to_db(40) + 0.8
+
+
+@pytest.mark.slow
+def test_a_refused_config_still_lowers_the_ceiling_but_never_raises_it(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon().start()
+    assert daemon.ctl("play", "pink-noise", "--volume", "70")[0] == 0
+    for audio, ceiling in (
+        ("max_volume = 20\nbogus = 1\n", 20),  # refused for bogus: the ceiling still drops
+        ("max_volume = 90\nbogus = 1\n", 20),  # refused: a higher ceiling waits for a fix
+        ("max_volume = 500\n", 20),  # an invalid ceiling changes nothing
+        ('max_volume = 15\n[sleep]\nfade_min = "ten"\n', 15),
+    ):
+        daemon.write_config(audio=audio)
+        _reload(daemon)
+        doc = daemon.status()
+        assert (doc["state"], doc["volume"], doc["max_volume"]) == ("playing", ceiling, ceiling)
+    assert daemon.log_text().count("keeping the running config") == 4
+    assert daemon.terminate() == 0

@@ -413,6 +413,27 @@ def load_config(cli_path: str | None = None, environ: Mapping[str, str] | None =
     return parse_toml(text, path)
 
 
+def salvage_ceiling(path: str | None) -> float | None:
+    """A valid ``[audio] max_volume`` from a config file refused for other reasons.
+
+    A lower ceiling is a safety setting and must not wait for the rest of the file to
+    be fixed: a reload that refuses the file still applies it (see the daemon). ``None``
+    when the file cannot be read, is not TOML, or has no valid ``max_volume``.
+    """
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.loads(file.read(1 << 20).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    audio = data.get("audio")
+    value = audio.get("max_volume") if isinstance(audio, Mapping) else None
+    if not _is_number(value) or not math.isfinite(value) or not 1 <= value <= 100:
+        return None
+    return float(value)
+
+
 def defaults() -> Config:
     """The built-in configuration: every section, contributed ones too, at its defaults."""
     return parse_config({})
