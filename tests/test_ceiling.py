@@ -230,3 +230,24 @@ def test_a_refused_config_still_lowers_the_ceiling_but_never_raises_it(
         assert (doc["state"], doc["volume"], doc["max_volume"]) == ("playing", ceiling, ceiling)
     assert daemon.log_text().count("keeping the running config") == 4
     assert daemon.terminate() == 0
+
+
+def test_the_ceiling_rule_scales_only_what_would_pass_it() -> None:
+    from sleepsound.dsp.gain import ceiling_scale, volume_to_gain
+
+    for ceiling in (1, 20, 55, 80, 100):
+        top = volume_to_gain(ceiling)
+        for volume in range(0, 101, 5):
+            main = volume_to_gain(volume, ceiling)
+            for layer in range(0, 101, 10):
+                g = volume_to_gain(layer)
+                unrelated = ceiling_scale(main, top, g)
+                mixed = (main * unrelated) ** 2 * (1 + g * g)
+                assert mixed <= top * top * (1 + 1e-9)
+                if main * main * (1 + g * g) <= top * top:
+                    assert unrelated == 1.0  # below the ceiling nothing changes
+                same = ceiling_scale(main, top, 0.0, g)
+                assert main * same * (1 + g) <= top * (1 + 1e-9)
+    # Per-sample curves in, a curve out (the glide follows the gains).
+    curve = ceiling_scale(np.linspace(0.1, 1.0, 5), 0.5, np.full(5, 1.0))
+    assert isinstance(curve, np.ndarray) and np.all(np.diff(curve) <= 0)
