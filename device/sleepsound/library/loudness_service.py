@@ -156,18 +156,25 @@ class LoudnessService:
         identity = self.identity(spec)
         found = self.cache.get(spec, identity, layout)
         if found is None:
-            found = self._measure(spec, layout)
+            if self._worker is None or threading.current_thread() is self._thread:
+                found = self._measure(spec, layout, self._worker)
+            else:  # another thread (tests, warm-ups): a worker of its own, closed at once
+                worker = WorkerProcess()
+                try:
+                    found = self._measure(spec, layout, worker)
+                finally:
+                    worker.close()
             self.cache.put(spec, identity, found, save=save)
         self._known[(spec, layout)] = (identity, found)
         for listener in list(self.listeners):
             listener(spec, found)
         return found
 
-    def _measure(self, spec: str, layout: int) -> Measurement:
-        if self._worker is not None:
+    def _measure(self, spec: str, layout: int, worker: WorkerProcess | None) -> Measurement:
+        if worker is not None:
             builtin = self.is_builtin(spec)
             preset = self.builtin_presets.get(spec) if builtin else None
-            return self._worker.measure(
+            return worker.measure(
                 {
                     "spec": spec,
                     "out_channels": layout,
