@@ -1,4 +1,5 @@
-"""The live audio path stays light: playing never imports scipy.signal or scipy.ndimage.
+"""The live audio path stays light: playing never imports scipy.signal, scipy.ndimage or
+pyloudnorm, and neither does measuring loudness in the daemon (a worker process does it).
 
 On a Raspberry Pi Zero 2 W those two cost about 75 MB of memory and over a second of
 start-up, which a user sees as a daemon that is slow to become ready and a device that
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-HEAVY = ("scipy.signal", "scipy.ndimage")
+HEAVY = ("scipy.signal", "scipy.ndimage", "pyloudnorm")
 
 PLAY = """
 import dataclasses, json, sys
@@ -33,6 +34,11 @@ scenes = {
     "flac + pink-noise": Scene(sound=flac, layer=Layer("pink-noise", 50.0)),
     "binaural-delta + brown-noise": Scene(sound="binaural-delta", layer=Layer("brown-noise")),
     "white-noise": Scene(sound="white-noise"),
+    # Textures filter with sleepsound.dsp.iir, not scipy.signal (issue 11 item 8).
+    "rain + soft-tapping": Scene(sound="rain", layer=Layer("soft-tapping", 50.0)),
+    "brushing + fan": Scene(sound="brushing", layer=Layer("fan", 50.0)),
+    "ocean-surf + paper-rustling": Scene(sound="ocean-surf", layer=Layer("paper-rustling")),
+    "page-turning": Scene(sound="page-turning"),
 }
 engine = Engine(RATE, 2, open_source)
 levels = {}
@@ -66,8 +72,37 @@ def test_playing_loads_neither_scipy_signal_nor_ndimage(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["errors"] == []
-    # Everything was really heard (about -40 dBFS at volume 60, where silence is far
-    # below -100): not a silent engine that skipped the sources...
-    assert all(level > -50.0 for level in report["levels_db"].values()), report["levels_db"]
+    # Everything was really heard (noise about -40 dBFS at volume 60, textures -45 to -60,
+    # where silence is far below -100): not a silent engine that skipped the sources...
+    assert all(level > -70.0 for level in report["levels_db"].values()), report["levels_db"]
     # ...and none of it needed the heavy modules.
     assert report["loaded"] == [], f"the live path imported {report['loaded']}"
+
+
+MEASURE = """
+import json, sys
+from sleepsound.daemon_sounds import DaemonSounds
+flac, heavy = sys.argv[1], sys.argv[2:]
+sounds = DaemonSounds(None)
+sounds.refresh()
+found = [sounds.loudness.measure_now(spec).lufs for spec in (flac, "rain", "pink-noise")]
+sounds.stop()
+print(json.dumps({"lufs": found, "loaded": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+def test_the_daemon_measures_loudness_without_loading_the_meter(tmp_path: Path) -> None:
+    flac = tmp_path / "tones.flac"
+    t = np.arange(44100 * 3) / 44100
+    soundfile.write(str(flac), 0.2 * np.sin(2 * np.pi * 330 * t), 44100, format="FLAC")
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(flac), *HEAVY],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert all(-40.0 < lufs < -10.0 for lufs in report["lufs"]), report["lufs"]  # measured...
+    assert report["loaded"] == [], f"measuring imported {report['loaded']}"  # ...elsewhere

@@ -134,6 +134,8 @@ def check_config(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_problems(error)
         return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"sleepsound: warning: {warning}", file=sys.stderr)
     from sleepsound.controls.pin_check import header_problems
 
     wiring = header_problems(config.section("controls"), config.section("led"))

@@ -62,7 +62,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[SoundLibrary, LoudnessService]:
-    config = load_config(getattr(args, "config", None)).sounds
+    loaded = load_config(getattr(args, "config", None))
+    config = loaded.sounds
     library = SoundLibrary(Path(args.dir or config.dir))
     library.refresh()
     cache = Path(
@@ -70,7 +71,9 @@ def _open(args: argparse.Namespace) -> tuple[SoundLibrary, LoudnessService]:
             args.cache or config.loudness_cache, os.environ, _writable_dir
         )
     )
-    return library, make_loudness_service(library.presets, cache, config.loudness_lufs)
+    return library, make_loudness_service(
+        library.presets, cache, config.loudness_lufs, out_channels=loaded.audio.channels
+    )
 
 
 def _writable_dir(path: str) -> bool:
@@ -101,7 +104,7 @@ def _loudness_json(
 ) -> dict[str, Any] | None:
     if found is None:
         return None
-    gain = service.gain_db(entry.spec, 2)
+    gain = service.gain_db(entry.spec)
     return {**found.to_json(), "gain_db": None if gain is None else round(gain, 2)}
 
 

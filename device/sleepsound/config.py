@@ -67,7 +67,8 @@ class AudioConfig:
     record: str | None = None
     """Clock output only: a WAV file to record what would have been played."""
     volume: float = 30.0
-    """Start-up volume 0–100, used when there is no saved state (first boot)."""
+    """Start-up volume 0–100, used when there is no saved state (first boot); one above
+    ``max_volume`` starts at the ceiling (a warning, never an error)."""
     max_volume: float = 80.0
     """The ceiling no command can pass (0–100): safe levels for a whole night."""
     fade_in_s: float = 3.0
@@ -324,16 +325,23 @@ def _check_sleep(table: Mapping[str, Any]) -> list[str]:
 
 def _check_audio(table: Mapping[str, Any]) -> list[str]:
     problems = []
-    volume = table.get("volume", AudioConfig.volume)
-    ceiling = table.get("max_volume", AudioConfig.max_volume)
-    if _is_number(volume) and _is_number(ceiling) and volume > ceiling:
-        problems.append(
-            f"audio.volume: {volume:g} is above audio.max_volume {ceiling:g}; "
-            "lower the start-up volume or raise the ceiling"
-        )
     if "record" in table and table.get("output", AudioConfig.output) != "clock":
         problems.append('audio.record: only works with output = "clock"; remove it or switch')
     return problems
+
+
+def _advise_audio(table: Mapping[str, Any]) -> list[str]:
+    # A start-up volume above the ceiling is clamped, never refused: refusing it would
+    # keep an old, higher ceiling in force (or the device off) over a safety setting.
+    volume = table.get("volume", AudioConfig.volume)
+    ceiling = table.get("max_volume", AudioConfig.max_volume)
+    if _is_number(volume) and _is_number(ceiling) and volume > ceiling:
+        given = "audio.volume" if "volume" in table else "audio.volume (default)"
+        return [
+            f"{given}: {volume:g} is above audio.max_volume {ceiling:g}; "
+            f"starting at {ceiling:g} (lower volume to silence this warning)"
+        ]
+    return []
 
 
 @dataclass(frozen=True)
@@ -346,10 +354,12 @@ class SectionSpec:
     """Frozen dataclass whose fields are the keys (and whose defaults are theirs)."""
     check: Callable[[Mapping[str, Any]], list[str]] | None = None
     """Problems that span keys, given the raw table once its keys passed the schema."""
+    advise: Callable[[Mapping[str, Any]], list[str]] | None = None
+    """Warnings about a valid table (what will be adjusted, and how): never refusals."""
 
 
 SECTIONS: dict[str, SectionSpec | str] = {
-    "audio": SectionSpec(AUDIO_SCHEMA, AudioConfig, _check_audio),
+    "audio": SectionSpec(AUDIO_SCHEMA, AudioConfig, _check_audio, _advise_audio),
     "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig, _check_sleep),
     "sounds": SectionSpec(SOUNDS_SCHEMA, SoundsConfig),
     "control": SectionSpec(CONTROL_SCHEMA, ControlConfig),
@@ -374,6 +384,9 @@ class Config:
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = field(default=None, compare=False)
     """The file it came from, ``None`` for the built-in defaults."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """What the file asks for that will be adjusted (each with its key path); the
+    daemon logs them at start and reload, ``check-config`` prints them."""
 
     def section(self, name: str) -> Any:
         """The dataclass of section ``name`` (core or contributed); its defaults if absent."""
@@ -384,7 +397,11 @@ class Config:
         return _spec(name).build()
 
 
-_CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {"extra", "path"}
+_CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {
+    "extra",
+    "path",
+    "warnings",
+}
 
 
 # -- lookup and loading --------------------------------------------------------------------
@@ -479,6 +496,26 @@ def _read_capped(path: str) -> bytes:
     return b"".join(chunks)
 
 
+def salvage_ceiling(path: str | None) -> float | None:
+    """A valid ``[audio] max_volume`` from a config file refused for other reasons.
+
+    A lower ceiling is a safety setting and must not wait for the rest of the file to
+    be fixed: a reload that refuses the file still applies it (see the daemon). ``None``
+    when the file cannot be read, is not TOML, or has no valid ``max_volume``.
+    """
+    if path is None:
+        return None
+    try:
+        data = tomllib.loads(_read_capped(path).decode("utf-8"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    audio = data.get("audio")
+    value = audio.get("max_volume") if isinstance(audio, Mapping) else None
+    if not _is_number(value) or not math.isfinite(value) or not 1 <= value <= 100:
+        return None
+    return float(value)
+
+
 def defaults() -> Config:
     """The built-in configuration: every section, contributed ones too, at its defaults."""
     return parse_config({})
@@ -504,7 +541,13 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
         raise ConfigError(problems, path)
     built = {name: _build(spec, data.get(name, {})) for name, spec in specs.items()}
     core = {name: built.pop(name) for name in list(built) if name in _CORE}
-    return Config(**core, extra=built, path=path)
+    advice = [
+        warning
+        for name, spec in specs.items()
+        if spec.advise is not None
+        for warning in spec.advise(_table(data.get(name)))
+    ]
+    return Config(**core, extra=built, path=path, warnings=tuple(advice))
 
 
 def schema() -> dict[str, Any]:
@@ -705,6 +748,10 @@ def _key_path(path: Any) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def _table(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _is_number(value: object) -> bool:

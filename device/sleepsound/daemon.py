@@ -52,7 +52,7 @@ from typing import Any, Final, Protocol
 
 from sleepsound import player, runpaths, statefile
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
-from sleepsound.config import AudioConfig, Config, load_config
+from sleepsound.config import AudioConfig, Config, load_config, salvage_ceiling
 from sleepsound.control_socket import ControlServer, status_line
 from sleepsound.daemon_sounds import DaemonSounds
 from sleepsound.engine import SourceFactory
@@ -316,6 +316,8 @@ class Daemon:
     def _start(self) -> None:
         config = self._config
         log.info("config: %s", config.path or "built-in defaults")
+        for warning in config.warnings:
+            log.warning("config: %s", warning)
         saved, warning = statefile.load(self.state_path)
         if warning:
             log.warning("%s", warning)
@@ -700,8 +702,11 @@ class Daemon:
             )
             for problem in error.problems:
                 log.error("  %s", problem)
+            self._lower_ceiling_anyway(salvage_ceiling(error.path), now)
             self._notifier.ready(self._status_text)
             return
+        for warning in config.warnings:
+            log.warning("reload: %s", warning)
         old, self._config = self._config, config
         if config.sounds != old.sounds:
             assert self._sounds is not None
@@ -724,6 +729,15 @@ class Daemon:
         self._notifier.ready(self._status_text)
         log.info("config reloaded from %s", config.path or "built-in defaults")
 
+    def _lower_ceiling_anyway(self, ceiling: float | None, now: float) -> None:
+        """Apply a lower ``max_volume`` from a refused config: safety never fails closed."""
+        if ceiling is None or ceiling >= self._config.audio.max_volume:
+            return
+        log.warning("reload: applying its lower max_volume %g all the same", ceiling)
+        audio = replace(self._config.audio, max_volume=ceiling)
+        self._config = replace(self._config, audio=audio)
+        self._set_context(now)
+
     def _open_sounds(self, config: Config) -> DaemonSounds:
         settings = config.sounds
         cache = runpaths.loudness_cache_path(settings.loudness_cache, self._environ)
@@ -735,6 +749,7 @@ class Daemon:
             loudness_lufs=settings.loudness_lufs,
             non_repeating=settings.non_repeating,
             segment_s=settings.segment_s,
+            out_channels=config.audio.channels,
         )
         sounds.refresh()
         return sounds

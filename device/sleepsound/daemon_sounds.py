@@ -48,11 +48,19 @@ class DaemonSounds:
         loudness_lufs: float = TARGET_LUFS,
         non_repeating: bool = False,
         segment_s: float = SEGMENT_S,
+        out_channels: int = 2,
     ) -> None:
         self._on_change = on_change
         self.rescan_s = rescan_s
         self.library = SoundLibrary(Path(directory) if directory else None, on_change=self._changed)
-        self.loudness = make_loudness_service(self.library.presets, loudness_cache, loudness_lufs)
+        # Measured in a worker process: pyloudnorm and scipy never stay in the daemon.
+        self.loudness = make_loudness_service(
+            self.library.presets,
+            loudness_cache,
+            loudness_lufs,
+            out_channels=out_channels,
+            isolate=True,
+        )
         self._opener = SoundOpener(self.loudness, non_repeating=non_repeating, segment_s=segment_s)
         self._watcher: PollingWatcher | None = None
         self._logged: set[str] = set()

@@ -9,7 +9,8 @@ Signal flow for one block::
 
     main voice(s) ──┐  each: source × envelope (fade in/out, crossfade)
                     ├─ sum × volume (slewed, capped by max_volume)
-    layer voice(s) ─┘        × sleep fade (dB-linear to silence)
+    layer voice(s) ─┘        × ceiling scale (main + layer ≤ one sound at max_volume)
+                             × sleep fade (dB-linear to silence)
                              → peak limiter (≤ -1 dBFS) → output
 
 A voice is one opened source with its envelope. Switching sounds fades the old
@@ -30,6 +31,7 @@ import numpy as np
 from sleepsound.dsp.gain import (
     Envelope,
     SlewedGain,
+    ceiling_scale,
     ramp_frames,
     volume_to_gain,
 )
@@ -76,6 +78,9 @@ class Engine:
         self._layers: list[_Voice] = []
         first = scene or self._scene
         self._volume = SlewedGain(rate, volume_to_gain(first.volume, first.max_volume))
+        # The ceiling glides like the volume: a lowered max_volume scales a layered mix
+        # down at the volume's pace instead of in one step.
+        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume))
         self._sleep = Envelope(rate, 1.0)
         self._sleep_token: int | None = None
         self._limiter = PeakLimiter(rate, channels)
@@ -103,10 +108,13 @@ class Engine:
         old = self._scene
         self._scene = scene
         volume = volume_to_gain(scene.volume, scene.max_volume)
+        ceiling = volume_to_gain(scene.max_volume)
         if self.is_silent:
             self._volume.jump_to(volume)  # nothing audible: no need to slew
+            self._ceiling.jump_to(ceiling)
         else:
             self._volume.set_target(volume)
+            self._ceiling.set_target(ceiling)
         transition = ramp_frames(scene.transition_s, self.rate)
         restart = scene.restart_token != old.restart_token
         if scene.sound != old.sound or restart:
@@ -148,11 +156,34 @@ class Engine:
             self._sleep_token = None
             self._sleep.move_to(1.0, ramp_frames(WAKE_RAMP_S, self.rate), "db")
 
-    def _master(self, frames: int) -> float | np.ndarray:
-        """Volume × sleep fade for the next ``frames``: a number when settled, else a curve."""
-        if self._volume.is_settled and not self._sleep.is_moving:
-            return self._volume.gain * self._sleep.value
-        return self._volume.render(frames) * self._sleep.render(frames)
+    def _master(self, frames: int, layer_gains: list[float | np.ndarray]) -> float | np.ndarray:
+        """Volume × ceiling scale × sleep fade for the next ``frames``.
+
+        A number when everything is settled (most blocks), else a per-sample curve.
+        ``layer_gains`` are the layer voices' own gains this block (relative to main):
+        with them the mix is held to one sound at the ceiling (:func:`ceiling_scale`).
+        """
+        volume = self._volume.gain if self._volume.is_settled else self._volume.render(frames)
+        ceiling = self._ceiling.gain if self._ceiling.is_settled else self._ceiling.render(frames)
+        sleep = self._sleep.render(frames) if self._sleep.is_moving else self._sleep.value
+        if layer_gains:
+            main_specs = {voice.spec for voice in self._main}
+            unrelated: float | np.ndarray = 0.0
+            same: float | np.ndarray = 0.0
+            for voice, gain in zip(self._layers, layer_gains, strict=True):
+                if voice.spec in main_specs:
+                    same = same + gain
+                else:
+                    unrelated = unrelated + np.square(gain)
+            volume = volume * ceiling_scale(volume, ceiling, np.sqrt(unrelated), same)
+        return volume * sleep
+
+    @staticmethod
+    def _voice_gain(voice: _Voice, frames: int) -> float | np.ndarray:
+        """The voice's envelope × level for the next ``frames``: a number when settled."""
+        if voice.envelope.is_moving or not voice.level.is_settled:
+            return voice.envelope.render(frames) * voice.level.render(frames)
+        return voice.envelope.value * voice.level.gain
 
     def _mix(
         self,
@@ -160,14 +191,18 @@ class Engine:
         frames: int,
         master: float | np.ndarray,
         out: np.ndarray | None,
+        gains: list[float | np.ndarray] | None = None,
     ) -> np.ndarray | None:
         """Add each voice × its gains × ``master`` into ``out`` (or start it); return it.
 
-        Every gain is folded into one factor per voice, and blocks are scaled in place
-        (sources hand over blocks the caller owns): one pass per voice, two to mix in,
-        no temporaries. Most blocks need no per-sample curve at all.
+        ``gains`` are the voices' own gains when already rendered (the layers', which
+        the master needs first). Every gain is folded into one factor per voice, and
+        blocks are scaled in place (sources hand over blocks the caller owns): one pass
+        per voice, two to mix in, no temporaries. Most blocks need no per-sample curve.
         """
-        for voice in list(voices):
+        if gains is None:
+            gains = [self._voice_gain(voice, frames) for voice in voices]
+        for voice, own in zip(list(voices), gains, strict=True):
             try:
                 block = voice.source.read(frames)
             except SoundError as error:
@@ -175,17 +210,13 @@ class Engine:
                 self.errors.append(error)
                 self._drop(voices, voice)
                 continue
-            if voice.envelope.is_moving or not voice.level.is_settled:
-                gains = voice.envelope.render(frames) * voice.level.render(frames) * master
-                block = np.multiply(block, gains[:, None], out=block)
-            else:
-                gain = voice.envelope.value * voice.level.gain * master
-                if isinstance(gain, np.ndarray):
-                    block = np.multiply(block, gain.astype(np.float32)[:, None], out=block)
-                elif gain == 0.0:
-                    block = None
-                elif gain != 1.0:
-                    block = np.multiply(block, np.float32(gain), out=block)
+            gain = own * master
+            if isinstance(gain, np.ndarray):
+                block = np.multiply(block, gain.astype(np.float32, copy=False)[:, None], out=block)
+            elif gain == 0.0:
+                block = None
+            elif gain != 1.0:
+                block = np.multiply(block, np.float32(gain), out=block)
             if block is not None:
                 if out is None:
                     out = block
@@ -202,9 +233,10 @@ class Engine:
 
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a float32 ``(frames, channels)`` array."""
-        master = self._master(frames)
+        layer_gains = [self._voice_gain(voice, frames) for voice in self._layers]
+        master = self._master(frames, layer_gains)
         out = self._mix(self._main, frames, master, None)
-        out = self._mix(self._layers, frames, master, out)
+        out = self._mix(self._layers, frames, master, out, layer_gains)
         if out is None:
             out = np.zeros((frames, self.channels), dtype=np.float32)
         return self._limiter.process(out)

@@ -20,9 +20,16 @@ loudness of 400 ms gating blocks (75 % overlap). We never hand it a whole file:
 
 The block loudnesses of all chunks are pooled and gated once, as BS.1770 does for
 one long signal: absolute gate at -70 LUFS, relative gate 10 LU below the
-absolute-gated mean. Stereo files are also measured as their mono downmix, so the
-gain is right on a mono output too. Files shorter than a gating block are
-measured as the loop they are played as.
+absolute-gated mean. Files shorter than a gating block are measured as the loop
+they are played as.
+
+What is measured is exactly the signal the output plays: every chunk goes through
+the same channel mapping as the file source (:func:`~sleepsound.sources.soundfiles.
+map_channels`: all channels averaged for a mono output, the front pair kept for a
+stereo one, mono copied to both ears), and the loudness is the sum of the mapped
+channels' K-weighted powers (every output channel weighs 1: they are all speakers
+in front of the listener). A measurement therefore belongs to one output layout
+(``out_channels``); the cache keeps one per layout.
 
 Built-in sounds are measured by rendering 30 s of them. Results are cached by
 :mod:`sleepsound.library.loudness_cache` and handed out as gains by
@@ -42,41 +49,50 @@ import soundfile as sf
 from sleepsound.errors import SoundFileError
 from sleepsound.library.levelled import CEILING_ABOVE_LOUDNESS_DB, make_tamer
 from sleepsound.sources.base import Source
+from sleepsound.sources.soundfiles import map_channels
 
 TARGET_LUFS = -23.0
 """EBU R128 programme loudness: every sound is brought here before the volume knob."""
 PROVISIONAL_LUFS = -14.0
 """What an unmeasured file is assumed to be: loud (a mastered track), so it starts quiet."""
-MAX_BOOST_DB = 40.0
+MAX_BOOST_DB = 30.0
+"""The most a sound is ever raised: a sound quieter than ``target - 30`` LUFS (-53 at
+the default target) stays quieter than the rest rather than bringing its noise floor
+up, and a mismeasured one cannot come out tens of dB too loud."""
 MAX_CUT_DB = -40.0
+"""The most a sound is ever lowered (a full-scale square wave needs about -26 dB)."""
 BLOCK_S = 0.4
 HOP_S = 0.1
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
+READ_PIECE_FRAMES = 65536
+"""Frames decoded at a time while measuring, before the channel mapping shrinks them."""
 BUILTIN_RENDER_S = 30.0
 BUILTIN_RATE = 48000
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """The loudness of one sound."""
+    """The loudness of one sound as one output layout plays it."""
 
     lufs: float
-    """Integrated loudness of the sound as it is (its own channels); -inf when silent."""
-    lufs_mono: float
-    """Integrated loudness of its mono downmix (equal to ``lufs`` for mono sources)."""
+    """Integrated loudness of the sound as played on ``out_channels`` channels; -inf
+    when silent."""
     peak_db: float
-    """Highest sample peak seen while measuring, dBFS."""
+    """Highest sample peak seen while measuring (as played), dBFS."""
     channels: int
+    """The sound's own channel count."""
     method: str
     """``whole`` or ``sampled NxTs`` (see the module docstring)."""
     measured_s: float
     """Seconds of audio the measurement looked at."""
+    out_channels: int = 2
+    """The output layout measured for (the channel count of the output)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready fields (infinities as ``None``)."""
         data = asdict(self)
-        for key in ("lufs", "lufs_mono", "peak_db"):
+        for key in ("lufs", "peak_db"):
             if not math.isfinite(data[key]):
                 data[key] = None
         return data
@@ -85,16 +101,16 @@ class Measurement:
     def from_json(cls, data: dict[str, Any]) -> Measurement:
         """Inverse of :meth:`to_json`."""
         fields = dict(data)
-        for key in ("lufs", "lufs_mono", "peak_db"):
+        for key in ("lufs", "peak_db"):
             if fields.get(key) is None:
                 fields[key] = -math.inf
         return cls(
             lufs=float(fields["lufs"]),
-            lufs_mono=float(fields["lufs_mono"]),
             peak_db=float(fields["peak_db"]),
             channels=int(fields["channels"]),
             method=str(fields["method"]),
             measured_s=float(fields["measured_s"]),
+            out_channels=int(fields["out_channels"]),
         )
 
 
@@ -143,29 +159,15 @@ def plan_reads(
     return [(int(s), length) for s in starts], f"sampled {excerpts}x{excerpt_s:g}s"
 
 
-def effective_lufs(measurement: Measurement, out_channels: int) -> float:
-    """The loudness a sound has on an output with ``out_channels`` channels (pure).
+def gain_for(measurement: Measurement, target_lufs: float) -> float:
+    """Gain (dB) that brings the sound to ``target_lufs`` on its output layout (pure).
 
-    A mono sound duplicated onto two speakers is 3 dB louder in BS.1770 terms; a
-    stereo sound on a mono output is heard as its downmix.
+    The gain is bounded by :data:`MAX_BOOST_DB` and :data:`MAX_CUT_DB`, and a silent
+    sound gets 0 dB.
     """
-    if out_channels == 1:
-        return measurement.lufs_mono
-    if measurement.channels == 1:
-        return measurement.lufs + 10.0 * math.log10(out_channels)
-    return measurement.lufs
-
-
-def gain_for(measurement: Measurement, target_lufs: float, out_channels: int) -> float:
-    """Gain (dB) that brings the sound to ``target_lufs`` on this output (pure).
-
-    The gain is bounded: a near-silent file is not boosted by more than
-    :data:`MAX_BOOST_DB` (that would raise its hiss), and a silent one gets 0 dB.
-    """
-    loudness = effective_lufs(measurement, out_channels)
-    if not math.isfinite(loudness):
+    if not math.isfinite(measurement.lufs):
         return 0.0
-    return float(np.clip(target_lufs - loudness, MAX_CUT_DB, MAX_BOOST_DB))
+    return float(np.clip(target_lufs - measurement.lufs, MAX_CUT_DB, MAX_BOOST_DB))
 
 
 def provisional_gain(target_lufs: float, builtin: bool) -> float:
@@ -181,26 +183,26 @@ def provisional_gain(target_lufs: float, builtin: bool) -> float:
 
 
 class _Accumulator:
-    """Pools pyloudnorm block loudnesses over chunks, for a sound and its downmix."""
+    """Pools pyloudnorm block powers over chunks of the signal an output plays."""
 
-    def __init__(self, rate: int, channels: int) -> None:
+    def __init__(self, rate: int, channels: int, out_channels: int) -> None:
         # pyloudnorm pulls in scipy.signal (~75 MB, a second of start-up on a Pi): load it
-        # only when something is actually measured, in the background measurer.
+        # only when something is actually measured (in a worker process, for the daemon).
         import pyloudnorm
 
         self.meter = pyloudnorm.Meter(rate, block_size=BLOCK_S)
         self.rate = rate
         self.channels = channels
+        self.out_channels = out_channels
         self.blocks: list[np.ndarray] = []
-        self.mono_blocks: list[np.ndarray] = []
         self.peak = 0.0
         self.seconds = 0.0
 
     def add(self, data: np.ndarray) -> None:
+        """Add a chunk already mapped to the output's ``out_channels`` channels."""
         data = np.asarray(data, dtype=np.float64)
         if data.ndim == 1:
             data = data[:, None]
-        data = data[:, :2]  # BS.1770 weights >2 channels differently; we play stereo at most
         self.seconds += len(data) / self.rate
         if len(data) == 0:
             return
@@ -208,24 +210,35 @@ class _Accumulator:
         block = round(BLOCK_S * self.rate)
         if len(data) < block:  # a short loop: measure it as it is heard, repeated
             data = np.tile(data, (math.ceil(block / len(data)), 1))[:block]
-        self.blocks.append(self._blocks(data))
-        if data.shape[1] > 1:
-            self.mono_blocks.append(self._blocks(data.mean(axis=1)))
+        # Each output channel weighs 1; a channel the mapping copied is measured once.
+        measured: list[tuple[np.ndarray, np.ndarray]] = []
+        total: np.ndarray | None = None
+        for column in data.T:
+            power = next((p for c, p in measured if np.array_equal(c, column)), None)
+            if power is None:
+                power = self._block_power(column)
+                measured.append((column, power))
+            total = power if total is None else total + power
+        assert total is not None
+        with np.errstate(divide="ignore"):
+            self.blocks.append(-0.691 + 10.0 * np.log10(total))
 
-    def _blocks(self, data: np.ndarray) -> np.ndarray:
-        self.meter.integrated_loudness(data)
-        return np.asarray(self.meter.blockwise_loudness, dtype=np.float64)
+    def _block_power(self, column: np.ndarray) -> np.ndarray:
+        """K-weighted mean square of each gating block of one channel."""
+        self.meter.integrated_loudness(column)
+        loudness = np.asarray(self.meter.blockwise_loudness, dtype=np.float64)
+        return 10.0 ** ((loudness + 0.691) / 10.0)
 
     def result(self, method: str) -> Measurement:
         lufs = gated_loudness(np.concatenate(self.blocks)) if self.blocks else -math.inf
-        mono = gated_loudness(np.concatenate(self.mono_blocks)) if self.mono_blocks else lufs
         peak_db = 20.0 * math.log10(self.peak) if self.peak > 0 else -math.inf
-        return Measurement(lufs, mono, peak_db, self.channels, method, self.seconds)
+        return Measurement(lufs, peak_db, self.channels, method, self.seconds, self.out_channels)
 
 
-def measure_file(path: Path, **plan: Any) -> Measurement:
-    """Measure a sound file's loudness without loading it whole (see module docstring).
+def measure_file(path: Path, out_channels: int = 2, **plan: Any) -> Measurement:
+    """Measure a sound file's loudness on an ``out_channels`` output, never loading it whole.
 
+    See the module docstring.
     When the file has transients that the tamer will cut (peaks more than
     :data:`CEILING_ABOVE_LOUDNESS_DB` above its loudness), the loudness that counts
     is the one heard *after* taming: the reads are measured again through the same
@@ -235,14 +248,14 @@ def measure_file(path: Path, **plan: Any) -> Measurement:
     try:
         with sf.SoundFile(str(path)) as f:
             reads, method = plan_reads(f.frames, f.samplerate, **plan)
-            result = _measure_reads(f, reads, method, None)
+            result = _measure_reads(f, reads, method, None, out_channels)
             peak_db = result.peak_db
             for _ in range(2):
                 if not math.isfinite(result.lufs):
                     break
                 if peak_db - result.lufs <= CEILING_ABOVE_LOUDNESS_DB:
                     break
-                tamed = _measure_reads(f, reads, method + ", tamed", result.lufs)
+                tamed = _measure_reads(f, reads, method + ", tamed", result.lufs, out_channels)
                 settled = abs(tamed.lufs - result.lufs) < 0.05
                 result = replace(tamed, peak_db=peak_db)
                 if settled:
@@ -253,18 +266,40 @@ def measure_file(path: Path, **plan: Any) -> Measurement:
 
 
 def _measure_reads(
-    f: sf.SoundFile, reads: list[tuple[int, int]], method: str, tamed_at: float | None
+    f: sf.SoundFile,
+    reads: list[tuple[int, int]],
+    method: str,
+    tamed_at: float | None,
+    out_channels: int,
 ) -> Measurement:
-    """Measure the planned reads; ``tamed_at`` (LUFS) runs them through the tamer first."""
-    channels = min(f.channels, 2)
-    acc = _Accumulator(f.samplerate, channels)
+    """Measure the planned reads as the output plays them (mapped like the file source);
+    ``tamed_at`` (LUFS) runs them through the tamer first."""
+    acc = _Accumulator(f.samplerate, f.channels, out_channels)
     for start, length in reads:
         f.seek(start)
-        data = f.read(length, dtype="float32", always_2d=True)[:, :channels]
+        data = _read_mapped(f, length, out_channels)
         if tamed_at is not None and len(data):
             data = _tame_like_playback(data, f.samplerate, tamed_at)
         acc.add(data)
     return acc.result(method)
+
+
+def _read_mapped(f: sf.SoundFile, frames: int, out_channels: int) -> np.ndarray:
+    """Read ``frames`` frames mapped to the output, a piece at a time.
+
+    Only the mapped signal is ever whole: ten seconds of a 192 kHz 8-channel file would
+    be 60 MB as decoded, its stereo mapping a quarter of that.
+    """
+    pieces = []
+    while frames > 0:
+        piece = f.read(min(frames, READ_PIECE_FRAMES), dtype="float32", always_2d=True)
+        if len(piece) == 0:
+            break
+        pieces.append(map_channels(piece, out_channels))
+        frames -= len(piece)
+    if not pieces:
+        return np.zeros((0, out_channels), np.float32)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _tame_like_playback(data: np.ndarray, rate: int, loudness: float) -> np.ndarray:
@@ -277,8 +312,8 @@ def _tame_like_playback(data: np.ndarray, rate: int, loudness: float) -> np.ndar
 
 
 def measure_source(source: Source, seconds: float = BUILTIN_RENDER_S) -> Measurement:
-    """Measure ``seconds`` of an endless source, read in 10 s blocks."""
-    acc = _Accumulator(source.rate, min(source.channels, 2))
+    """Measure ``seconds`` of an endless source (opened at the output's channel count)."""
+    acc = _Accumulator(source.rate, source.channels, source.channels)
     remaining = round(seconds * source.rate)
     step = 10 * source.rate
     while remaining > 0:

@@ -1,8 +1,10 @@
 """The loudness cache: measurements kept in a JSON file, tied to what was measured.
 
-Results are keyed by spec and cached against the file's identity (size, mtime_ns)
-or, for built-in sounds, the preset's content and the renderer version; the file is
-written atomically, and a cache that cannot be read starts afresh.
+Results are keyed by spec, then by output layout (the output's channel count: a mono
+output plays a downmix that can be far louder or quieter than the stereo pair), and
+cached against the file's identity (size, mtime_ns) or, for built-in sounds, the
+preset's content and the renderer version; the file is written atomically, and a cache
+that cannot be read starts afresh.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from sleepsound.library.loudness import Measurement
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: one measurement per output layout, of the mapped signal (1 measured the front pair)."""
 RENDER_VERSION = 1
 """Bump when the built-in renderers change so their cached loudness is remeasured."""
 
@@ -90,14 +93,14 @@ class LoudnessCache:
             except (OSError, ValueError, AttributeError) as error:
                 log.warning("loudness cache %s unreadable (%s); measuring afresh", path, error)
 
-    def get(self, key: str, identity: str) -> Measurement | None:
-        """The cached measurement for ``key`` if it was taken of this ``identity``."""
+    def get(self, key: str, identity: str, out_channels: int = 2) -> Measurement | None:
+        """The measurement of ``key`` on ``out_channels`` outputs, if taken of ``identity``."""
         entry = self._entries.get(key)
-        if entry is None or entry.get("identity") != identity:
+        if not isinstance(entry, dict) or entry.get("identity") != identity:
             return None
         try:
-            return Measurement.from_json(entry["measurement"])
-        except (KeyError, TypeError, ValueError):
+            return Measurement.from_json(entry["layouts"][str(out_channels)])
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
     @property
@@ -106,9 +109,18 @@ class LoudnessCache:
         return self._dirty
 
     def put(self, key: str, identity: str, measurement: Measurement, *, save: bool = True) -> None:
-        """Store a measurement; write the cache file now unless ``save`` is False."""
+        """Store a measurement (for its layout); write the file now unless ``save`` is False.
+
+        Other layouts' measurements of the same ``identity`` are kept; a new identity
+        (the file changed) drops them.
+        """
         with self._lock:
-            self._entries[key] = {"identity": identity, "measurement": measurement.to_json()}
+            entry = self._entries.get(key)
+            layouts = {}
+            if isinstance(entry, dict) and entry.get("identity") == identity:
+                layouts = dict(entry.get("layouts") or {})
+            layouts[str(measurement.out_channels)] = measurement.to_json()
+            self._entries[key] = {"identity": identity, "layouts": layouts}
             self._dirty = True
             if save:
                 self._save()

@@ -3,6 +3,11 @@
 The background worker writes the cache once per batch (when its queue runs dry, at
 most every :data:`SAVE_EVERY_S` during a long one, and when it stops), not once per
 sound: a folder of 200 new files costs one write, not 200 of a growing file.
+
+Measurements belong to an output layout (its channel count, see
+:mod:`sleepsound.library.loudness`). With ``isolate`` (the daemon) the measuring
+itself runs in a worker process (:mod:`sleepsound.library.measure_worker`) that lives
+for one batch, so pyloudnorm, scipy and the decoded chunks never stay in the daemon.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sleepsound.library.loudness import (
     provisional_gain,
 )
 from sleepsound.library.loudness_cache import LoudnessCache, builtin_identity, file_identity
+from sleepsound.library.measure_worker import WorkerProcess
 from sleepsound.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,8 @@ class LoudnessService:
     The worker thread runs at a lower OS priority than the audio thread. It writes
     the cache when its queue runs dry, every ``save_every_s`` during a long batch,
     and when it stops: a measurement it has reported done survives a normal stop.
+    ``out_channels`` is the output layout asked about when none is named; with
+    ``isolate`` the worker thread measures in a worker process (one per batch).
     """
 
     def __init__(
@@ -57,20 +65,26 @@ class LoudnessService:
         open_builtin: OpenBuiltin | None = None,
         builtin_presets: dict[str, Path | None] | None = None,
         save_every_s: float = SAVE_EVERY_S,
+        *,
+        out_channels: int = 2,
+        isolate: bool = False,
     ) -> None:
         """Set up; call :meth:`start` to measure in the background."""
         self.cache = cache
+        self.out_channels = out_channels
+        self._worker = WorkerProcess() if isolate else None
         self.target_lufs = target_lufs
         self.save_every_s = save_every_s
         self.open_builtin = open_builtin
         self.builtin_presets = dict(builtin_presets or {})
-        self._known: dict[str, tuple[str, Measurement]] = {}
-        """Measurements in memory with the identity they were taken of."""
+        self._known: dict[tuple[str, int], tuple[str, Measurement]] = {}
+        """Measurements in memory by (spec, layout), with the identity they were taken of."""
         self._builtin_ids: dict[str, str] = {}
-        self._queue: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
-        self._queued: set[str] = set()
-        self._failed: dict[str, str] = {}
-        """Specs whose measurement failed, with the identity that failed (not retried)."""
+        self._queue: queue.PriorityQueue[tuple[int, int, str, int]] = queue.PriorityQueue()
+        self._queued: set[tuple[str, int]] = set()
+        self._failed: dict[tuple[str, int], str] = {}
+        """(spec, layout)s whose measurement failed, with the identity that failed (not
+        retried)."""
         self._seq = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -92,34 +106,37 @@ class LoudnessService:
             return self._builtin_ids[spec]
         return file_identity(Path(spec))
 
-    def measurement(self, spec: str) -> Measurement | None:
-        """The measurement of this version of ``spec`` (memory, then the cache file), if any.
+    def measurement(self, spec: str, out_channels: int | None = None) -> Measurement | None:
+        """The measurement of this version of ``spec`` on this layout (memory, then the
+        cache file), if any.
 
         Checks the file's identity (a ``stat``), so a file that changed since it was
-        measured reads as unmeasured. Never measures.
+        measured reads as unmeasured. Never measures. ``out_channels`` defaults to the
+        service's layout.
         """
+        layout = out_channels or self.out_channels
         try:
             identity = self.identity(spec)
         except OSError:
             return None
-        known = self._known.get(spec)
+        known = self._known.get((spec, layout))
         if known is not None and known[0] == identity:
             return known[1]
-        found = self.cache.get(spec, identity)
+        found = self.cache.get(spec, identity, layout)
         if found is not None:
-            self._known[spec] = (identity, found)
+            self._known[(spec, layout)] = (identity, found)
         else:
-            self._known.pop(spec, None)
+            self._known.pop((spec, layout), None)
         return found
 
-    def gain_db(self, spec: str, out_channels: int) -> float | None:
+    def gain_db(self, spec: str, out_channels: int | None = None) -> float | None:
         """The measured gain for ``spec`` on this output, or ``None`` while unmeasured.
 
         Called for every audio block, so it only looks in memory (no file access):
         :meth:`request`, called when a sound is opened, loads what the cache knows.
         """
-        known = self._known.get(spec)
-        return None if known is None else gain_for(known[1], self.target_lufs, out_channels)
+        known = self._known.get((spec, out_channels or self.out_channels))
+        return None if known is None else gain_for(known[1], self.target_lufs)
 
     def provisional_gain_db(self, spec: str) -> float:
         """The safe gain to play ``spec`` with until it is measured."""
@@ -127,50 +144,78 @@ class LoudnessService:
 
     # -- measuring
 
-    def measure_now(self, spec: str, *, save: bool = True) -> Measurement:
-        """Measure ``spec`` in this thread (unless cached) and cache it.
+    def measure_now(
+        self, spec: str, *, save: bool = True, out_channels: int | None = None
+    ) -> Measurement:
+        """Measure ``spec`` for this layout in this thread (unless cached) and cache it.
 
-        ``save=False`` leaves the cache file for a later :meth:`save` (a batch).
+        ``save=False`` leaves the cache file for a later :meth:`save` (a batch). With
+        ``isolate`` the measuring runs in the worker process.
         """
+        layout = out_channels or self.out_channels
         identity = self.identity(spec)
-        found = self.cache.get(spec, identity)
+        found = self.cache.get(spec, identity, layout)
         if found is None:
-            if self.is_builtin(spec):
-                if self.open_builtin is None:
-                    raise SoundFileError(f"{spec}: no renderer to measure built-in sounds with")
-                source = self.open_builtin(spec, BUILTIN_RATE, 2)
+            if self._worker is None or threading.current_thread() is self._thread:
+                found = self._measure(spec, layout, self._worker)
+            else:  # another thread (tests, warm-ups): a worker of its own, closed at once
+                worker = WorkerProcess()
                 try:
-                    found = measure_source(source)
+                    found = self._measure(spec, layout, worker)
                 finally:
-                    source.close()
-            else:
-                found = measure_file(Path(spec))
+                    worker.close()
             self.cache.put(spec, identity, found, save=save)
-        self._known[spec] = (identity, found)
+        self._known[(spec, layout)] = (identity, found)
         for listener in list(self.listeners):
             listener(spec, found)
         return found
 
-    def request(self, spec: str, urgent: bool = False) -> None:
-        """Load ``spec``'s measurement from the cache, or queue it for measuring."""
-        self.request_many((spec,), urgent)
+    def _measure(self, spec: str, layout: int, worker: WorkerProcess | None) -> Measurement:
+        if worker is not None:
+            builtin = self.is_builtin(spec)
+            preset = self.builtin_presets.get(spec) if builtin else None
+            return worker.measure(
+                {
+                    "spec": spec,
+                    "out_channels": layout,
+                    "builtin": builtin,
+                    "preset": str(preset) if preset else None,
+                }
+            )
+        if self.is_builtin(spec):
+            if self.open_builtin is None:
+                raise SoundFileError(f"{spec}: no renderer to measure built-in sounds with")
+            source = self.open_builtin(spec, BUILTIN_RATE, layout)
+            try:
+                return measure_source(source)
+            finally:
+                source.close()
+        return measure_file(Path(spec), layout)
 
-    def request_many(self, specs: Iterable[str], urgent: bool = False) -> None:
+    def request(self, spec: str, urgent: bool = False, out_channels: int | None = None) -> None:
+        """Load ``spec``'s measurement from the cache, or queue it for measuring."""
+        self.request_many((spec,), urgent, out_channels)
+
+    def request_many(
+        self, specs: Iterable[str], urgent: bool = False, out_channels: int | None = None
+    ) -> None:
         """:meth:`request` each of ``specs``, queued at once so they make one batch."""
-        wanted = [spec for spec in specs if self.measurement(spec) is None]
+        layout = out_channels or self.out_channels
+        wanted = [spec for spec in specs if self.measurement(spec, layout) is None]
         with self._lock:
             for spec in wanted:
-                if spec in self._failed:
+                key = (spec, layout)
+                if key in self._failed:
                     try:
-                        if self._failed[spec] == self.identity(spec):
+                        if self._failed[key] == self.identity(spec):
                             continue
                     except OSError:
                         continue
-                if spec in self._queued and not urgent:
+                if key in self._queued and not urgent:
                     continue
-                self._queued.add(spec)
+                self._queued.add(key)
                 self._seq += 1
-                self._queue.put((0 if urgent else 1, self._seq, spec))
+                self._queue.put((0 if urgent else 1, self._seq, spec, layout))
 
     def forget_missing_files(self) -> int:
         """Drop the cached measurements of files that no longer exist; return how many.
@@ -201,7 +246,9 @@ class LoudnessService:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the worker after the measurement in progress; write what it measured."""
         self._stop.set()
-        self._queue.put((-1, 0, ""))
+        self._queue.put((-1, 0, "", 0))
+        if self._worker is not None:
+            self._worker.kill()  # a measurement in progress is given up, not waited for
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
@@ -225,24 +272,31 @@ class LoudnessService:
         saved_at = time.monotonic()
         try:
             while not self._stop.is_set():
-                _, _, spec = self._queue.get()
+                _, _, spec, layout = self._queue.get()
                 if self._stop.is_set() or not spec:
                     break
+                key = (spec, layout)
                 try:
-                    if self.measurement(spec) is None:
-                        self.measure_now(spec, save=False)
+                    if self.measurement(spec, layout) is None:
+                        self.measure_now(spec, save=False, out_channels=layout)
                 except Exception as error:  # a bad file must not end the worker
+                    if self._stop.is_set():
+                        break  # the worker process was ended on purpose: not the file's fault
                     log.warning("loudness: %s", error)
                     with contextlib.suppress(OSError):
-                        self._failed[spec] = self.identity(spec)
+                        self._failed[key] = self.identity(spec)
                 finally:
                     with self._lock:
-                        batch_done = self._queued <= {spec}
+                        batch_done = self._queued <= {key}
+                    if batch_done and self._worker is not None:
+                        self._worker.close()  # the batch is over: its memory goes back
                     # Saved before the spec leaves the queue, so wait_idle() means "on disk".
                     if batch_done or time.monotonic() - saved_at >= self.save_every_s:
                         self.save()
                         saved_at = time.monotonic()
                     with self._lock:
-                        self._queued.discard(spec)
+                        self._queued.discard(key)
         finally:
+            if self._worker is not None:
+                self._worker.close()
             self.save()

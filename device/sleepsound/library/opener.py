@@ -71,18 +71,27 @@ class BuiltinOpener:
 
 
 def make_loudness_service(
-    presets: PresetSet, cache_path: Path | None, target_lufs: float = TARGET_LUFS
+    presets: PresetSet,
+    cache_path: Path | None,
+    target_lufs: float = TARGET_LUFS,
+    *,
+    out_channels: int = 2,
+    isolate: bool = False,
 ) -> LoudnessService:
     """The loudness service for a library with these ``presets``, cached at ``cache_path``.
 
     ``cache_path`` ``None`` keeps measurements in memory only. Built-in sounds are
     rendered from ``presets`` to be measured (see :attr:`LoudnessService.open_builtin`).
+    ``out_channels`` is the output's layout; ``isolate`` measures in a worker process
+    (the daemon: see :mod:`sleepsound.library.measure_worker`).
     """
     return LoudnessService(
         LoudnessCache(cache_path),
         target_lufs,
         open_builtin=BuiltinOpener(presets.presets),
         builtin_presets={preset.spec: preset.path for preset in presets.presets},
+        out_channels=out_channels,
+        isolate=isolate,
     )
 
 
@@ -116,7 +125,8 @@ class SoundOpener:
         service = self.loudness
         if service is None:
             return inner
-        service.request(spec, urgent=True)
+        # Measured as this output plays it: the same channel mapping, cached per layout.
+        service.request(spec, urgent=True, out_channels=channels)
         return LevelledSource(
             inner,
             gain_provider=lambda: service.gain_db(spec, channels),

@@ -9,7 +9,8 @@ How they are made
 -----------------
 * Audio is rendered internally in fixed chunks of :data:`CHUNK` frames and served
   from a small queue, so the samples depend only on the seed and never on the
-  block size the engine reads with. Within a chunk everything is numpy/scipy:
+  block size the engine reads with. Within a chunk everything is numpy
+  (:mod:`sleepsound.dsp.iir` for the filters):
   filters keep their state across chunks (``sosfilt`` with ``zi``), slow
   wanderings are Ornstein–Uhlenbeck processes stepped once per chunk and
   interpolated per sample. Python loops run over *events* (a tap, a stroke, a page),
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from sleepsound.dsp import iir
 from sleepsound.errors import ParameterError, UnknownSoundError
 from sleepsound.library.presets import Preset, find_preset, load_presets, presets_dir
 from sleepsound.sources.base import BlockFifo
@@ -59,21 +61,9 @@ from sleepsound.sources.movement import (
 )
 from sleepsound.sources.spells import DEFAULT_DENSITY, DENSITY_RANGE, Spells
 
-
-class _LazySignal:
-    """``scipy.signal``, imported on first use.
-
-    scipy.signal costs ~75 MB of memory and over a second of start-up on a Pi; only the
-    textures need it, so a device playing files or noise never loads it.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        from scipy import signal as scipy_signal
-
-        return getattr(scipy_signal, name)
-
-
-signal: Any = _LazySignal()
+# The few scipy.signal calls made here, in numpy alone: scipy.signal would cost the
+# daemon some 75 MB for good the first time a texture played (see sleepsound.dsp.iir).
+signal: Any = iir
 
 CHUNK = 4096
 """Frames rendered at a time internally (fixed, so output is block-size invariant)."""
