@@ -36,6 +36,7 @@ from typing import Final
 
 import numpy as np
 
+from sleepsound.dsp import iir
 from sleepsound.errors import ParameterError
 
 HEAD_RADIUS_M: Final[float] = 0.0875
@@ -153,16 +154,12 @@ class HeadModel:
     """Renders a mono stream at a moving azimuth into two ears (see the module doc)."""
 
     def __init__(self, rate: int) -> None:
-        from scipy import signal  # the textures that move have loaded it already
-
-        self._signal = signal
         self._k_weighting = k_weighting(rate)
         self._k_state = np.zeros((len(self._k_weighting), 2, 2))
         # The shadow's pole, ω = 2ω₀ = 2c/a (about 1.25 kHz), by the bilinear transform.
         k = math.tan(SPEED_OF_SOUND_M_S / HEAD_RADIUS_M / rate)
-        self._b = np.array([k, k]) / (1.0 + k)
-        self._a = np.array([1.0, (k - 1.0) / (1.0 + k)])
-        self._lp_state = np.zeros(1)
+        self._shadow = iir.tf2sos(np.array([k, k]) / (1.0 + k), [1.0, (k - 1.0) / (1.0 + k)])
+        self._lp_state = np.zeros((1, 2))
         self.history = math.ceil(MAX_ITD_S * rate) + _BASE_DELAY + 3
         self._tails = np.zeros((2, self.history))
         self._balance: np.ndarray | None = None  # E[lp²], E[lp·hp], E[hp²]
@@ -177,7 +174,7 @@ class HeadModel:
             raise ValueError(
                 f"{n} frames need {len(control_points(n))} azimuths, got {len(azimuth)}"
             )
-        lp, self._lp_state = self._signal.lfilter(self._b, self._a, mono, zi=self._lp_state)
+        lp, self._lp_state = iir.sosfilt(self._shadow, mono, zi=self._lp_state)
         hp = mono - lp
         # The position moves slowly: it is worked out every _CONTROL samples and
         # interpolated linearly in between (smooth, at a fraction of the cost).
@@ -221,7 +218,7 @@ class HeadModel:
         n = len(lp)
         # Measured through BS.1770's K-weighting, as loudness is: K is linear, so
         # K(lp + α·hp) = K(lp) + α·K(hp) and these three moments give any ear's loudness.
-        (k_lp, k_hp), self._k_state = self._signal.sosfilt(
+        (k_lp, k_hp), self._k_state = iir.sosfilt(
             self._k_weighting, np.stack([lp, hp]), axis=1, zi=self._k_state
         )
         now = np.array([np.mean(k_lp * k_lp), np.mean(k_lp * k_hp), np.mean(k_hp * k_hp)])
