@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from daemon_helpers import CACHE_HOME
-from sleepsound.simulator import (
+from sleepsound.cli.simulator import (
     ViewState,
     controls_text,
     describe_command,

@@ -111,6 +111,12 @@ class Command:
         """True for a pure status query: it changes nothing and is no "touch" of a control."""
         return self.action in (None, "status") and not self.has_setters
 
+    def as_object(self) -> dict[str, Any]:
+        """The command as the JSON object it came from: its keys in vocabulary order, absent
+        ones left out (what a log line or a relay shows, whichever adapter sent it)."""
+        values = {key: getattr(self, key) for key in KEYS}
+        return {key: value for key, value in values.items() if value is not None}
+
     @property
     def has_setters(self) -> bool:
         """True when the command changes at least one setting."""

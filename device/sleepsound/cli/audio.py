@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-from sleepsound.cli_args import finite_number as number
+from sleepsound.cli.args import finite_number as number
 from sleepsound.errors import ParameterError
 
 if TYPE_CHECKING:

@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from sleepsound.commands import Command
 from sleepsound.config import Config
 from sleepsound.control_socket import output_silence
 from sleepsound.controls import adapter as controls_adapter
@@ -234,8 +235,10 @@ def _pin_words(gpio: str) -> str:
 
 def describe_command(raw: object, reply: Mapping[str, Any]) -> str:
     """``command {"action": "play"}: ok`` (or the error) for the simulator's log."""
+    if isinstance(raw, Command):
+        raw = raw.as_object()
     if isinstance(raw, Mapping):
-        shown = json.dumps({k: v for k, v in raw.items() if k != "transaction"})
+        shown = json.dumps({k: _plain(v) for k, v in raw.items() if k != "transaction"})
     else:
         shown = type(raw).__name__ if not isinstance(raw, str) else raw
     if reply.get("status") == "ok":
@@ -243,6 +246,11 @@ def describe_command(raw: object, reply: Mapping[str, Any]) -> str:
     else:
         outcome = f"refused: {reply.get('error')}"
     return f"command {shown}: {outcome}"
+
+
+def _plain(value: object) -> object:
+    """44.0 shown as 44, as the user typed it (commands keep numbers as floats)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def output_text(document: Mapping[str, Any]) -> str:

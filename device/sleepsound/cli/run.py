@@ -25,7 +25,7 @@ import sys
 from typing import Any, Final
 
 from sleepsound import runpaths
-from sleepsound.cli_args import finite_number
+from sleepsound.cli.args import finite_number
 from sleepsound.command_decoder import decode_value
 from sleepsound.config import Config, load_config
 from sleepsound.control_socket import CLIENT_TIMEOUT_S, document_of, request, status_line
@@ -119,7 +119,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         _print_problems(error)
         return EXIT_CONFIG
     if getattr(args, "simulate", False):
-        from sleepsound.simulator import run_simulated
+        from sleepsound.cli.simulator import run_simulated
 
         return run_simulated(config, args.config)
     from sleepsound.daemon import Daemon  # numpy and the engine only for the daemon

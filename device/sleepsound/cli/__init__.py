@@ -1,6 +1,6 @@
 """The ``sleepsound`` command: one entry point, a sub-command per job.
 
-Each sub-command lives in a ``cli_*`` module that exposes ``register(subparsers)``;
+Each sub-command lives in a module of this package that exposes ``register(subparsers)``;
 it sets ``func`` on its parser, a callable taking the parsed arguments and returning
 the exit status. Errors the user can fix (:class:`SleepsoundError`) become one line
 on stderr and a non-zero exit, never a traceback.
@@ -19,10 +19,10 @@ from sleepsound.errors import SleepsoundError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "sleepsound.cli_audio",
-    "sleepsound.cli_daemon",
-    "sleepsound.cli_mqtt",
-    "sleepsound.cli_sounds",
+    "sleepsound.cli.audio",
+    "sleepsound.cli.run",
+    "sleepsound.cli.mqtt",
+    "sleepsound.cli.sounds",
 )
 
 EXIT_USAGE = 2
@@ -71,6 +71,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
