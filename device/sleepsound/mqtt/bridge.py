@@ -56,18 +56,16 @@ from sleepsound.mqtt.topics import AVAILABLE, UNAVAILABLE, Route
 log = logging.getLogger(__name__)
 
 
-_CONNECTION_NOISE: Final = (
-    "Client is not connected",
-    "failed to receive on socket",
-    "timeout on socket",
-)
-"""paho's own ERROR lines about a connection that is gone or going (its network thread
-says so on every turn of an outage, in every connection state: CONNECTING,
-CONNECTION_LOST, DISCONNECTED after our own stop)."""
+_CONNECTION_NOISE: Final = ("Client is not connected",)
+"""paho's ERROR line for "there is no socket", whatever the connection state it names
+(CONNECTING and CONNECTION_LOST on every turn of an outage, DISCONNECTED once after our
+own stop): by then the bridge knows it is disconnected and has said so. A line with a
+cause ("failed to receive on socket: Connection reset by peer") is said once per loss
+and stays."""
 
 
 class _QuietConnectionNoise(logging.Filter):
-    """Demotes paho's connection-state errors to DEBUG.
+    """Demotes paho's "Client is not connected" errors to DEBUG.
 
     The bridge says what matters itself, once, at the right level ("connection lost;
     reconnecting", "connected"); paho repeating "Client is not connected" at ERROR on
