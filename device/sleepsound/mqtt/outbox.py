@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-OUTBOX_MAX: Final = 1000
-"""Replies and events held while paho's queue is full; past this one is dropped."""
+OUTBOX_MAX: Final = 4000
+"""Replies and events held while paho's queue is full (about 150 bytes each: at most
+~0.6 MB); past this one is dropped and counted, and the burst's summary says so."""
 DROPPED: Final = -1
 """What ``send`` returns for a message paho refused for good (it is not retried)."""
 
