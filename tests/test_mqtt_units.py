@@ -256,7 +256,8 @@ def test_the_password_never_shows_in_the_config_repr() -> None:
 
 
 @pytest.mark.parametrize(
-    "state", ["MQTT_CS_DISCONNECTED", "MQTT_CS_CONNECTING", "MQTT_CS_CONNECTION_LOST", "MQTT_CS_NEW"]
+    "state",
+    ["MQTT_CS_DISCONNECTED", "MQTT_CS_CONNECTING", "MQTT_CS_CONNECTION_LOST", "MQTT_CS_NEW"],
 )
 def test_pahos_not_connected_noise_is_debug_only_and_other_errors_stay(
     caplog: pytest.LogCaptureFixture, state: str
