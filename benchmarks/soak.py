@@ -54,8 +54,9 @@ BASE = f"sleepsound/{DEVICE}"
 RATE = 16000
 SOUNDS = ("pink-noise", "brown-noise", "white-noise")
 TIMEOUT_S = 60.0
-SILENT_DB = -70.0
-"""A 20 ms block below this is silence (the quietest command, volume 5, is far above)."""
+SILENT_DB = -85.0
+"""A 20 ms block below this is a gap: dither sits near -96 dBFS, and the quietest the
+commands make it (volume 10, a step down, mid-crossfade) stays above -76 dBFS."""
 DEEP = b'{"volume":' + b"[" * 5000 + b"]" * 5000 + b"}"
 
 BAD_MQTT: list[tuple[str, bytes]] = [

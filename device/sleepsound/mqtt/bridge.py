@@ -11,8 +11,9 @@ The rules it keeps (see ``docs/mqtt.md``):
 * The Last Will (``offline``, retained) is set before connecting; a clean stop
   publishes ``offline`` itself, since a clean DISCONNECT sends no will.
 * After every (re)connect: subscribe (so reconnects renew subscriptions), then
-  publish availability, discovery and the state in full. While disconnected
-  nothing is queued: state is re-published whole on connect instead.
+  publish availability, discovery and the state in full. While disconnected only
+  replies wait (in the outbox); state is re-published whole on connect instead, and
+  events, being of their moment, are dropped.
 * Callbacks never block: a message is routed and translated (pure, bounded by the
   size cap) and the command put on the daemon's queue; bad payloads are answered
   here, at once, and never reach the player.
