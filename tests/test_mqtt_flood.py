@@ -223,3 +223,28 @@ def test_sighup_during_a_flood_still_converges(
         lambda pair: pair[0] == pair[1],
         "the retained state to equal the daemon's status after a reload",
     )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"volume": 33, "transaction": "\\ud800"}',
+        b'{"\\ud800": 1}',
+        b'{"volume": 33, "transaction": "a\\udfffb"}',
+        b'{"sound": "\\udc80"}',
+        b'{"action": "play", "sound": "pink-noise", "transaction": ["\\ud800"]}',
+    ],
+)
+def test_a_lone_surrogate_anywhere_still_gets_exactly_one_reply(
+    broker: MosquittoBroker, daemon: DaemonProcess, probe: MqttProbe, payload: bytes
+) -> None:
+    # Whether such a command is refused is the decoder's business; the bridge's is that
+    # its reply goes out (a surrogate echoed back cannot be UTF-8: it goes \u-escaped).
+    probe.publish(f"{BASE}/set", payload)
+    reply = json.loads(probe.wait_for(f"{BASE}/response").payload)
+    assert reply["status"] in ("ok", "error"), reply
+    marker = {"action": "status", "transaction": "after"}
+    probe.publish(f"{BASE}/set", json.dumps(marker))
+    after = json.loads(probe.wait_for(f"{BASE}/response").payload)
+    assert after["transaction"] == "after", f"a second reply to {payload!r}: {after}"
+    assert "UnicodeEncodeError" not in daemon.log_text()

@@ -31,6 +31,7 @@ The rules it keeps (see ``docs/mqtt.md``):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import socket
@@ -415,8 +416,14 @@ class MqttBridge:
         self._send_reply(reply)
 
     def _send_reply(self, reply: dict[str, Any]) -> None:
+        try:
+            payload = encode(reply)
+        except UnicodeEncodeError:
+            # Text echoed from the command (a transaction, a key) held a lone surrogate,
+            # which UTF-8 cannot carry; JSON's \u escapes can: still the one true reply.
+            payload = json.dumps(reply, separators=(",", ":")).encode("ascii")
         # Kept while disconnected: the broker gets it after the reconnect.
-        self._outbox.put(self.topics.response, encode(reply), retain=False)
+        self._outbox.put(self.topics.response, payload, retain=False)
 
     def _note_burst_over(self) -> None:
         """Once a burst's backlog has gone out, say in one line what it cost."""
