@@ -18,8 +18,8 @@ The commands never stop the sound or set the volume to 0, so any silent stretch 
 recording is a gap. At the end it prints: commands sent and replied (MQTT and socket),
 busy refusals, divergences between the MQTT retained state and the socket's status
 (checkpoints and the end: must be 0), log lines written (and WARNING/ERROR among them),
-the daemon's peak RSS, and audio gaps (silent 20 ms blocks after the fade-in, and the
-time the recording fell short of the wall clock: underruns).
+the daemon's peak RSS, and audio gaps (silent 20 ms blocks after the fade-in; and the
+recording's length against the daemon's run time, which underruns would shorten).
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30]``. Exits 1 if a divergence
 remains or a command went unanswered. ``--gentle-socket`` leaves out the hostile socket
@@ -384,8 +384,8 @@ class Soak:
         """Everything; returns the exit status."""
         args = self.args
         self.broker.start()
-        daemon = self.start_daemon()
         started = time.monotonic()
+        daemon = self.start_daemon()
         while not self.socket.exists():
             if daemon.poll() is not None or time.monotonic() - started > TIMEOUT_S:
                 raise SystemExit(f"the daemon did not start:\n{self.log.read_text()}")
@@ -438,10 +438,10 @@ class Soak:
                 daemon.wait(30)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+            ran_s = time.monotonic() - started
             self.ha.close()
             self.broker.stop()
-        wall_s = time.monotonic() - play_started
-        self.report(answered, final_ok, wall_s)
+        self.report(answered, final_ok, ran_s)
         if not args.keep:
             shutil.rmtree(self.folder, ignore_errors=True)
         return 0 if final_ok and answered and not self.socket_failed else 1
@@ -456,7 +456,7 @@ class Soak:
             time.sleep(0.2)
         return False
 
-    def report(self, answered: bool, final_ok: bool, wall_s: float) -> None:
+    def report(self, answered: bool, final_ok: bool, ran_s: float) -> None:
         """Print the figures."""
         lines = self.log.read_text(errors="replace").splitlines()
         warnings = sum(": WARNING:" in line for line in lines)
@@ -483,7 +483,8 @@ class Soak:
         print(f"  log lines      : {len(lines)} ({warnings} WARNING, {errors} ERROR)")
         print(f"  peak RSS       : {self.peak_rss_mib:.1f} MiB")
         print(
-            f"  audio          : {recorded_s:.1f} s recorded over {wall_s:.1f} s of wall time; "
+            f"  audio          : {recorded_s:.1f} s recorded while the daemon ran {ran_s:.1f} s "
+            "(start-up before the output opens included); "
             f"{silent} silent 20 ms blocks after the first sound at {first_sound_s:.1f} s "
             f"(longest {longest_s * 1000:.0f} ms)"
         )
