@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from daemon_helpers import DaemonProcess, mqtt_section
-from sleepsound.mqtt.bridge import BUSY_ERROR
+from sleepsound.mqtt.burst import BUSY_ERROR
 from support.broker import MosquittoBroker, MqttProbe
 from support.waiting import wait_for, wait_until
 

@@ -1,6 +1,7 @@
 """The outbox's rules, driven through its own ``send`` interface (the broker's side is
 in test_mqtt_flood.py): the latest state always goes out, one at a time; replies wait
-in order and are bounded; availability and discovery go first. And the log budget."""
+in order and are bounded; availability and discovery go first. And the burst guard
+and the log budget (pure)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 
 import pytest
 
+from sleepsound.mqtt.burst import BurstGuard
 from sleepsound.mqtt.outbox import DROPPED, Outbox
 from sleepsound.mqtt.throttle import LogThrottle
 
@@ -129,3 +131,33 @@ def test_the_log_budget_allows_a_burst_then_counts_and_summarises_once(burst: in
     assert ok and missed == 1000 - burst
     assert throttle.allow(161.5) == (burst > 1, 0)
     assert throttle.take_suppressed() == (0 if burst > 1 else 1)
+
+
+def test_the_burst_guard_refuses_past_the_backlog_and_summarises_once_it_is_over() -> None:
+    guard = BurstGuard(busy_at=10)
+    admitted = [guard.admit(backlog=0) for _ in range(10)]
+    assert all(ok for ok, _ in admitted) and guard.awaiting == 10
+    refused = [guard.admit(backlog=0) for _ in range(50)]
+    assert not any(ok for ok, _ in refused)
+    assert [line for _, line in refused if line is not None] == [refused[0][1]]  # said once
+    assert guard.over(settled=True, dropped=0) is None  # ten are still awaited
+    for _ in range(10):
+        guard.answered()
+    assert guard.over(settled=False, dropped=0) is None  # replies still going out
+    summary = guard.over(settled=True, dropped=3)
+    assert summary is not None and "50 commands were refused as busy" in summary
+    assert "3 replies or events dropped" in summary
+    assert guard.over(settled=True, dropped=0) is None  # once
+    assert guard.admit(backlog=9) == (True, None)  # room again
+    assert guard.admit(backlog=9)[0] is False  # the outbox's backlog counts too
+
+
+def test_refusals_of_bad_commands_are_logged_within_a_budget() -> None:
+    guard = BurstGuard()
+    lines = [line for n in range(100) for line in guard.refused(n * 0.1, "set", "bad")]
+    assert lines == ["mqtt: refused a command on set: bad"] * 5
+    later = guard.refused(100.0, "set/volume", "not a number")
+    assert later == [
+        "mqtt: 95 more commands were refused (not logged one by one)",
+        "mqtt: refused a command on set/volume: not a number",
+    ]

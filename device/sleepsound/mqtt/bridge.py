@@ -19,9 +19,10 @@ The rules it keeps (see ``docs/mqtt.md``):
   here, at once, and never reach the player.
 * A burst never leaves a wrong state behind: everything outgoing goes through an
   :class:`~sleepsound.mqtt.outbox.Outbox` (the latest state always goes out once paho
-  has room; replies wait in order). Past :data:`BUSY_AT` unanswered commands a new one
-  is refused at once with :data:`BUSY_ERROR`, so the backlog stays bounded, and the log
-  gets a few lines and a count instead of a line per command.
+  has room; replies wait in order). A :class:`~sleepsound.mqtt.burst.BurstGuard`
+  refuses a new command as busy at once when too many are still unanswered, so the
+  backlog stays bounded, and the log gets a few lines and a count instead of a line
+  per command.
 * Commands that arrive retained are ignored, with a warning saying how to clear
   them: a stale retained "play" must not start the sound at 3 a.m.
 * Credentials are never logged (:class:`~sleepsound.mqtt.settings.MqttSettings`
@@ -48,6 +49,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sleepsound import __version__
 from sleepsound.commands import Command, reply_error
+from sleepsound.mqtt.burst import BUSY_ERROR, BurstGuard
 from sleepsound.mqtt.discovery import DeviceInfo, discovery_messages
 from sleepsound.mqtt.outbox import DROPPED, Outbox
 from sleepsound.mqtt.payloads import PAYLOAD_FIELD, encode, translate
@@ -108,16 +110,6 @@ MAX_QUEUED: Final = 200
 PAHO_ROOM: Final = MAX_QUEUED - 10
 """How many of our messages the outbox lets paho hold: below paho's limit, so paho
 itself never refuses one (the margin covers ``stop``'s own ``offline``)."""
-BUSY_AT: Final = 400
-"""Commands accepted but not answered yet, plus replies waiting for the broker, past
-which a new command is refused as busy: a flood cannot grow the daemon's queue or the
-outbox without bound, and the device stays quick for the next sensible command."""
-BUSY_ERROR: Final = (
-    "busy: too many commands at once; this one was not run, nothing changed; "
-    "send it again in a moment"
-)
-"""The error of the reply to a command refused because of a flood (``field`` is
-``payload``; documented in docs/mqtt.md)."""
 
 
 class Submit(Protocol):
@@ -169,11 +161,7 @@ class MqttBridge:
         self._publish_refusals: set[str] = set()
         self._client: mqtt.Client | None = None
         self._outbox = Outbox(self._send, room=PAHO_ROOM)
-        self._awaiting = 0
-        """Commands submitted to the daemon whose reply has not come back yet."""
-        self._busy = 0
-        """Commands refused as busy since the last backlog cleared (for the log)."""
-        self._refusals = LogThrottle()
+        self._burst = BurstGuard()
         self._failures = LogThrottle()
         self.error: str | None = None
         """Why MQTT could not start (bad TLS files), for the status; ``None`` when fine."""
@@ -345,7 +333,12 @@ class MqttBridge:
                 self._publish_refusals.add(str(reason))
                 log.warning("mqtt: the broker refused a publish: %s; check its ACL", reason)
             self._outbox.published(mid)
-            self._note_burst_over()
+            with self._lock:
+                summary = self._burst.over(self._outbox.settled, self._outbox.dropped)
+                if summary is not None:
+                    self._outbox.dropped = 0
+            if summary is not None:
+                log.warning("%s", summary)
         except Exception:  # a callback that raises would kill paho's thread
             log.exception("mqtt: error after a publish")
 
@@ -375,15 +368,11 @@ class MqttBridge:
     def _command(self, route: Route, payload: bytes) -> None:
         translation = translate(route, payload)
         if translation.reply is not None:
-            allowed, missed = self._refusals.allow(time.monotonic())
-            if missed:
-                log.info("mqtt: %d more commands were refused (not logged one by one)", missed)
-            if allowed:
-                log.info(
-                    "mqtt: refused a command on %s: %s",
-                    route.group or route.key or "set",
-                    translation.reply["error"],
-                )
+            where = route.group or route.key or "set"
+            with self._lock:
+                lines = self._burst.refused(time.monotonic(), where, translation.reply["error"])
+            for line in lines:
+                log.info("%s", line)
             self._send_reply(translation.reply)
         elif translation.command is not None:
             self._run(translation.command)
@@ -391,28 +380,18 @@ class MqttBridge:
     def _run(self, command: Command) -> None:
         """Submit a command, or refuse it as busy when too much is still unanswered."""
         with self._lock:
-            busy = self._awaiting + self._outbox.backlog >= BUSY_AT
-            if busy:
-                self._busy += 1
-                first = self._busy == 1
-            else:
-                self._awaiting += 1
-        if busy:
-            if first:
-                log.warning(
-                    "mqtt: a burst of commands: refusing new ones as busy until the "
-                    "backlog clears (more than %d unanswered)",
-                    BUSY_AT,
-                )
-            self._send_reply(
-                reply_error(BUSY_ERROR, PAYLOAD_FIELD, transaction=command.transaction)
-            )
-            return
-        self._submit(command, self._command_reply)
+            admitted, line = self._burst.admit(self._outbox.backlog)
+        if line is not None:
+            log.warning("%s", line)
+        if admitted:
+            self._submit(command, self._command_reply)
+        else:
+            busy = reply_error(BUSY_ERROR, PAYLOAD_FIELD, transaction=command.transaction)
+            self._send_reply(busy)
 
     def _command_reply(self, reply: dict[str, Any]) -> None:
         with self._lock:
-            self._awaiting -= 1
+            self._burst.answered()
         self._send_reply(reply)
 
     def _send_reply(self, reply: dict[str, Any]) -> None:
@@ -424,24 +403,6 @@ class MqttBridge:
             payload = json.dumps(reply, separators=(",", ":")).encode("ascii")
         # Kept while disconnected: the broker gets it after the reconnect.
         self._outbox.put(self.topics.response, payload, retain=False)
-
-    def _note_burst_over(self) -> None:
-        """Once a burst's backlog has gone out, say in one line what it cost."""
-        if self._busy == 0 and self._outbox.dropped == 0:
-            return
-        if self._awaiting > 0 or not self._outbox.settled:
-            return
-        with self._lock:
-            busy, self._busy = self._busy, 0
-            dropped, self._outbox.dropped = self._outbox.dropped, 0
-            refused = self._refusals.take_suppressed()
-        log.warning(
-            "mqtt: the burst is over: %d commands were refused as busy, %d replies or "
-            "events dropped, %d more refusals not logged one by one",
-            busy,
-            dropped,
-            refused,
-        )
 
     def _republish_state(self) -> None:
         with self._lock:
