@@ -462,13 +462,10 @@ class MqttBridge:
         if result.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             return None
         allowed, missed = self._failures.allow(time.monotonic())
-        if allowed or missed:
-            log.warning(
-                "mqtt: publish on %s failed: %s (%d more failures not logged)",
-                topic,
-                mqtt.error_string(result.rc),
-                missed,
-            )
+        if missed:
+            log.warning("mqtt: %d more publishes failed (not logged one by one)", missed)
+        if allowed:
+            log.warning("mqtt: publish on %s failed: %s", topic, mqtt.error_string(result.rc))
         return DROPPED
 
     def _subscribe(self, client: mqtt.Client) -> None:
