@@ -99,7 +99,13 @@ class Broker:
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
         self.config = folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        self.log = folder / "mosquitto.log"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence false",
+            f"log_dest file {self.log}",
+        ]
         if os.geteuid() == 0:
             lines.append("user root")
         self.config.write_text("\n".join(lines) + "\n")
@@ -121,6 +127,13 @@ class Broker:
                 if time.monotonic() > deadline:
                     raise SystemExit("mosquitto did not start") from None
                 time.sleep(0.02)
+
+    def drops(self) -> int:
+        """How often mosquitto said it dropped messages for a slow client (its default
+        ``max_queued_messages`` is 1000): commands or replies the device cannot answer."""
+        if not self.log.exists():
+            return 0
+        return self.log.read_text(errors="replace").count("messages are being dropped")
 
     def stop(self) -> None:
         """Terminate mosquitto (it keeps nothing: no persistence)."""
@@ -470,6 +483,11 @@ class Soak:
             f"({self.ha.busy} of them busy){'' if answered else '  <- UNANSWERED'}; "
             f"JSON transactions without a reply: {len(missing)}"
         )
+        if self.broker.drops():
+            print(
+                f"  (mosquitto said {self.broker.drops()} times that it dropped messages "
+                "for a slow client: its max_queued_messages, not the device)"
+            )
         print(
             f"  socket commands: {self.socket_sent} sent, {self.socket_replied} replied, "
             f"{len(self.socket_failed)} failed {self.socket_failed[:3]}"
