@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from sleepsound import player, runpaths, statefile
+from sleepsound import player, runpaths, statefile, wallclock
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
 from sleepsound.config import AudioConfig, Config, load_config, salvage_ceiling
 from sleepsound.control_socket import ControlServer, status_line
@@ -234,6 +234,7 @@ class Daemon:
         self._next_watchdog_s: float | None = None
         self._next_health_s = 0.0
         self._audio_stalled = False
+        self._clocks: wallclock.Reading | None = None
 
     # -- the public, thread-safe part -------------------------------------------------------
 
@@ -355,6 +356,7 @@ class Daemon:
                 message = None
             now = self._clock()
             try:
+                self._follow_wall_clock(now)
                 if message is not None:
                     self._handle(message, now)
                 self._do_due(now)
@@ -467,6 +469,17 @@ class Daemon:
             log.info("event: %s", payload)
             self._broadcast(payload)
         return outcome
+
+    def _follow_wall_clock(self, now: float) -> None:
+        """Re-publish when the wall clock jumped: ``timer_ends_at`` is in wall-clock time
+        and would stay wrong until the next change (the loop wakes at least every
+        :data:`HEALTH_CHECK_S`, so a jump is seen within that)."""
+        reading = (self._wall_clock(), now)
+        before, self._clocks = self._clocks, reading
+        if before is not None and wallclock.jumped(before, reading):
+            moved_s = wallclock.offset_s(reading) - wallclock.offset_s(before)
+            log.info("the wall clock moved by %+.0f s; publishing the state again", moved_s)
+            self._publish(now)
 
     def _do_due(self, now: float) -> None:
         deadline = player.next_deadline(self._state)

@@ -11,11 +11,18 @@ The rules it keeps (see ``docs/mqtt.md``):
 * The Last Will (``offline``, retained) is set before connecting; a clean stop
   publishes ``offline`` itself, since a clean DISCONNECT sends no will.
 * After every (re)connect: subscribe (so reconnects renew subscriptions), then
-  publish availability, discovery and the state in full. While disconnected
-  nothing is queued: state is re-published whole on connect instead.
+  publish availability, discovery and the state in full. While disconnected only
+  replies wait (in the outbox); state is re-published whole on connect instead, and
+  events, being of their moment, are dropped.
 * Callbacks never block: a message is routed and translated (pure, bounded by the
   size cap) and the command put on the daemon's queue; bad payloads are answered
   here, at once, and never reach the player.
+* A burst never leaves a wrong state behind: everything outgoing goes through an
+  :class:`~sleepsound.mqtt.outbox.Outbox` (the latest state always goes out once paho
+  has room; replies wait in order). A :class:`~sleepsound.mqtt.burst.BurstGuard`
+  refuses a new command as busy at once when too many are still unanswered, so the
+  backlog stays bounded, and the log gets a few lines and a count instead of a line
+  per command.
 * Commands that arrive retained are ignored, with a warning saying how to clear
   them: a stale retained "play" must not start the sound at 3 a.m.
 * Credentials are never logged (:class:`~sleepsound.mqtt.settings.MqttSettings`
@@ -25,11 +32,13 @@ The rules it keeps (see ``docs/mqtt.md``):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -39,32 +48,48 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sleepsound import __version__
-from sleepsound.commands import Command
+from sleepsound.commands import Command, reply_error
+from sleepsound.mqtt.burst import BUSY_ERROR, BurstGuard
 from sleepsound.mqtt.discovery import DeviceInfo, discovery_messages
-from sleepsound.mqtt.payloads import encode, translate
+from sleepsound.mqtt.outbox import DROPPED, Outbox
+from sleepsound.mqtt.payloads import PAYLOAD_FIELD, encode, translate
 from sleepsound.mqtt.settings import MqttSettings
+from sleepsound.mqtt.throttle import LogThrottle
 from sleepsound.mqtt.topics import AVAILABLE, UNAVAILABLE, Route
 
 log = logging.getLogger(__name__)
 
 
-class _QuietAfterDisconnect(logging.Filter):
-    """Drops paho's "Client is not connected … MQTT_CS_DISCONNECTED" error.
+_CONNECTION_NOISE: Final = ("Client is not connected",)
+"""paho's ERROR line for "there is no socket", whatever the connection state it names
+(CONNECTING and CONNECTION_LOST on every turn of an outage, DISCONNECTED once after our
+own stop): by then the bridge knows it is disconnected and has said so. A line with a
+cause ("failed to receive on socket: Connection reset by peer") is said once per loss
+and stays."""
 
-    paho 2.2's network thread can loop once more after a disconnect we asked for and
-    log that as an error; the state is DISCONNECTED only after our own disconnect, so
-    nothing is wrong, and a journal that says ERROR on every reload or stop misleads.
+
+class _QuietConnectionNoise(logging.Filter):
+    """Demotes paho's "Client is not connected" errors to DEBUG.
+
+    The bridge says what matters itself, once, at the right level ("connection lost;
+    reconnecting", "connected"); paho repeating "Client is not connected" at ERROR on
+    every retry of an outage (or once after a stop we asked for) only fills the journal
+    with false alarms. At DEBUG (``-vv``) they are still there for whoever digs.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """False (drop) for that one message; every other paho record passes."""
-        message = record.getMessage()
-        return not ("Client is not connected" in message and "MQTT_CS_DISCONNECTED" in message)
+        """Lowers connection noise to DEBUG (kept only when DEBUG is on); others pass."""
+        noise = isinstance(record.msg, str) and any(n in record.msg for n in _CONNECTION_NOISE)
+        if not noise or record.levelno <= logging.DEBUG:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        # The logger's level was checked for ERROR already; handlers check only their own.
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 PAHO_LOGGER: Final = logging.getLogger(f"{__name__}.paho")
 """Where paho's own messages go."""
-PAHO_LOGGER.addFilter(_QuietAfterDisconnect())
+PAHO_LOGGER.addFilter(_QuietConnectionNoise())
 
 Reply = Callable[[dict[str, Any]], None]
 """Called (from any thread) with the reply to a submitted command."""
@@ -82,6 +107,9 @@ STOP_TIMEOUT_S: Final = 1.0
 _REPLY_KEYS: Final = frozenset({"status", "warning", "transaction"})
 MAX_QUEUED: Final = 200
 """Outgoing messages paho may hold; past this a publish is dropped, not queued forever."""
+PAHO_ROOM: Final = MAX_QUEUED - 10
+"""How many of our messages the outbox lets paho hold: below paho's limit, so paho
+itself never refuses one (the margin covers ``stop``'s own ``offline``)."""
 
 
 class Submit(Protocol):
@@ -132,6 +160,9 @@ class MqttBridge:
         self._last_refusal: str | None = None
         self._publish_refusals: set[str] = set()
         self._client: mqtt.Client | None = None
+        self._outbox = Outbox(self._send, room=PAHO_ROOM)
+        self._burst = BurstGuard()
+        self._failures = LogThrottle()
         self.error: str | None = None
         """Why MQTT could not start (bad TLS files), for the status; ``None`` when fine."""
         self.connections = 0
@@ -201,7 +232,8 @@ class MqttBridge:
         """The state document changed (or was asked for): publish it, retained."""
         with self._lock:
             self._status = dict(doc)
-        self._publish(self.topics.state, encode(doc), retain=True)
+        if self.connected:
+            self._outbox.set_state(self.topics.state, encode(doc))
 
     def on_event(self, event: Mapping[str, Any] | Any) -> None:
         """Publish an event (``{"event_type": …}``, or an object with ``.payload``).
@@ -209,7 +241,8 @@ class MqttBridge:
         Not retained, and dropped while disconnected: an event is of its moment.
         """
         payload = event if isinstance(event, Mapping) else event.payload
-        self._publish(self.topics.event, encode(payload), retain=False)
+        if self.connected:
+            self._outbox.put(self.topics.event, encode(payload), retain=False)
 
     def set_sounds(self, sounds: Sequence[str]) -> None:
         """The library changed: re-publish the sound select's options if they differ."""
@@ -226,6 +259,7 @@ class MqttBridge:
         self._publish(self.topics.availability, AVAILABLE.encode(), retain=True)
         self._publish_discovery()
         self._republish_state()
+        self._outbox.pump()  # replies that waited out a reconnect
 
     def on_sounds(self, sounds: Sequence[str]) -> None:
         """Listener hook: the daemon's sound ids changed (same as :meth:`set_sounds`)."""
@@ -294,9 +328,19 @@ class MqttBridge:
     ) -> None:
         # MQTT 5 reports refusals (e.g. 135 "Not authorized" from an ACL); 3.1.1 cannot.
         # Said once per reason: an ACL that denies the state would deny every change.
-        if reason.is_failure and str(reason) not in self._publish_refusals:
-            self._publish_refusals.add(str(reason))
-            log.warning("mqtt: the broker refused a publish: %s; check its ACL", reason)
+        try:
+            if reason.is_failure and str(reason) not in self._publish_refusals:
+                self._publish_refusals.add(str(reason))
+                log.warning("mqtt: the broker refused a publish: %s; check its ACL", reason)
+            self._outbox.published(mid)
+            with self._lock:
+                summary = self._burst.over(self._outbox.settled, self._outbox.dropped)
+                if summary is not None:
+                    self._outbox.dropped = 0
+            if summary is not None:
+                log.warning("%s", summary)
+        except Exception:  # a callback that raises would kill paho's thread
+            log.exception("mqtt: error after a publish")
 
     # -- the work ---------------------------------------------------------------------------
 
@@ -324,25 +368,49 @@ class MqttBridge:
     def _command(self, route: Route, payload: bytes) -> None:
         translation = translate(route, payload)
         if translation.reply is not None:
-            log.info(
-                "mqtt: refused a command on %s: %s",
-                route.group or route.key or "set",
-                translation.reply["error"],
-            )
+            where = route.group or route.key or "set"
+            with self._lock:
+                lines = self._burst.refused(time.monotonic(), where, translation.reply["error"])
+            for line in lines:
+                log.info("%s", line)
             self._send_reply(translation.reply)
         elif translation.command is not None:
-            self._submit(translation.command, self._send_reply)
+            self._run(translation.command)
+
+    def _run(self, command: Command) -> None:
+        """Submit a command, or refuse it as busy when too much is still unanswered."""
+        with self._lock:
+            admitted, line = self._burst.admit(self._outbox.backlog)
+        if line is not None:
+            log.warning("%s", line)
+        if admitted:
+            self._submit(command, self._command_reply)
+        else:
+            busy = reply_error(BUSY_ERROR, PAYLOAD_FIELD, transaction=command.transaction)
+            self._send_reply(busy)
+
+    def _command_reply(self, reply: dict[str, Any]) -> None:
+        with self._lock:
+            self._burst.answered()
+        self._send_reply(reply)
 
     def _send_reply(self, reply: dict[str, Any]) -> None:
-        self._publish(self.topics.response, encode(reply), retain=False)
+        try:
+            payload = encode(reply)
+        except UnicodeEncodeError:
+            # Text echoed from the command (a transaction, a key) held a lone surrogate,
+            # which UTF-8 cannot carry; JSON's \u escapes can: still the one true reply.
+            payload = json.dumps(reply, separators=(",", ":")).encode("ascii")
+        # Kept while disconnected: the broker gets it after the reconnect.
+        self._outbox.put(self.topics.response, payload, retain=False)
 
     def _republish_state(self) -> None:
         with self._lock:
             status = self._status
         if status is None:
             self._submit(STATUS_QUERY, self._status_reply)  # no state yet: ask the daemon
-        else:
-            self._publish(self.topics.state, encode(status), retain=True)
+        elif self.connected:
+            self._outbox.set_state(self.topics.state, encode(status))
 
     def _status_reply(self, reply: Mapping[str, Any]) -> None:
         # The daemon answers a status query with the document merged into the reply;
@@ -377,12 +445,28 @@ class MqttBridge:
                 self._publish(topic, encode(config), retain=True)
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """Availability and discovery: few, and never dropped for a full outbox."""
+        if self._client is None or not self._connected.is_set():
+            return  # re-published in full on the next connect
+        self._outbox.put(topic, payload, retain=retain, droppable=False)
+
+    def _send(self, topic: str, payload: bytes, retain: bool) -> int | None:
+        """The outbox's way into paho: the message id, or None to try again later."""
         client = self._client
         if client is None or not self._connected.is_set():
-            return  # re-published in full on the next connect
+            return None  # kept; what is still worth sending goes after the reconnect
         result = client.publish(topic, payload, qos=QOS, retain=retain)
-        if result.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+        # NO_CONN: lost just now, but paho keeps a QoS 1 message and sends it on reconnect.
+        if result.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return result.mid
+        if result.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            return None
+        allowed, missed = self._failures.allow(time.monotonic())
+        if missed:
+            log.warning("mqtt: %d more publishes failed (not logged one by one)", missed)
+        if allowed:
             log.warning("mqtt: publish on %s failed: %s", topic, mqtt.error_string(result.rc))
+        return DROPPED
 
     def _subscribe(self, client: mqtt.Client) -> None:
         if self.settings.protocol == "5":
