@@ -10,6 +10,7 @@ The parts, each in its own module::
                   gets an AdapterHost (submit, emit_event, add_listener, config, ids)
     listeners.py  who hears each state document and event
     sounds.py     the daemon's view of the sound library
+    saving.py     the saved state file
 
 Start order: config and saved state, the library, the player's first state, the
 control socket (bound before any thread starts: binding sets the umask for a
@@ -38,7 +39,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sleepsound import player, runpaths, statefile
+from sleepsound import player, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
 from sleepsound.config import Config, load_config, salvage_ceiling
 from sleepsound.control_socket import ControlServer
@@ -54,6 +55,7 @@ from sleepsound.daemon.loop import (
     Submitted,
 )
 from sleepsound.daemon.reload import lowered_ceiling, plan_reload
+from sleepsound.daemon.saving import StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
 from sleepsound.errors import ConfigError, SleepsoundError
 from sleepsound.player import PlayerContext
@@ -94,6 +96,7 @@ class Daemon:
         self._pin_factory = pin_factory
         self._on_controls_started = on_controls_started
         self.state_path = runpaths.state_file_path(config.state.file, self._environ)
+        self._state_file = StateFile(self.state_path)
         self.socket_path = runpaths.daemon_socket_path(config.control.socket, self._environ)
         self._sounds: DaemonSounds | None = None
         self._control: ControlServer | None = None
@@ -101,7 +104,7 @@ class Daemon:
         self._loop = CommandLoop(
             audio=self._audio,
             notifier=self._notifier,
-            saver=self._save,
+            saver=self._state_file.save,
             save_delay_s=config.state.save_delay_s,
             wall_clock=wall_clock,
             health_check_s=health_check_s,
@@ -191,14 +194,11 @@ class Daemon:
         log.info("config: %s", config.path or "built-in defaults")
         for warning in config.warnings:
             log.warning("config: %s", warning)
-        saved, warning = statefile.load(self.state_path)
-        if warning:
-            log.warning("%s", warning)
-        self._ensure_state_dir()
+        saved = self._state_file.load()
         self._sounds = self._open_sounds(config)
         loop.ctx = self._context()
         loop.state = player.initial_state(loop.ctx, saved)
-        self._log_forgotten(saved)
+        log_forgotten(saved, loop.state)
         # Bind before any thread starts: binding sets the process umask for a moment.
         self._control = ControlServer(self.socket_path, self.submit)
         self._control.bind()
@@ -370,45 +370,6 @@ class Daemon:
             entries=self._sounds.entries(),
             skipped=self._sounds.skipped(),
         )
-
-    def _save(self, saved: statefile.SavedState) -> None:
-        try:
-            statefile.save(self.state_path, saved)
-        except OSError as error:
-            log.error(
-                "cannot save the state to %s: %s; set [state] file to a writable place",
-                self.state_path,
-                error.strerror or error,
-            )
-        else:
-            log.debug("state saved to %s", self.state_path)
-
-    def _log_forgotten(self, saved: statefile.SavedState) -> None:
-        """Say so when a saved sound is not in the library (renamed, removed, skipped)."""
-        state = self._loop.state
-        for what, wanted, got in (
-            ("sound", saved.sound, state.sound),
-            ("layer sound", saved.layer_sound, state.layer.sound),
-        ):
-            if wanted is not None and wanted != got:
-                log.warning(
-                    "saved %s %r is not in the library (renamed, removed or skipped: see "
-                    "`sleepsound sounds`); using %s",
-                    what,
-                    wanted,
-                    repr(got) if got else "none",
-                )
-
-    def _ensure_state_dir(self) -> None:
-        directory = os.path.dirname(self.state_path) or "."
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as error:
-            log.warning(
-                "cannot create %s for the saved state: %s; settings will not survive a restart",
-                directory,
-                error.strerror,
-            )
 
 
 def run(config: Config, config_arg: str | None = None) -> int:
