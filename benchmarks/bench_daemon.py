@@ -74,7 +74,7 @@ def peak_rss_mib(pid: int) -> float:
 
 def warm_loudness(cache_home: Path, sound: str) -> None:
     """Measure ``sound`` into the daemon's cache so playing does not include measuring."""
-    from sleepsound.daemon_sounds import DaemonSounds
+    from sleepsound.daemon.sounds import DaemonSounds
 
     sounds = DaemonSounds(None, loudness_cache=cache_home / "sleepsound" / "loudness.json")
     sounds.refresh()

@@ -30,7 +30,7 @@ import soundfile
 from bench_engine import make_sparse_wav
 
 from sleepsound.control_socket import request
-from sleepsound.daemon_sounds import DaemonSounds
+from sleepsound.daemon.sounds import DaemonSounds
 
 TARGET_MB = 80.0
 

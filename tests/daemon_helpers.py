@@ -33,8 +33,7 @@ import soundfile
 
 from sleepsound import cli
 from sleepsound.control_socket import request
-from sleepsound.controls import adapter as controls_adapter
-from sleepsound.daemon_sounds import DaemonSounds
+from sleepsound.daemon.sounds import DaemonSounds
 from support.audio import level_envelope_db
 from support.waiting import WAIT_S
 from support.waiting import wait_until as wait_until  # re-exported for the daemon tests
@@ -42,7 +41,6 @@ from support.waiting import wait_until as wait_until  # re-exported for the daem
 if TYPE_CHECKING:
     from gpiozero.pins.mock import MockFactory
 
-    from sleepsound.controls.adapter import ControlsAdapter
     from sleepsound.daemon import Daemon
     from support.broker import MosquittoBroker
 
@@ -292,23 +290,16 @@ def block_levels_db(samples: np.ndarray, rate: int, block_s: float = 0.02) -> np
     return level_envelope_db(samples, rate, block_s)
 
 
-def run_on_mock_pins(
-    daemon: Daemon,
-    pins: MockFactory,
-    on_started: Callable[[ControlsAdapter], None],
-    scenario: Callable[[], None],
-) -> int:
-    """Run ``daemon`` in this process with its controls on ``pins``, around ``scenario``.
+def run_on_mock_pins(daemon: Daemon, pins: MockFactory, scenario: Callable[[], None]) -> int:
+    """Run ``daemon`` in this process, built on ``pins``, around ``scenario``.
 
-    The daemon runs on this thread, which must be the main one (its signal handlers live
-    there), exactly as ``sleepsound run`` runs it; ``scenario`` runs on a worker thread
-    named ``finger`` and the daemon is asked to stop when it ends. ``on_started`` gets
-    every controls adapter the daemon starts (at start-up and on a reload that rebuilds
-    them). Afterwards the signal handlers and the default pin factory are put back and
-    ``pins`` is closed. What the scenario raised is raised here; else the exit code is
-    returned.
+    The daemon was built with ``Daemon(..., pin_factory=pins)`` (and, to get every
+    controls adapter it starts, ``on_controls_started=``). It runs on this thread, which
+    must be the main one (its signal handlers live there), exactly as ``sleepsound run``
+    runs it; ``scenario`` runs on a worker thread named ``finger`` and the daemon is asked
+    to stop when it ends. Afterwards the signal handlers are put back and ``pins`` is
+    closed. What the scenario raised is raised here; else the exit code is returned.
     """
-    controls_adapter.use_pin_factory(pins, on_started)
     failures: list[BaseException] = []
 
     def work() -> None:
@@ -328,7 +319,6 @@ def run_on_mock_pins(
         worker.join(WAIT_S)
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-        controls_adapter.use_pin_factory(None)
         pins.close()
     if failures:
         raise failures[0]

@@ -140,7 +140,12 @@ class Harness:
             started.append(adapter)
             ready.set()
 
-        daemon = Daemon(config, environ={"XDG_CACHE_HOME": str(CACHE_HOME)})
+        daemon = Daemon(
+            config,
+            environ={"XDG_CACHE_HOME": str(CACHE_HOME)},
+            pin_factory=factory,
+            on_controls_started=on_started,
+        )
         recorder = Recorder()
         daemon.add_listener(recorder)
 
@@ -151,7 +156,7 @@ class Harness:
             bench.wait_status(lambda doc: "state" in doc, "the first state document")
             scenario(bench)
 
-        return run_on_mock_pins(daemon, factory, on_started, press)
+        return run_on_mock_pins(daemon, factory, press)
 
 
 @pytest.fixture

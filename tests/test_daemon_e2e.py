@@ -300,7 +300,12 @@ def test_timer_expiry_fades_and_stops(tmp_path: Path) -> None:
     # Commands refuse timers under a minute, so this 3 s one (0.05 min, all of it the
     # final fade) goes onto the queue as a checked command: the daemon runs in this process.
     files = DaemonProcess(tmp_path)  # only its config and paths: nothing is started
-    daemon = Daemon(load_config(str(files.config)), environ={"XDG_CACHE_HOME": str(CACHE_HOME)})
+    pins = MockFactory()
+    daemon = Daemon(
+        load_config(str(files.config)),
+        environ={"XDG_CACHE_HOME": str(CACHE_HOME)},
+        pin_factory=pins,
+    )
     replies: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def scenario() -> None:
@@ -312,7 +317,7 @@ def test_timer_expiry_fades_and_stops(tmp_path: Path) -> None:
         assert doc["volume"] == 60, "the sleep fade must not overwrite the user's volume"
 
     try:
-        assert run_on_mock_pins(daemon, MockFactory(), lambda adapter: None, scenario) == 0
+        assert run_on_mock_pins(daemon, pins, scenario) == 0
     finally:
         files.close()
 

@@ -16,7 +16,6 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from daemon_helpers import CACHE_HOME, run_on_mock_pins
-from sleepsound import daemon as daemon_module
 from sleepsound.commands import Command
 from sleepsound.config import load_config
 from sleepsound.control_socket import request
@@ -42,8 +41,6 @@ def test_the_health_check_revives_a_dead_control_socket(
         f'[state]\nfile = "{tmp_path / "state.json"}"\n'
         f'[sounds]\ndir = "{tmp_path / "sounds"}"\n'
     )
-    # Checked often, so the test need not wait the ten seconds of a real device.
-    monkeypatch.setattr(daemon_module, "HEALTH_CHECK_S", 0.2)
     submit = Daemon.submit
 
     def poisoned(self: Daemon, command: object, reply: object = None) -> None:
@@ -52,7 +49,13 @@ def test_the_health_check_revives_a_dead_control_socket(
         submit(self, command, reply)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Daemon, "submit", poisoned)
-    daemon = Daemon(load_config(str(config_file)), environ={"XDG_CACHE_HOME": str(CACHE_HOME)})
+    pins = MockFactory()
+    daemon = Daemon(
+        load_config(str(config_file)),
+        environ={"XDG_CACHE_HOME": str(CACHE_HOME)},
+        pin_factory=pins,
+        health_check_s=0.2,  # checked often: the test need not wait for a real device's 10 s
+    )
     path = str(socket_path)
 
     def scenario() -> None:
@@ -65,7 +68,7 @@ def test_the_health_check_revives_a_dead_control_socket(
 
     try:
         with caplog.at_level(logging.INFO, logger="sleepsound"):
-            assert run_on_mock_pins(daemon, MockFactory(), lambda adapter: None, scenario) == 0
+            assert run_on_mock_pins(daemon, pins, scenario) == 0
     finally:
         shutil.rmtree(short_dir, ignore_errors=True)
     assert caplog.text.count("serving again") == 1

@@ -281,6 +281,8 @@ class Bedside:
             load_config(str(self.path)),
             config_arg=str(self.path),
             environ={"XDG_CACHE_HOME": str(CACHE_HOME)},
+            pin_factory=self.factory,
+            on_controls_started=self.started.append,
         )
         self.daemon = daemon
         daemon.add_listener(self.recorder)
@@ -294,7 +296,7 @@ class Bedside:
         logger.setLevel(logging.INFO)
         logger.addHandler(self.log)
         try:
-            code = run_on_mock_pins(daemon, self.factory, self.started.append, work)
+            code = run_on_mock_pins(daemon, self.factory, work)
         finally:
             logger.removeHandler(self.log)
             logger.setLevel(level)

@@ -81,7 +81,7 @@ def test_playing_loads_neither_scipy_signal_nor_ndimage(tmp_path: Path) -> None:
 
 MEASURE = """
 import json, sys
-from sleepsound.daemon_sounds import DaemonSounds
+from sleepsound.daemon.sounds import DaemonSounds
 flac, heavy = sys.argv[1], sys.argv[2:]
 sounds = DaemonSounds(None)
 sounds.refresh()

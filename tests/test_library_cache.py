@@ -19,7 +19,7 @@ import pytest
 import soundfile
 
 from sleepsound.cli import main
-from sleepsound.daemon_sounds import DaemonSounds
+from sleepsound.daemon.sounds import DaemonSounds
 from sleepsound.library.loudness import Measurement
 from sleepsound.library.loudness_cache import LoudnessCache, write_json_atomically
 from sleepsound.library.loudness_service import LoudnessService

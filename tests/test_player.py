@@ -358,6 +358,88 @@ def test_playback_failure_stops_and_says_why_until_the_next_play() -> None:
     assert run(outcome.state, {"action": "play"}).state.last_error is None
 
 
+# -- the output: missing, failing, back; shutdown ------------------------------------------------
+
+NO_CARD = "no sound card: hw:CARD=Device not found. Playing to the clock output (silence) instead"
+
+
+def publishes(outcome: player.Outcome) -> bool:
+    return any(isinstance(e, player.PublishStatus) for e in outcome.effects)
+
+
+def test_a_missing_card_plays_to_the_clock_and_says_why_until_the_card_is_back() -> None:
+    clock = player.OutputInfo(name="clock", audible=False, problem=NO_CARD)
+    missing = player.output_opened(playing(), clock, T0, CTX)
+    doc = player.status_document(missing.state, T0, 0)
+    assert doc["output"] == {"name": "clock", "audible": False}
+    assert doc["last_error"] == NO_CARD and publishes(missing)
+    assert missing.state.state is State.PLAYING  # the sound goes on, to the clock
+    # Writing to the clock is not being heard: the health check changes nothing.
+    assert player.output_back(missing.state, T0 + 10, CTX).state == missing.state
+    card = player.OutputInfo(name="hw:CARD=Device", audible=True)
+    back = player.output_opened(missing.state, card, T0 + 20, CTX)
+    doc = player.status_document(back.state, T0 + 20, 0)
+    assert doc["output"] == {"name": "hw:CARD=Device", "audible": True}
+    assert doc["last_error"] is None and publishes(back)
+
+
+def test_a_card_back_leaves_another_error_in_place() -> None:
+    clock = player.OutputInfo(name="clock", audible=False, problem=NO_CARD)
+    missing = player.output_opened(stopped(), clock, T0, CTX).state
+    failed = player.playback_failed(missing, "rain.flac is corrupt", T0 + 1, CTX).state
+    card = player.OutputInfo(name="default", audible=True)
+    back = player.output_opened(failed, card, T0 + 2, CTX).state
+    assert back.last_error == "rain.flac is corrupt"
+
+
+def test_an_output_failure_is_said_once_and_the_sound_comes_back_with_the_device() -> None:
+    state = player.output_opened(playing(), player.OutputInfo("default", True), T0, CTX).state
+    lost = player.output_failed(state, "the sound card went away", T0 + 1, CTX)
+    assert events(lost) == [{"event_type": "playback_error", "error": "the sound card went away"}]
+    assert scenes(lost) == []  # the scene stays: the audio thread retries with it
+    doc = player.status_document(lost.state, T0 + 1, 0)
+    assert doc["output"]["audible"] is False and doc["last_error"] == "the sound card went away"
+    assert lost.state.state is State.PLAYING
+    again = player.output_failed(lost.state, "the sound card went away", T0 + 2, CTX)
+    assert again.effects == () and again.state == lost.state  # every retry: no news
+    other = player.output_failed(lost.state, "the device is busy", T0 + 3, CTX)
+    assert events(other) == [{"event_type": "playback_error", "error": "the device is busy"}]
+    back = player.output_back(lost.state, T0 + 4, CTX)
+    assert player.status_document(back.state, T0 + 4, 0)["output"]["audible"] is True
+    assert publishes(back)
+    assert player.output_back(back.state, T0 + 5, CTX).effects == ()  # nothing new
+    # After the device came back, the same failure is news again.
+    relapse = player.output_failed(back.state, "the sound card went away", T0 + 6, CTX)
+    assert len(events(relapse)) == 1
+
+
+def test_releasing_the_output_silences_it_and_keeps_the_state() -> None:
+    state = playing()
+    outcome = player.release_output(state, CTX, 0.5)
+    assert outcome.state == state
+    assert [(s.sound, s.transition_s) for s in scenes(outcome)] == [(None, 0.5)]
+    # The next output starts from the same state: the sound is back.
+    assert player.scene_for(outcome.state, CTX, CTX.fade_in_s).sound == "pink-noise"
+
+
+@pytest.mark.parametrize("start", list(START))
+def test_shutdown_is_silent_within_its_fade_from_every_state(start: State) -> None:
+    now = DURING[start]
+    outcome = player.shutdown(START[start](), now, CTX, 1.5)
+    state = outcome.state
+    assert state.state in (State.FADING_OUT, State.STOPPED)
+    assert state.stop_at_s is None or state.stop_at_s <= now + 1.5
+    assert outcome.reply is None
+    assert all(scene.sound is None or scene.volume == 0.0 for scene in scenes(outcome)[1:])
+
+
+def test_shutdown_during_a_slow_stop_fade_turns_the_volume_down() -> None:
+    outcome = player.shutdown(fading_out(), T0 + 12, CTX, 1.5)
+    assert scenes(outcome)[-1].volume == 0.0
+    quick = player.shutdown(playing(), T0 + 12, CTX, 1.5)
+    assert [s.volume for s in scenes(quick)] != [0.0]  # an ordinary fade-out does it
+
+
 # -- the sleep timer, on a fake clock -----------------------------------------------------------
 
 

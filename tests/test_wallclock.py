@@ -15,7 +15,6 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from daemon_helpers import CACHE_HOME, run_on_mock_pins
-from sleepsound import daemon as daemon_module
 from sleepsound.config import load_config
 from sleepsound.daemon import Daemon
 from sleepsound.wallclock import JUMP_TOLERANCE_S, jumped
@@ -69,12 +68,9 @@ def _epoch(iso: str) -> int:
 
 
 @pytest.mark.parametrize("jump_s", [3600.0, -86400.0, 5.0])
-def test_the_daemon_republishes_timer_ends_at_after_a_jump(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jump_s: float
-) -> None:
+def test_the_daemon_republishes_timer_ends_at_after_a_jump(tmp_path: Path, jump_s: float) -> None:
     # The loop looks at the clocks whenever it wakes; with nothing to do it wakes for its
     # health check, made frequent here so the test is quick.
-    monkeypatch.setattr(daemon_module, "HEALTH_CHECK_S", 0.2)
     shift = [0.0]
     (tmp_path / "config.toml").write_text(
         '[audio]\noutput = "clock"\n'
@@ -83,10 +79,13 @@ def test_the_daemon_republishes_timer_ends_at_after_a_jump(
         f'[sounds]\ndir = "{tmp_path / "sounds"}"\n'
     )
     config = load_config(str(tmp_path / "config.toml"))
+    pins = MockFactory()
     daemon = Daemon(
         config,
         environ={"XDG_CACHE_HOME": str(CACHE_HOME)},
         wall_clock=lambda: time.time() + shift[0],
+        pin_factory=pins,
+        health_check_s=0.2,
     )
     documents = _Documents()
     daemon.add_listener(documents)
@@ -108,4 +107,4 @@ def test_the_daemon_republishes_timer_ends_at_after_a_jump(
         assert after["state"] == "playing" and after["sleep_timer"] == 30
         assert daemon.status()["timer_ends_at"] == after["timer_ends_at"]
 
-    assert run_on_mock_pins(daemon, MockFactory(), lambda adapter: None, scenario) == 0
+    assert run_on_mock_pins(daemon, pins, scenario) == 0

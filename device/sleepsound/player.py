@@ -26,6 +26,8 @@ Start-up and the rest of the wiring::
     # SaveState(saved)   -> debouncer.changed(now); statefile.save(...) when due
     # Event(payload)     -> MQTT /event
     # engine errors      -> playback_failed(state, str(error), now, ctx)
+    # output opened, failing, writing again -> output_opened / output_failed / output_back
+    # SIGTERM            -> shutdown(state, now, ctx, fade_s)
     # SIGHUP / library   -> reconfigure(state, now, new_ctx)
     # loop timeout       -> min(next_deadline(state), debouncer.deadline()) - now
 
@@ -184,6 +186,9 @@ class OutputInfo:
     """The ALSA device name (``default``, ``plughw:CARD=Headphones``) or ``clock``."""
     audible: bool = False
     """False on the clock output (silence at real-time pace): nobody hears it."""
+    problem: str | None = None
+    """Why the output is not heard (no card, a failure being retried), said once per
+    outage; not in the document (``last_error`` carries it there)."""
 
 
 @dataclass(frozen=True)
@@ -419,6 +424,78 @@ def playback_failed(state: PlayerState, message: str, now_s: float, ctx: PlayerC
     new = replace(stopped, state=State.STOPPED, stop_at_s=None, last_error=message)
     events = [{"event_type": "playback_error", "error": message}]
     return _outcome(state, new, ctx, MIN_RAMP_S, events, None)
+
+
+def output_opened(
+    state: PlayerState, output: OutputInfo, now_s: float, ctx: PlayerContext
+) -> Outcome:
+    """The shell opened an output (at start-up, or again after a reload).
+
+    ``output.problem`` set means the sound card is missing and the clock plays
+    instead: that is the ``last_error``. When the card is back, the error the old
+    output left is cleared (any other error stays until the next play).
+    """
+    new = replace(state, output=output)
+    if output.problem is not None:
+        new = replace(new, last_error=output.problem)
+    elif state.output.problem is not None and state.last_error == state.output.problem:
+        new = replace(new, last_error=None)
+    return _outcome(state, new, ctx, 0.0, [], None)
+
+
+def output_failed(state: PlayerState, message: str, now_s: float, ctx: PlayerContext) -> Outcome:
+    """The output failed (card unplugged, busy) and the audio thread retries it.
+
+    The scene stays, so the sound comes back with the device; the document says nobody
+    hears it and why. Said once per outage, not at every retry.
+    """
+    if state.output.problem == message:
+        return Outcome(state)
+    output = replace(state.output, audible=False, problem=message)
+    new = replace(state, last_error=message, output=output)
+    events = [{"event_type": "playback_error", "error": message}]
+    return _outcome(state, new, ctx, 0.0, events, None)
+
+
+def output_back(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome:
+    """The output writes again: heard again, and a later failure is news again.
+
+    The clock output is never heard, whether chosen or standing in for a missing card.
+    """
+    info = state.output
+    if info.name == "clock" or (info.audible and info.problem is None):
+        return Outcome(state)
+    new = replace(state, output=replace(info, audible=True, problem=None))
+    return _outcome(state, new, ctx, 0.0, [], None)
+
+
+def release_output(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Outcome:
+    """The output is about to close (a reload reopens it): silence it first, no click.
+
+    The state stays: the next output starts from :func:`scene_for` the same state.
+    """
+    silent = replace(scene_for(state, ctx, transition_s), sound=None)
+    return Outcome(state, (SetScene(silent),))
+
+
+def shutdown(state: PlayerState, now_s: float, ctx: PlayerContext, fade_s: float) -> Outcome:
+    """SIGTERM: fade out over ``fade_s`` (at most), as a ``stop`` command would.
+
+    A slower stop fade already under way cannot be hurried by a scene (an envelope
+    runs its course), so the scene's volume goes to 0 instead: the volume slews down
+    (40 dB/s) and the sound is gone in time.
+    """
+    outcome = apply(state, parse_command({"action": "stop", "fade": fade_s}), now_s, ctx)
+    slow_stop = (
+        state.state is State.FADING_OUT
+        and state.stop_at_s is not None
+        and state.stop_at_s - now_s > fade_s
+    )
+    effects = outcome.effects
+    if slow_stop:
+        scene = replace(scene_for(outcome.state, ctx, fade_s), volume=0.0)
+        effects = (*effects, SetScene(scene))
+    return Outcome(outcome.state, effects)
 
 
 def saved_view(state: PlayerState) -> SavedState:

@@ -89,7 +89,7 @@ def _settings(config: Config, *, need_host: bool) -> MqttSettings:
 
 def _sound_ids(config: Config) -> list[str]:
     """The sound select's options: what the daemon would offer (the library)."""
-    from sleepsound.daemon_sounds import DaemonSounds  # the library only for ``show``
+    from sleepsound.daemon.sounds import DaemonSounds  # the library only for ``show``
 
     sounds = DaemonSounds(config.sounds.dir)
     sounds.refresh()

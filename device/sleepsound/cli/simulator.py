@@ -49,7 +49,6 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from sleepsound.commands import Command
 from sleepsound.config import Config
 from sleepsound.control_socket import output_silence
-from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import Finger
 
@@ -590,10 +589,14 @@ def run_simulated(config: Config, config_arg: str | None = None) -> int:
 
     factory = MockFactory(pin_class=MockPWMPin)
     ring = _RingHandler()
-    daemon = Daemon(config, config_arg=config_arg)
+    daemon = Daemon(
+        config,
+        config_arg=config_arg,
+        pin_factory=factory,
+        on_controls_started=lambda adapter: view.attach(adapter),
+    )
     view = TerminalView(daemon, factory, ring)
     daemon.add_listener(view)
-    controls_adapter.use_pin_factory(factory, view.attach)
     try:
         with _hold_stderr(), _log_into(ring):
             view.start()
@@ -602,7 +605,6 @@ def run_simulated(config: Config, config_arg: str | None = None) -> int:
             finally:
                 view.close()
     finally:
-        controls_adapter.use_pin_factory(None)
         factory.close()
 
 

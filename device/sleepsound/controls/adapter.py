@@ -1,18 +1,19 @@
 """The daemon's controls adapter: the button, knob and LED plugged into ``sleepsound run``.
 
-Listed in :data:`sleepsound.daemon.ADAPTER_FACTORIES` as
+Listed in the daemon's ``ADAPTER_FACTORIES`` as
 ``"sleepsound.controls.adapter:start_adapter"``. Wiring only::
 
-    gesture / detent  --Controls(submit)-->      daemon.submit(command)
-    gesture event     --Controls(emit_event)-->  daemon.emit_event  -> listeners (MQTT /event)
+    gesture / detent  --Controls(submit)-->      host.submit(command)
+    gesture event     --Controls(emit_event)-->  host.emit_event  -> listeners (MQTT /event)
     state document    --on_status-->             controls.show_state (the LED)
 
 Nothing here may stop the sound: wiring mistakes are one log line per config key (the
 controls that are fine still work), a machine without GPIO logs one line and runs
 without controls, and any other failure while building is logged and skipped.
 
-The simulator and the tests build the controls on gpiozero's ``MockFactory`` through
-:func:`use_pin_factory` before the daemon starts, and get the started adapter back.
+The simulator and the tests build the controls on gpiozero's ``MockFactory`` by
+handing the daemon a ``pin_factory`` (it reaches here as ``host.pin_factory``) and get
+each started adapter through ``host.on_controls_started``.
 """
 
 from __future__ import annotations
@@ -20,43 +21,19 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from gpiozero.pins import Factory
 
+from sleepsound.adapter_host import AdapterHost
 from sleepsound.controls.hardware import Controls
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE: Final = "/proc/device-tree/model"
 """Where the kernel names the board (``Raspberry Pi 4 Model B Rev 1.4``)."""
-
-
-@dataclass(frozen=True)
-class _Injection:
-    factory: Factory
-    on_started: Callable[[ControlsAdapter], None] | None
-
-
-_injection: _Injection | None = None
-
-
-def use_pin_factory(
-    factory: Factory | None, on_started: Callable[[ControlsAdapter], None] | None = None
-) -> None:
-    """Build the daemon's controls on ``factory`` from now on (``None``: the default driver).
-
-    For the simulator and tests, which pass ``MockFactory(pin_class=MockPWMPin)`` and
-    want the started adapter (``on_started(adapter)``, called on the daemon's main
-    thread, at start-up and again with the new adapter whenever a reload rebuilds the
-    controls) to press its buttons through a :class:`~sleepsound.controls.finger.Finger`.
-    Call before the daemon starts.
-    """
-    global _injection
-    _injection = None if factory is None else _Injection(factory, on_started)
 
 
 def gpio_present(environ: Mapping[str, str], model: str | None) -> bool:
@@ -81,10 +58,10 @@ def _read_model() -> str | None:
 class ControlsAdapter:
     """The daemon's controls: a listener (the LED follows the state) and an adapter."""
 
-    def __init__(self, daemon: Any, factory: Factory | None = None) -> None:
-        """Build (not start) the controls from ``daemon.config`` on ``factory``."""
-        self.daemon = daemon
-        config = daemon.config
+    def __init__(self, host: AdapterHost, factory: Factory | None = None) -> None:
+        """Build (not start) the controls from ``host.config`` on ``factory``."""
+        self.host = host
+        config = host.config
         with warnings.catch_warnings():
             # gpiozero warns once per driver it falls back from; a missing driver is
             # already one problem line of its own.
@@ -93,7 +70,7 @@ class ControlsAdapter:
                 config.section("controls"),
                 config.section("led"),
                 submit=self.submit,
-                emit_event=daemon.emit_event,
+                emit_event=host.emit_event,
                 pin_factory=factory,
                 timer_presets=config.section("sleep").presets_min,
             )
@@ -101,7 +78,7 @@ class ControlsAdapter:
 
     def submit(self, command: dict[str, Any]) -> None:
         """Hand a gesture's or detent's command to the daemon (from the tick thread)."""
-        self.daemon.submit(command, self._replied)
+        self.host.submit(command, self._replied)
 
     @staticmethod
     def _replied(reply: Mapping[str, Any]) -> None:
@@ -133,24 +110,24 @@ def _describe(controls: Controls) -> str:
     return ", ".join(parts) or "nothing working"
 
 
-def start_adapter(daemon: Any) -> ControlsAdapter | None:
+def start_adapter(host: AdapterHost) -> ControlsAdapter | None:
     """The daemon's adapter factory: start the controls, or ``None`` when they are off.
 
     Off when ``[controls] enabled = false`` or when this machine has no GPIO (one log
-    line). Every wiring problem has already been logged by :class:`Controls`, one line
-    per config key; the controls that work are started anyway.
+    line) and no ``host.pin_factory`` was given. Every wiring problem has already been
+    logged by :class:`Controls`, one line per config key; the controls that work are
+    started anyway.
     """
-    injection = _injection
-    if not daemon.config.section("controls").enabled:
+    if not host.config.section("controls").enabled:
         log.info("controls: off ([controls] enabled = false)")
         return None
-    if injection is None and not gpio_present(os.environ, _read_model()):
+    if host.pin_factory is None and not gpio_present(os.environ, _read_model()):
         log.info(
             "controls: off (no GPIO: this is not a Raspberry Pi); "
             "`sleepsound run --simulate` tries them in a terminal"
         )
         return None
-    adapter = ControlsAdapter(daemon, injection.factory if injection else None)
+    adapter = ControlsAdapter(host, host.pin_factory)
     controls = adapter.controls
     if controls.problems:
         log.warning(
@@ -161,12 +138,12 @@ def start_adapter(daemon: Any) -> ControlsAdapter | None:
     if controls.factory is None:
         controls.close()
         return None
-    daemon.add_listener(adapter)
+    host.add_listener(adapter)
     controls.start()
     log.info("controls: %s", _describe(controls))
-    if injection is not None and injection.on_started is not None:
-        injection.on_started(adapter)
+    if host.on_controls_started is not None:
+        host.on_controls_started(adapter)
     return adapter
 
 
-__all__ = ["ControlsAdapter", "gpio_present", "start_adapter", "use_pin_factory"]
+__all__ = ["ControlsAdapter", "gpio_present", "start_adapter"]

@@ -4,67 +4,8 @@ Pure parts: :mod:`~sleepsound.mqtt.topics` (names and routing),
 :mod:`~sleepsound.mqtt.payloads` (bytes <-> commands and documents),
 :mod:`~sleepsound.mqtt.discovery` (Home Assistant configs),
 :mod:`~sleepsound.mqtt.identity` (stable ids). The paho adapter is
-:mod:`~sleepsound.mqtt.bridge`. The daemon starts it through its
-``ADAPTER_FACTORIES`` entry ``"sleepsound.mqtt:start_adapter"`` (again, after a
-``stop()``, when a reload changes ``[mqtt]``), which amounts to::
+:mod:`~sleepsound.mqtt.bridge`; the daemon starts it through
+:mod:`~sleepsound.mqtt.adapter` (``start_adapter(host)``).
 
-    bridge = create_bridge(daemon.config, daemon.submit, sounds=daemon.sound_ids)
-    if bridge is not None:
-        daemon.add_listener(bridge)   # on_status(doc), on_event(event), on_sounds(ids)
-        bridge.start()                # returns at once; connects in the background
+Importing this package imports nothing else (no paho): the pure parts stay light.
 """
-
-from __future__ import annotations
-
-import logging
-from collections.abc import Sequence
-from typing import Any
-
-from sleepsound.errors import ConfigError
-from sleepsound.mqtt.bridge import MqttBridge, Submit
-from sleepsound.mqtt.settings import MqttSettings, load_settings
-from sleepsound.mqtt.topics import Topics
-
-log = logging.getLogger(__name__)
-
-
-def create_bridge(config: Any, submit: Submit, *, sounds: Sequence[str] = ()) -> MqttBridge | None:
-    """The bridge for a :class:`~sleepsound.config.Config`, or ``None`` when MQTT is off.
-
-    A password file that cannot be read is logged with the fix and leaves MQTT
-    off rather than stopping the daemon: the sound matters more than the broker.
-    """
-    if not config.mqtt.host:
-        return None
-    try:
-        settings = load_settings(config.mqtt)
-    except ConfigError as error:
-        log.error("MQTT is off: %s", "; ".join(error.problems))
-        return None
-    return MqttBridge(settings, submit, sounds=sounds)
-
-
-def start_adapter(daemon: Any) -> MqttBridge | None:
-    """The daemon's adapter factory: start the bridge when ``[mqtt] host`` is set.
-
-    Returns the started bridge (the daemon calls its ``stop()``, which publishes
-    ``offline``, on shutdown and on a reload that changed ``[mqtt]``), or ``None`` when
-    MQTT is off.
-    """
-    bridge = create_bridge(daemon.config, daemon.submit, sounds=daemon.sound_ids)
-    if bridge is None:
-        return None
-    daemon.add_listener(bridge)
-    bridge.start()
-    return bridge
-
-
-__all__ = [
-    "MqttBridge",
-    "MqttSettings",
-    "Submit",
-    "Topics",
-    "create_bridge",
-    "load_settings",
-    "start_adapter",
-]

@@ -1,0 +1,285 @@
+"""The command loop: the one owner of the :class:`~sleepsound.player.PlayerState`.
+
+Everything that changes the state arrives on one queue and is applied here, on one
+thread, by pure player functions; their effects are carried out here too::
+
+    submit(command, reply), signals, audio facts, library changes  -->  queue
+    player.apply / tick / output_failed / ...  ->  effects:
+        SetScene       -> the audio supervisor (an immutable snapshot to the thread)
+        PublishStatus  -> listeners' on_status(document), sd_notify STATUS
+        SaveState      -> Debouncer, then statefile.save (atomic)
+        Event          -> listeners' on_event(payload)
+
+The loop blocks on the queue until the next deadline (player timer, debounced save,
+watchdog, health check), so an idle daemon wakes only when something is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sleepsound import player, statefile, wallclock
+from sleepsound.adapter_host import Reply
+from sleepsound.commands import Command, parse_command, reply_error, transaction_of
+from sleepsound.control_socket import status_line
+from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
+from sleepsound.daemon.listeners import Listener, Listeners, call
+from sleepsound.errors import CommandError
+from sleepsound.player import Outcome, PlayerContext, PlayerState
+from sleepsound.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_S: Final = 10.0
+"""How often the loop looks at the audio thread when there is no watchdog to feed."""
+MIN_TICK_S: Final = 0.05
+"""Never tick the player faster than this, whatever its deadline says."""
+
+
+# -- what travels through the queue --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A command from an adapter, and who gets the answer."""
+
+    command: object
+    reply: Reply | None
+
+
+@dataclass(frozen=True)
+class Signalled:
+    """SIGTERM, SIGINT (stop) or SIGHUP (reload)."""
+
+    signum: int
+
+
+@dataclass(frozen=True)
+class SoundsChanged:
+    """Files were added to or removed from the sounds folder."""
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """An adapter's event (a button gesture) for every listener."""
+
+    event: Mapping[str, Any]
+
+
+Message = Submitted | Signalled | SoundsChanged | Emitted | AudioFact
+
+
+class CommandLoop:
+    """The queue, the player's state and context, and the effects they cause."""
+
+    def __init__(
+        self,
+        *,
+        audio: AudioSupervisor,
+        notifier: Notifier,
+        saver: Callable[[statefile.SavedState], None],
+        save_delay_s: float,
+        wall_clock: Callable[[], float],
+        health_check_s: float = HEALTH_CHECK_S,
+    ) -> None:
+        # SimpleQueue: its put() is reentrant, so a signal handler may call it safely
+        # even when the signal lands while the main thread is inside the queue.
+        self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self.listeners = Listeners()
+        self.state = PlayerState()
+        self.ctx = PlayerContext()
+        self.document: dict[str, Any] = {}
+        self.status_text = ""
+        self.debouncer = statefile.Debouncer(save_delay_s)
+        self.stopping = False
+        self.on_reload: Callable[[float], None] = lambda now: None
+        self.on_sounds_changed: Callable[[float], None] = lambda now: None
+        self.on_health: Callable[[], None] = lambda: None
+        self._audio = audio
+        self._notifier = notifier
+        self._saver = saver
+        self._wall_clock = wall_clock
+        self._health_check_s = health_check_s
+        self._pending: statefile.SavedState | None = None
+        self._last_tick_s = -1e9
+        self._next_watchdog_s: float | None = None
+        self._next_health_s = 0.0
+        self._clocks: wallclock.Reading | None = None
+
+    def start_watchdog(self, now: float) -> None:
+        """Feed the watchdog from now on, if systemd asked for one."""
+        if self._notifier.watchdog_s:
+            self._next_watchdog_s = now
+
+    def add_listener(self, listener: Listener) -> None:
+        """Tell ``listener`` from now on; once running, it gets the current state at once."""
+        self.listeners.add(listener)
+        if self.document:
+            call(listener.on_status, self.document)
+            self.listeners.sounds(self.ctx.catalogue, listener)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self, clock: Callable[[], float]) -> None:
+        """Serve until a stop signal; a bug in one step is logged and the loop carries on."""
+        while not self.stopping:
+            now = clock()
+            wake = self._next_wake()
+            try:
+                message = self.queue.get(timeout=None if wake is None else max(0.0, wake - now))
+            except queue.Empty:
+                message = None
+            now = clock()
+            try:
+                self._follow_wall_clock(now)
+                if message is not None:
+                    self._handle(message, now)
+                self._do_due(now)
+            except Exception:  # a bug in one step must not silence the night
+                log.exception("the command loop hit an unexpected error; carrying on")
+                if isinstance(message, Submitted):
+                    self._answer(message.reply, reply_error("internal error; see the log"))
+
+    def _handle(self, message: Message, now: float) -> None:
+        if isinstance(message, Submitted):
+            self._command(message, now)
+        elif isinstance(message, Signalled):
+            if message.signum == signal.SIGHUP:
+                self.on_reload(now)
+            else:
+                log.info("%s received", signal.Signals(message.signum).name)
+                self.stopping = True
+        elif isinstance(message, Emitted):
+            log.debug("event: %s", message.event)
+            self.listeners.event(message.event)
+        elif isinstance(message, SoundsChanged):
+            self.on_sounds_changed(now)
+        elif isinstance(message, OutputFailed):
+            self.follow(player.output_failed(self.state, message.message, now, self.ctx), now)
+        elif isinstance(message, OutputBack):
+            self.follow(player.output_back(self.state, now, self.ctx), now)
+        else:
+            self.follow(player.playback_failed(self.state, message.message, now, self.ctx), now)
+
+    def _command(self, message: Submitted, now: float) -> None:
+        raw = message.command
+        try:
+            command = raw if isinstance(raw, Command) else parse_command(raw)
+        except CommandError as error:
+            refused = reply_error(error, transaction=transaction_of(raw))
+            self._answer(message.reply, refused)
+            self.listeners.command(raw, refused)
+            return
+        outcome = self.follow(player.apply(self.state, command, now, self.ctx), now)
+        reply = dict(outcome.reply or {})
+        if command.is_query and reply.get("status") == "ok":
+            reply.update(self.document)
+        self._answer(message.reply, reply)
+        self.listeners.command(raw, reply)
+
+    def reconfigure(self, ctx: PlayerContext, now: float) -> None:
+        """Follow a new config or catalogue: the new context, re-scene, tell listeners."""
+        before, self.ctx = self.ctx.catalogue, ctx
+        self.follow(player.reconfigure(self.state, now, ctx), now)
+        if ctx.catalogue != before:
+            self.listeners.sounds(ctx.catalogue)
+
+    # -- the effect interpreter -------------------------------------------------------------
+
+    def follow(self, outcome: Outcome, now: float) -> Outcome:
+        """Take the player's new state and carry out its effects."""
+        self.state = outcome.state
+        publish = False
+        events = []
+        for effect in outcome.effects:
+            if isinstance(effect, player.SetScene):
+                self._audio.set_scene(effect.scene)
+            elif isinstance(effect, player.PublishStatus):
+                publish = True
+            elif isinstance(effect, player.SaveState):
+                self._pending = effect.saved
+                self.debouncer.changed(now)
+            elif isinstance(effect, player.Event):
+                events.append(effect.payload)
+        if publish or events:
+            self.publish(now)
+        for payload in events:
+            log.info("event: %s", payload)
+            self.listeners.event(payload)
+        return outcome
+
+    def publish(self, now: float) -> None:
+        """Send the state document to the listeners (when it changed) and to sd_notify."""
+        document = player.status_document(self.state, now, self._wall_clock())
+        changed = document != self.document
+        self.document = document
+        if changed:
+            self.listeners.status(document)
+        text = status_line(document)
+        if text != self.status_text:
+            self.status_text = text
+            self._notifier.status(text)
+
+    def save_now(self) -> None:
+        """Write the pending saved state, if any (on a due debounce, or at shutdown)."""
+        pending, self._pending = self._pending, None
+        self.debouncer.saved()
+        if pending is not None:
+            self._saver(pending)
+
+    def _answer(self, reply: Reply | None, document: Mapping[str, Any]) -> None:
+        if reply is not None:
+            call(reply, document)
+
+    # -- deadlines ---------------------------------------------------------------------------
+
+    def _follow_wall_clock(self, now: float) -> None:
+        """Re-publish when the wall clock jumped: ``timer_ends_at`` is in wall-clock time
+        and would stay wrong until the next change (the loop wakes at least every health
+        check, so a jump is seen within that)."""
+        reading = (self._wall_clock(), now)
+        before, self._clocks = self._clocks, reading
+        if before is not None and wallclock.jumped(before, reading):
+            moved_s = wallclock.offset_s(reading) - wallclock.offset_s(before)
+            log.info("the wall clock moved by %+.0f s; publishing the state again", moved_s)
+            self.publish(now)
+
+    def _do_due(self, now: float) -> None:
+        deadline = player.next_deadline(self.state)
+        if deadline is not None and now >= deadline and now >= self._last_tick_s + MIN_TICK_S:
+            self._last_tick_s = now
+            self.follow(player.tick(self.state, now, self.ctx), now)
+        if self.debouncer.due(now):
+            self.save_now()
+        if self._next_watchdog_s is not None and now >= self._next_watchdog_s:
+            self._feed_watchdog(now)
+        if now >= self._next_health_s:
+            self._next_health_s = now + self._health_check_s
+            self._audio.check()
+            self.on_health()
+
+    def _next_wake(self) -> float | None:
+        candidates = [self._next_health_s]
+        deadline = player.next_deadline(self.state)
+        if deadline is not None:
+            candidates.append(max(deadline, self._last_tick_s + MIN_TICK_S))
+        save = self.debouncer.deadline()
+        if save is not None:
+            candidates.append(save)
+        if self._next_watchdog_s is not None:
+            candidates.append(self._next_watchdog_s)
+        return min(candidates)
+
+    def _feed_watchdog(self, now: float) -> None:
+        assert self._notifier.watchdog_s is not None
+        self._next_watchdog_s = now + self._notifier.watchdog_s / 2
+        # Only a living audio thread earns a ping: a hung one gets us restarted.
+        if self._audio.is_alive:
+            self._notifier.watchdog()
+        else:
+            log.error("not feeding the watchdog: the audio thread is not writing")
