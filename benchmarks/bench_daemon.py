@@ -29,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 
 TARGETS = {"ready_s": 1.5, "idle_pct": 0.5, "playing_pct": 3.0}
 

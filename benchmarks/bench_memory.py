@@ -29,7 +29,7 @@ import numpy as np
 import soundfile
 from bench_engine import make_sparse_wav
 
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.daemon_sounds import DaemonSounds
 
 TARGET_MB = 80.0

@@ -47,7 +47,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import soundfile
 
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 
 DEVICE = "soak"
 BASE = f"sleepsound/{DEVICE}"

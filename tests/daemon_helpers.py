@@ -32,7 +32,7 @@ import numpy as np
 import soundfile
 
 from sleepsound import cli
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.controls import adapter as controls_adapter
 from sleepsound.daemon_sounds import DaemonSounds
 from support.audio import level_envelope_db

@@ -19,7 +19,7 @@ from daemon_helpers import CACHE_HOME, run_on_mock_pins
 from sleepsound import daemon as daemon_module
 from sleepsound.commands import Command
 from sleepsound.config import load_config
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.daemon import Daemon
 from sleepsound.errors import ControlError
 from support.waiting import wait_until

@@ -53,7 +53,7 @@ from typing import Any, Final, Protocol
 from sleepsound import player, runpaths, statefile, wallclock
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
 from sleepsound.config import AudioConfig, Config, load_config, salvage_ceiling
-from sleepsound.control_socket import ControlServer, status_line
+from sleepsound.control_socket.server import ControlServer
 from sleepsound.daemon_sounds import DaemonSounds
 from sleepsound.engine import SourceFactory
 from sleepsound.errors import (
@@ -70,6 +70,7 @@ from sleepsound.playback import PlaybackThread
 from sleepsound.player import Outcome, OutputInfo, PlayerContext, PlayerState
 from sleepsound.scene import Scene
 from sleepsound.sdnotify import Notifier
+from sleepsound.status_text import status_line
 
 log = logging.getLogger(__name__)
 

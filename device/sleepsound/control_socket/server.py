@@ -1,13 +1,6 @@
-"""The local control socket: newline-delimited JSON commands over a UNIX socket.
+"""The control socket's server: an adapter with no policy (the wire format: the package).
 
-One command object per line in, one reply line out, in order::
-
-    -> {"action": "play", "sound": "rain", "transaction": 7}
-    <- {"status": "ok", "transaction": 7}
-    -> {"action": "status"}                 (or {"action": "get"})
-    <- {"status": "ok", "state": "playing", "sound": "rain", "volume": 30, ...}
-
-The server is an adapter with no policy: it decodes each line with the decoder
+It decodes each line with the decoder
 every adapter shares (:func:`~sleepsound.command_decoder.decode_command`, so a line
 gets the same reply as the same MQTT payload), answers a refused one at once and
 hands a checked command to ``submit(command, reply)`` (the daemon's queue); the
@@ -23,14 +16,13 @@ check) starts it again.
 The socket file is created mode 0660 (the owner and the service's group); a stale
 file left by a crash is replaced, a live daemon's socket is not.
 
-:func:`request` is the client side (``sleepsound ctl``); :func:`status_line` turns
-a state document into the line ``ctl status`` prints.
+The client is :mod:`sleepsound.control_socket.client`; the words people read for a
+state document are :mod:`sleepsound.status_text`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
@@ -61,12 +53,8 @@ MAX_IN_FLIGHT: Final = 8
 MAX_CLIENTS: Final = 32
 MAX_OUTPUT_BYTES: Final = 256 * 1024
 IDLE_TIMEOUT_S: Final = 60.0
-CLIENT_TIMEOUT_S: Final = 5.0
 ACTION_ALIASES: Final[Mapping[str, Action]] = {"get": "status"}
 """``"get"`` reads like a query to people; on the socket it means ``"status"``."""
-
-
-# -- server ------------------------------------------------------------------------------
 
 
 @dataclass(eq=False)
@@ -445,12 +433,12 @@ def _bind(path: str) -> tuple[socket.socket, tuple[int, int]]:
     except OSError as error:
         raise ControlError(
             f"cannot create the folder for the control socket {path}: {error.strerror}; "
-            "set [control] socket to a writable place"
+            "set [socket] path to a writable place"
         ) from None
     if owner not in (os.getuid(), 0):
         raise ControlError(
             f"the folder {directory} of the control socket belongs to another user; "
-            "set [control] socket to a folder of your own"
+            "set [socket] path to a folder of your own"
         )
     _remove_stale(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -476,7 +464,7 @@ def _remove_stale(path: str) -> None:
         return
     if not stat.S_ISSOCK(info.st_mode):
         raise ControlError(
-            f"{path} exists and is not a socket; remove it or set [control] socket elsewhere"
+            f"{path} exists and is not a socket; remove it or set [socket] path elsewhere"
         )
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     probe.settimeout(1.0)
@@ -493,110 +481,5 @@ def _remove_stale(path: str) -> None:
         probe.close()
     raise ControlError(
         f"another sleepsound daemon is already listening on {path}; stop it first "
-        "(systemctl stop sleepsound) or set [control] socket elsewhere"
+        "(systemctl stop sleepsound) or set [socket] path elsewhere"
     )
-
-
-# -- client ------------------------------------------------------------------------------
-
-
-def request(
-    path: str, command: Mapping[str, Any], timeout_s: float = CLIENT_TIMEOUT_S
-) -> dict[str, Any]:
-    """Send one command to the daemon at ``path`` and return its reply.
-
-    Raises :class:`ControlError` when no daemon listens there, it does not answer in
-    ``timeout_s``, or the answer is not a JSON object.
-    """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    sock.settimeout(timeout_s)
-    try:
-        try:
-            sock.connect(path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise ControlError(
-                f"the sleepsound daemon is not running (nothing listens on {path})"
-            ) from None
-        except PermissionError:
-            raise ControlError(
-                f"no permission to use {path}: add yourself to the sleepsound group "
-                "(sudo usermod -aG sleepsound $USER, then log in again) or use sudo"
-            ) from None
-        except OSError as error:
-            raise ControlError(f"cannot reach the daemon at {path}: {error.strerror}") from None
-        data = (json.dumps(dict(command), allow_nan=False) + "\n").encode("utf-8")
-        received = bytearray()
-        try:
-            # A full daemon refuses at once and closes; the line saying why is still
-            # there to read even when our send found the connection closed.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                sock.sendall(data)
-            while b"\n" not in received:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-        except TimeoutError:
-            raise ControlError(f"the daemon at {path} did not answer in {timeout_s:g} s") from None
-        except OSError as error:
-            raise ControlError(f"lost the connection to {path}: {error.strerror}") from None
-    finally:
-        sock.close()
-    line = bytes(received).split(b"\n", 1)[0]
-    try:
-        reply = json.loads(line)
-    except ValueError:
-        raise ControlError(f"the daemon at {path} gave no answer") from None
-    if not isinstance(reply, dict):
-        raise ControlError(f"the daemon at {path} answered with something else than an object")
-    return reply
-
-
-def document_of(reply: Mapping[str, Any]) -> dict[str, Any]:
-    """The state document inside a status reply (the reply without status/transaction)."""
-    return {key: value for key, value in reply.items() if key not in ("status", "transaction")}
-
-
-def status_line(document: Mapping[str, Any], tz: dt.tzinfo | None = None) -> str:
-    """One line for people: ``playing rain, volume 30 (max 80), timer 45 min until 23:41``."""
-    state = document.get("state", "unknown")
-    sound = document.get("sound") or "no sound"
-    parts = [f"{state.replace('_', ' ')} {sound}" if state != "stopped" else f"stopped ({sound})"]
-    parts.append(f"volume {document.get('volume')} (max {document.get('max_volume')})")
-    timer = document.get("sleep_timer") or 0
-    ends = _local_time(document.get("timer_ends_at"), tz)
-    if timer and ends:
-        parts.append(f"timer {timer} min, ends {ends}")
-    elif timer:
-        parts.append(f"timer {timer} min")
-    else:
-        parts.append("timer off")
-    layer = document.get("layer")
-    if isinstance(layer, Mapping):
-        parts.append(f"layer {layer.get('sound')} at {layer.get('volume')}")
-    silent = output_silence(document)
-    if silent:
-        parts.append(silent)
-    if document.get("last_error"):
-        parts.append(f"last error: {document['last_error']}")
-    return ", ".join(parts)
-
-
-def output_silence(document: Mapping[str, Any]) -> str | None:
-    """``SILENT: clock output, nobody hears it`` while the output is not heard, else None."""
-    output = document.get("output")
-    if not isinstance(output, Mapping) or output.get("audible", True):
-        return None
-    name = output.get("name") or "no output"
-    where = "the clock output (no sound card)" if name == "clock" else f"{name} (not writing)"
-    return f"SILENT: playing to {where}, nobody hears it"
-
-
-def _local_time(iso: object, tz: dt.tzinfo | None) -> str | None:
-    if not isinstance(iso, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    return when.astimezone(tz).strftime("%H:%M")
