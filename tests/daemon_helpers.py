@@ -148,8 +148,8 @@ class DaemonProcess:
             "fade_out_s = 0.5\n"
             "crossfade_s = 0.5\n"
             f"{audio}"
-            "[control]\n"
-            f'socket = "{self.socket}"\n'
+            "[socket]\n"
+            f'path = "{self.socket}"\n'
             "[state]\n"
             f'file = "{self.state_file}"\n'
             f"save_delay_s = {save_delay_s}\n"

@@ -405,3 +405,17 @@ def test_ctl_send_checks_with_the_daemons_decoder(
     err = capsys.readouterr().err
     assert code != 0 and words in err and "Traceback" not in err
     assert "not running" not in err  # refused before any attempt to connect
+
+
+@pytest.mark.parametrize(
+    "section",
+    ['[socket]\npath = "{path}"\n', '[control]\nsocket = "{path}"\n'],
+    ids=["socket", "old name control"],
+)
+def test_ctl_finds_the_socket_the_config_names(
+    server: ControlServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(section.format(path=server.path))
+    assert cli.main(["ctl", "--config", str(config), "status"]) == 0
+    assert capsys.readouterr().out.startswith("playing")

@@ -158,7 +158,7 @@ def _socket_path(args: argparse.Namespace) -> str:
     socket = getattr(args, "socket", None)
     if socket:
         return str(socket)
-    configured = _config_for_ctl(getattr(args, "config", None)).control.socket
+    configured = _config_for_ctl(getattr(args, "config", None)).socket.path
     paths = runpaths.client_socket_paths(configured, os.environ, os.path.exists)
     if len(paths) > 1:
         raise ControlError(
