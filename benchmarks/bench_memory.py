@@ -87,7 +87,7 @@ def main() -> int:
     config = work / "config.toml"
     config.write_text(
         '[audio]\noutput = "clock"\n'
-        f'[control]\nsocket = "{control}"\n'
+        f'[socket]\npath = "{control}"\n'
         f'[state]\nfile = "{work / "state.json"}"\n'
         f'[sounds]\ndir = "{sounds_dir}"\n'
     )
