@@ -1,17 +1,18 @@
 """The control socket's server: an adapter with no policy (the wire format: the package).
 
-It decodes each line with the decoder
-every adapter shares (:func:`~sleepsound.command_decoder.decode_command`, so a line
-gets the same reply as the same MQTT payload), answers a refused one at once and
-hands a checked command to ``submit(command, reply)`` (the daemon's queue); the
-daemon calls ``reply`` from its command loop. One thread serves every client through
-a selector, without ever blocking on one: lines are capped in size, a client may have
-only a few commands in flight (then it is not read until replies drain), a client
-that sends nothing and reads nothing for ``idle_timeout_s`` is dropped, and when
-all places are taken the longest-idle client makes room for a new one. Nobody can
-stall the loop. Whatever goes wrong with one client closes that client only; if
-the serving thread stops anyway, :meth:`ControlServer.revive` (the daemon's health
-check) starts it again.
+Each line is decoded with the decoder every adapter shares
+(:func:`~sleepsound.command_decoder.decode_command`, so a line gets the same reply as
+the same MQTT payload); a refused one is answered at once and a checked command
+handed to ``submit(command, reply)`` (the daemon's queue); the daemon calls ``reply``
+from its command loop. One thread serves every client through a selector, without
+ever blocking on one: lines are capped in size, a client may have only a few commands
+in flight (then it is not read until replies drain), a client that sends nothing and
+reads nothing for ``idle_timeout_s`` is dropped, and when all places are taken the
+longest-idle client makes room for a new one. Nobody can stall the loop. Whatever
+goes wrong with one client closes that client only; if the serving thread stops
+anyway, :meth:`ControlServer.revive` (the daemon's health check) starts it again.
+This module owns the socket file, the listener and the thread; the clients and
+their limits are :mod:`~sleepsound.control_socket.connections`.
 
 The socket file is created mode 0660 (the owner and the service's group); a stale
 file left by a crash is replaced, a live daemon's socket is not.
@@ -33,17 +34,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sleepsound.command_decoder import decode_command, error_reply
-from sleepsound.commands import Action, reply_error
-from sleepsound.errors import CommandError, ControlError
+from sleepsound.commands import reply_error
+from sleepsound.control_socket.connections import Client, Clients, Limits, Reply, Submit
+from sleepsound.errors import ControlError
 
 log = logging.getLogger(__name__)
-
-Reply = Callable[[Mapping[str, Any]], None]
-Submit = Callable[[object, Reply], None]
 
 SOCKET_MODE: Final = 0o660
 MAX_LINE_BYTES: Final = 16 * 1024
@@ -51,26 +48,7 @@ MAX_LINE_BYTES: Final = 16 * 1024
 MAX_IN_FLIGHT: Final = 8
 """Commands one client may have queued before it is no longer read."""
 MAX_CLIENTS: Final = 32
-MAX_OUTPUT_BYTES: Final = 256 * 1024
 IDLE_TIMEOUT_S: Final = 60.0
-ACTION_ALIASES: Final[Mapping[str, Action]] = {"get": "status"}
-"""``"get"`` reads like a query to people; on the socket it means ``"status"``."""
-
-
-@dataclass(eq=False)
-class _Client:
-    sock: socket.socket
-    deadline: float
-    inbuf: bytearray = field(default_factory=bytearray)
-    outbuf: bytearray = field(default_factory=bytearray)
-    in_flight: int = 0
-    events: int = selectors.EVENT_READ
-    """What the selector watches for this client now (0: not registered)."""
-    eof: bool = False
-    """The client has finished sending: answer what it sent, then close."""
-    failed: bool = False
-    """A fatal error reply is queued: send it, then close."""
-    closed: bool = False
 
 
 class ControlServer:
@@ -88,18 +66,15 @@ class ControlServer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
+        self._limits = Limits(idle_timeout_s, max_line_bytes, max_in_flight, max_clients)
         self._submit = submit
-        self._idle_timeout_s = idle_timeout_s
-        self._max_line = max_line_bytes
-        self._max_in_flight = max_in_flight
-        self._max_clients = max_clients
         self._clock = clock
         self._selector = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
-        self._clients: set[_Client] = set()
+        self._clients = self._new_clients()
         # Replies arrive from the command loop's thread; the serving thread sends them.
-        self._outbox: deque[tuple[_Client, bytes]] = deque()
+        self._outbox: deque[tuple[Client, bytes]] = deque()
         self._wake_r, self._wake_w = socket.socketpair()
         self._quit = False
         self._thread = threading.Thread(target=self._serve, name="sleepsound-control", daemon=True)
@@ -139,13 +114,13 @@ class ControlServer:
         """
         if self._quit or self._listener is None or self.serving:
             return False
-        for client in list(self._clients):
-            self._close(client)
+        self._clients.close_all()
         self._outbox.clear()
         # A fresh selector: the old one may be what failed.
         with contextlib.suppress(OSError, ValueError):
             self._selector.close()
         self._selector = selectors.DefaultSelector()
+        self._clients = self._new_clients()
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread = threading.Thread(target=self._serve, name="sleepsound-control", daemon=True)
@@ -166,7 +141,10 @@ class ControlServer:
         with contextlib.suppress(OSError):  # full means a wake-up is pending anyway
             self._wake_w.send(b"\0")
 
-    def _reply_for(self, client: _Client) -> Reply:
+    def _new_clients(self) -> Clients:
+        return Clients(self._selector, self._submit, self._reply_for, self._limits, self._clock)
+
+    def _reply_for(self, client: Client) -> Reply:
         def reply(document: Mapping[str, Any]) -> None:
             self._outbox.append((client, _reply_line(document)))
             self._wake()
@@ -176,7 +154,7 @@ class ControlServer:
     def _serve(self) -> None:
         try:
             while not self._quit:
-                timeout = self._timeout()
+                timeout = self._clients.timeout()
                 for key, mask in self._selector.select(timeout):
                     if key.fileobj is self._listener:
                         self._accept()
@@ -184,40 +162,14 @@ class ControlServer:
                         with contextlib.suppress(OSError):
                             self._wake_r.recv(4096)
                     else:
-                        self._serve_client(key.data, mask)
+                        self._clients.serve(key.data, mask)
                 self._deliver()
-                self._expire()
+                self._clients.expire()
         except Exception:
             log.exception("the control socket failed")
         finally:
             if not self._quit:
                 log.error("the control socket stopped serving; the health check restarts it")
-
-    def _serve_client(self, client: _Client, mask: int) -> None:
-        try:
-            if mask & selectors.EVENT_READ:
-                self._read(client)
-            if mask & selectors.EVENT_WRITE and not client.closed:
-                self._write(client)
-        except Exception:  # one client's trouble must not end the others' service
-            self._drop(client)
-
-    def _drop(self, client: _Client) -> None:
-        """Close ``client`` after an unexpected error, with an error reply if it can take one."""
-        log.exception("control socket: closing a client after an unexpected error")
-        with contextlib.suppress(Exception):
-            if not client.closed and not client.failed:
-                client.outbuf += b'{"status":"error","error":"internal error; see the log"}\n'
-                with contextlib.suppress(OSError):
-                    client.sock.send(client.outbuf)
-        with contextlib.suppress(Exception):
-            self._close(client)
-
-    def _timeout(self) -> float | None:
-        if not self._clients:
-            return None  # nothing can expire: sleep until a connection or a reply
-        soonest = min(client.deadline for client in self._clients)
-        return max(0.0, soonest - self._clock())
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -228,168 +180,15 @@ class ControlServer:
         except OSError as error:
             log.warning("control socket: accept failed: %s", error)
             return
-        sock.setblocking(False)
-        if len(self._clients) >= self._max_clients:
-            self._make_room()
-        client = _Client(sock, self._clock() + self._idle_timeout_s)
-        self._clients.add(client)
-        self._selector.register(sock, selectors.EVENT_READ, client)
-        if len(self._clients) > self._max_clients:
-            self._fail(client, "too many control connections, all busy; try again")
-
-    def _make_room(self) -> None:
-        """Close the longest-idle client, so an idle crowd cannot lock out a new one.
-
-        Idle means nothing in flight and nothing to send; its deadline is the oldest
-        activity plus the idle timeout, so the earliest deadline is the longest idle.
-        """
-        oldest = _longest_idle(self._clients)
-        if oldest is None:
-            return  # every client is busy: the new one is turned away instead
-        log.debug("control socket: full; closing the longest-idle client")
-        line = json.dumps(reply_error("closed to make room for another control connection"))
-        with contextlib.suppress(OSError):  # best effort: it is closed either way
-            oldest.sock.send((line + "\n").encode("ascii"))
-        self._close(oldest)
-
-    def _read(self, client: _Client) -> None:
-        try:
-            data = client.sock.recv(4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(client)
-            return
-        client.deadline = self._clock() + self._idle_timeout_s
-        if data:
-            client.inbuf += data
-        else:
-            client.eof = True
-            if client.inbuf and not client.inbuf.endswith(b"\n"):
-                client.inbuf += b"\n"  # a last line without its newline (echo -n | nc) counts
-        self._take_lines(client)
-
-    def _take_lines(self, client: _Client) -> None:
-        while client.in_flight < self._max_in_flight and not client.failed:
-            end = client.inbuf.find(b"\n")
-            if end < 0:
-                if len(client.inbuf) > self._max_line:
-                    self._fail(client, f"command too long: at most {self._max_line} bytes a line")
-                break
-            line = bytes(client.inbuf[:end])
-            del client.inbuf[: end + 1]
-            # Even a blank line is answered (the decoder calls it empty), as on MQTT:
-            # every line gets a reply, so a client never waits for one that never comes.
-            self._dispatch(client, line)
-        self._update(client)
-
-    def _dispatch(self, client: _Client, line: bytes) -> None:
-        if len(line) > self._max_line:
-            self._fail(client, f"command too long: at most {self._max_line} bytes a line")
-            return
-        client.in_flight += 1
-        reply = self._reply_for(client)
-        try:
-            command = decode_command(line, action_aliases=ACTION_ALIASES)
-        except CommandError as error:
-            reply(error_reply(error))
-            return
-        try:
-            self._submit(command, reply)
-        except Exception:  # the daemon is shutting down
-            log.exception("control socket: the daemon did not take a command")
-            reply(reply_error("the daemon cannot take commands now; see the log"))
+        self._clients.add(sock)
 
     def _deliver(self) -> None:
         while self._outbox:
             client, data = self._outbox.popleft()
-            if client.closed:
-                continue
-            try:
-                self._deliver_one(client, data)
-            except Exception:  # as in _serve_client: only this client pays
-                self._drop(client)
-
-    def _deliver_one(self, client: _Client, data: bytes) -> None:
-        client.in_flight -= 1
-        client.outbuf += data
-        if len(client.outbuf) > MAX_OUTPUT_BYTES:
-            log.info("control socket: dropping a client that does not read its replies")
-            self._close(client)
-            return
-        self._write(client)
-        if not client.closed:
-            self._take_lines(client)
-
-    def _write(self, client: _Client) -> None:
-        if client.outbuf:
-            try:
-                sent = client.sock.send(client.outbuf)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                self._close(client)
-                return
-            del client.outbuf[:sent]
-            if sent:
-                client.deadline = self._clock() + self._idle_timeout_s
-        self._update(client)
-
-    def _update(self, client: _Client) -> None:
-        """Close a finished client, or watch for what it can do next."""
-        if client.closed:
-            return
-        done = client.failed or (client.eof and b"\n" not in client.inbuf)
-        if done and not client.outbuf and client.in_flight <= 0:
-            self._close(client)
-            return
-        events = 0
-        if client.in_flight < self._max_in_flight and not (client.eof or client.failed):
-            events |= selectors.EVENT_READ
-        if client.outbuf:
-            events |= selectors.EVENT_WRITE
-        if events == client.events:
-            return
-        # A client with commands in flight and nothing to send waits unwatched: that is
-        # the back-pressure, it is read again once replies come back.
-        if client.events == 0:
-            self._selector.register(client.sock, events, client)
-        elif events == 0:
-            self._selector.unregister(client.sock)
-        else:
-            self._selector.modify(client.sock, events, client)
-        client.events = events
-
-    def _fail(self, client: _Client, message: str) -> None:
-        line = json.dumps(reply_error(message)) + "\n"
-        client.outbuf += line.encode("utf-8")
-        client.failed = True
-        client.inbuf.clear()
-        self._write(client)
-
-    def _expire(self) -> None:
-        now = self._clock()
-        for client in [c for c in self._clients if c.deadline <= now]:
-            if client.in_flight > 0 and not client.outbuf:
-                # Waiting for the daemon, not for the client.
-                client.deadline = now + self._idle_timeout_s
-                continue
-            log.debug("control socket: closing an idle client")
-            self._close(client)
-
-    def _close(self, client: _Client) -> None:
-        if client.closed:
-            return
-        client.closed = True
-        self._clients.discard(client)
-        if client.events:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(client.sock)
-        client.sock.close()
+            self._clients.deliver(client, data)
 
     def _close_all(self) -> None:
-        for client in list(self._clients):
-            self._close(client)
+        self._clients.close_all()
         if self._listener is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(self._listener)
@@ -406,11 +205,6 @@ class ControlServer:
             info = os.stat(self.path)
             if (info.st_dev, info.st_ino) == self._inode:
                 os.unlink(self.path)
-
-
-def _longest_idle(clients: set[_Client]) -> _Client | None:
-    idle = [c for c in clients if c.in_flight <= 0 and not c.outbuf and not c.failed]
-    return min(idle, key=lambda c: c.deadline) if idle else None
 
 
 def _reply_line(document: Mapping[str, Any]) -> bytes:
