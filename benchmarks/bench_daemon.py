@@ -29,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 
 TARGETS = {"ready_s": 1.5, "idle_pct": 0.5, "playing_pct": 3.0}
 
@@ -98,7 +98,7 @@ def main() -> int:
     config = work / "config.toml"
     config.write_text(
         '[audio]\noutput = "clock"\n'
-        f'[control]\nsocket = "{control}"\n'
+        f'[socket]\npath = "{control}"\n'
         f'[state]\nfile = "{work / "state.json"}"\n'
         f'[sounds]\ndir = "{work / "sounds"}"\n'
     )

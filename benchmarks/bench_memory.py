@@ -29,7 +29,7 @@ import numpy as np
 import soundfile
 from bench_engine import make_sparse_wav
 
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.daemon.sounds import DaemonSounds
 
 TARGET_MB = 80.0
@@ -87,7 +87,7 @@ def main() -> int:
     config = work / "config.toml"
     config.write_text(
         '[audio]\noutput = "clock"\n'
-        f'[control]\nsocket = "{control}"\n'
+        f'[socket]\npath = "{control}"\n'
         f'[state]\nfile = "{work / "state.json"}"\n'
         f'[sounds]\ndir = "{sounds_dir}"\n'
     )

@@ -147,7 +147,7 @@ def start_daemon(folder: Path, port: int) -> subprocess.Popen[bytes]:
     config = folder / "config.toml"
     config.write_text(
         '[audio]\noutput = "clock"\n'
-        f'[control]\nsocket = "{folder / "ctl.sock"}"\n'
+        f'[socket]\npath = "{folder / "ctl.sock"}"\n'
         f'[state]\nfile = "{folder / "state.json"}"\n'
         f'[sounds]\ndir = "{folder / "sounds"}"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ndevice_id = "{DEVICE}"\n'

@@ -47,7 +47,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import soundfile
 
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 
 DEVICE = "soak"
 BASE = f"sleepsound/{DEVICE}"
@@ -238,7 +238,7 @@ class Soak:
         config = self.folder / "config.toml"
         config.write_text(
             f'[audio]\noutput = "clock"\nrecord = "{self.record}"\nrate = {RATE}\nchannels = 1\n'
-            f'[control]\nsocket = "{self.socket}"\n'
+            f'[socket]\npath = "{self.socket}"\n'
             f'[state]\nfile = "{self.folder / "state.json"}"\n'
             f'[sounds]\ndir = "{self.folder / "sounds"}"\n'
             f'[mqtt]\nhost = "127.0.0.1"\nport = {self.broker.port}\ndevice_id = "{DEVICE}"\n'

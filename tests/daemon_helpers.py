@@ -32,7 +32,7 @@ import numpy as np
 import soundfile
 
 from sleepsound import cli
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.daemon.sounds import DaemonSounds
 from support.audio import level_envelope_db
 from support.waiting import WAIT_S
@@ -146,8 +146,8 @@ class DaemonProcess:
             "fade_out_s = 0.5\n"
             "crossfade_s = 0.5\n"
             f"{audio}"
-            "[control]\n"
-            f'socket = "{self.socket}"\n'
+            "[socket]\n"
+            f'path = "{self.socket}"\n'
             "[state]\n"
             f'file = "{self.state_file}"\n'
             f"save_delay_s = {save_delay_s}\n"

@@ -397,10 +397,10 @@ def test_a_section_spec_can_be_named_lazily(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(
         config,
         "_LAZY_FOR_TEST",
-        config.SectionSpec({"socket": {"type": "string"}}, config.ControlConfig),
+        config.SectionSpec({"path": {"type": "string"}}, config.SocketConfig),
         raising=False,
     )
-    assert parse_toml("[lazy]\nsocket = '/x'\n").section("lazy").socket == "/x"
+    assert parse_toml("[lazy]\npath = '/x'\n").section("lazy").path == "/x"
 
 
 def test_the_error_message_lists_every_problem() -> None:
@@ -436,3 +436,87 @@ def test_check_config_refuses_a_pin_the_header_lacks(
     assert "the daemon still starts" in err
     path.write_text('[[controls.buttons]]\npin = "BOARD16"\n[led]\npin = 26\n')
     assert main(["check-config", "--config", str(path)]) == 0
+
+
+# -- [socket], once [control] ------------------------------------------------------------------
+
+RENAME = "[control] socket is now [socket] path, so it is not mistaken for [controls] (the pins)"
+
+
+def test_the_socket_section_sets_the_socket() -> None:
+    loaded = parse_toml("[socket]\npath = '/run/x/ctl.sock'\n")
+    assert loaded.socket.path == "/run/x/ctl.sock"
+    assert loaded.warnings == ()
+    assert config.defaults().socket.path is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[control]\nsocket = '/run/x/ctl.sock'\n", "control = { socket = '/run/x/ctl.sock' }\n"],
+    ids=["table", "inline table"],
+)
+def test_the_old_control_section_still_works_with_a_warning(text: str) -> None:
+    loaded = parse_toml(text)
+    assert loaded.socket.path == "/run/x/ctl.sock"
+    assert loaded == parse_toml("[socket]\npath = '/run/x/ctl.sock'\n")
+    [warning] = loaded.warnings
+    assert warning.startswith(f"control.socket: {RENAME}; rename it")
+
+
+def test_an_empty_old_control_section_also_says_to_rename_it() -> None:
+    loaded = parse_toml("[control]\n")
+    assert loaded.socket.path is None
+    assert loaded.warnings == (
+        "control: [control] is now [socket], so it is not mistaken for [controls] (the pins); "
+        "rename it (the old name still works for now)",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[control]\nsocket = '/a.sock'\n[socket]\npath = '/b.sock'\n",
+        "[socket]\npath = '/b.sock'\n[control]\nsocket = '/b.sock'\n",  # even when equal
+        "[control]\n[socket]\n",
+    ],
+    ids=["different", "equal", "both empty"],
+)
+def test_both_the_old_and_the_new_section_is_an_error_naming_both(text: str) -> None:
+    assert problems(text) == [
+        "control: [control] and [socket] are both given; [control] is the old name of "
+        "[socket]: keep [socket] and remove [control]"
+    ]
+
+
+OLD_SECTION_MISTAKES = [
+    ("[control]\nsocket = ''\n", "control.socket: must not be empty"),
+    ("[control]\nsocket = 5\n", "control.socket: must be text in quotes, not 5"),
+    ("[control]\nsockets = '/x'\n", "control.sockets: unknown key (did you mean 'socket'?)"),
+    ("[control]\npath = '/x'\n", "control.path: unknown key (did you mean [socket] path?)"),
+    ("control = '/x'\n", "control: must be a table ([control]), not a string"),
+    ("[socket]\nsocket = '/x'\n", "socket.socket: unknown key (did you mean [socket] path?)"),
+    ("[socket]\npath = 5\n", "socket.path: must be text in quotes, not 5"),
+    ("[audio]\nsocket = '/x'\n", "audio.socket: unknown key (did you mean [socket] path?)"),
+    ("[sockt]\n", "[sockt]: unknown section (did you mean [socket]?)"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), OLD_SECTION_MISTAKES)
+def test_mistakes_in_either_name_name_the_key_as_written(text: str, expected: str) -> None:
+    assert problems(text) == [expected]
+
+
+def test_check_config_passes_the_old_name_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sleepsound.cli import main
+
+    path = tmp_path / "old.toml"
+    path.write_text("[control]\nsocket = '/run/x/ctl.sock'\n")
+    assert main(["check-config", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"sleepsound: warning: control.socket: {RENAME}" in captured.err
+    assert captured.out == f"config OK: {path}\n"
+    path.write_text("[control]\nsocket = '/a.sock'\n[socket]\npath = '/b.sock'\n")
+    assert main(["check-config", "--config", str(path)]) == 78
+    assert "[control] and [socket] are both given" in capsys.readouterr().err

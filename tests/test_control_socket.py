@@ -20,8 +20,10 @@ import pytest
 
 from sleepsound import cli
 from sleepsound.commands import Command
-from sleepsound.control_socket import ControlServer, document_of, request, status_line
+from sleepsound.control_socket.client import request
+from sleepsound.control_socket.server import ControlServer
 from sleepsound.errors import ControlError
+from sleepsound.status_text import document_of
 from support.waiting import wait_until
 
 
@@ -264,26 +266,6 @@ def test_request_names_the_socket_when_nobody_listens(short_dir: Path) -> None:
         request(path, {"action": "status"})
 
 
-def test_status_line_reads_like_a_sentence() -> None:
-    document = {
-        "state": "playing",
-        "sound": "rain",
-        "volume": 30,
-        "max_volume": 80,
-        "sleep_timer": 45,
-        "timer_ends_at": "2030-01-01T22:41:00Z",
-        "layer": {"sound": "pink-noise", "volume": 20},
-        "last_error": None,
-    }
-    line = status_line(document, tz=__import__("datetime").UTC)
-    assert line == (
-        "playing rain, volume 30 (max 80), timer 45 min, ends 22:41, layer pink-noise at 20"
-    )
-    stopped = {**document, "state": "stopped", "sleep_timer": 0, "timer_ends_at": None}
-    stopped["layer"] = None
-    assert status_line(stopped) == "stopped (rain), volume 30 (max 80), timer off"
-
-
 # -- hostile lines, a dying thread, idle crowds ---------------------------------------------
 
 HOSTILE_LINES = [
@@ -423,3 +405,17 @@ def test_ctl_send_checks_with_the_daemons_decoder(
     err = capsys.readouterr().err
     assert code != 0 and words in err and "Traceback" not in err
     assert "not running" not in err  # refused before any attempt to connect
+
+
+@pytest.mark.parametrize(
+    "section",
+    ['[socket]\npath = "{path}"\n', '[control]\nsocket = "{path}"\n'],
+    ids=["socket", "old name control"],
+)
+def test_ctl_finds_the_socket_the_config_names(
+    server: ControlServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(section.format(path=server.path))
+    assert cli.main(["ctl", "--config", str(config), "status"]) == 0
+    assert capsys.readouterr().out.startswith("playing")

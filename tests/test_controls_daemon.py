@@ -33,7 +33,7 @@ from gpiozero.pins.mock import MockPWMPin
 
 from daemon_helpers import CACHE_HOME, block_levels_db, read_recording, run_on_mock_pins
 from sleepsound.config import load_config
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.controls import adapter as controls_adapter
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import Finger
@@ -119,8 +119,8 @@ class Harness:
             "fade_in_s = 0.3\n"
             "fade_out_s = 0.3\n"
             "crossfade_s = 0.3\n"
-            "[control]\n"
-            f'socket = "{self.directory / "ctl.sock"}"\n'
+            "[socket]\n"
+            f'path = "{self.directory / "ctl.sock"}"\n'
             "[state]\n"
             f'file = "{self.directory / "state.json"}"\n'
             "[sounds]\n"

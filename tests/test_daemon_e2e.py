@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import queue
 import random
@@ -30,7 +32,7 @@ from daemon_helpers import (
     wait_until,
     warm_loudness_cache,
 )
-from sleepsound import statefile
+from sleepsound import cli, statefile
 from sleepsound.commands import Command
 from sleepsound.config import load_config
 from sleepsound.daemon import Daemon
@@ -326,7 +328,7 @@ def test_config_errors_are_listed_all_at_once(make_daemon: Callable[..., DaemonP
     daemon = make_daemon()
     daemon.write_config(
         text='[audio]\nvoluem = 20\nmax_volume = 150\n[sleep]\nfade_min = "ten"\n'
-        f'[control]\nsocket = "{daemon.socket}"\n'
+        f'[socket]\npath = "{daemon.socket}"\n'
     )
     base = [sys.executable, "-m", "sleepsound.cli"]
     for command in (["check-config"], ["run"]):
@@ -352,6 +354,33 @@ def test_config_errors_are_listed_all_at_once(make_daemon: Callable[..., DaemonP
     )
     assert result.returncode == 0
     assert result.stdout == f"config OK: {daemon.config}\n"
+
+
+def test_the_old_control_section_still_works_and_says_to_rename_it(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    text = daemon.config_text()
+    assert "[socket]\npath =" in text
+    daemon.write_config(text=text.replace("[socket]\npath =", "[control]\nsocket ="))
+    rename = "control.socket: [control] socket is now [socket] path"
+    checked = subprocess.run(
+        [sys.executable, "-m", "sleepsound.cli", "check-config", "--config", str(daemon.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr  # a warning, never a refusal
+    assert f"warning: {rename}" in checked.stderr
+    assert checked.stdout == f"config OK: {daemon.config}\n"
+
+    daemon.start()
+    assert rename in daemon.log_text()  # logged at start, before READY=1
+    # `ctl` finds the daemon through the same old section, as a user's shell would.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["ctl", "--config", str(daemon.config), "play", "brown-noise"])
+    assert code == 0 and out.getvalue().startswith("playing brown-noise"), out.getvalue()
 
 
 def test_sd_notify_ready_watchdog_and_stopping(make_daemon: Callable[..., DaemonProcess]) -> None:

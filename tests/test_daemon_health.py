@@ -18,7 +18,7 @@ from gpiozero.pins.mock import MockFactory
 from daemon_helpers import CACHE_HOME, run_on_mock_pins
 from sleepsound.commands import Command
 from sleepsound.config import load_config
-from sleepsound.control_socket import request
+from sleepsound.control_socket.client import request
 from sleepsound.daemon import Daemon
 from sleepsound.errors import ControlError
 from support.waiting import wait_until
@@ -37,7 +37,7 @@ def test_the_health_check_revives_a_dead_control_socket(
     config_file = tmp_path / "config.toml"
     config_file.write_text(
         '[audio]\noutput = "clock"\n'
-        f'[control]\nsocket = "{socket_path}"\n'
+        f'[socket]\npath = "{socket_path}"\n'
         f'[state]\nfile = "{tmp_path / "state.json"}"\n'
         f'[sounds]\ndir = "{tmp_path / "sounds"}"\n'
     )

@@ -244,8 +244,8 @@ class Bedside:
             "fade_in_s = 0.3\n"
             "fade_out_s = 0.3\n"
             f"{audio}"
-            "[control]\n"
-            f'socket = "{self.directory / "ctl.sock"}"\n'
+            "[socket]\n"
+            f'path = "{self.directory / "ctl.sock"}"\n'
             "[state]\n"
             f'file = "{self.directory / "state.json"}"\n'
             "[sounds]\n"

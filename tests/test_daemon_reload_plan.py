@@ -101,9 +101,9 @@ def test_the_sounds_section_reopens_the_library() -> None:
 
 def test_the_socket_and_the_state_file_wait_for_a_restart() -> None:
     new = parse_toml(
-        _merged(BASE, '[control]\nsocket = "/tmp/x.sock"\n[state]\nfile = "/tmp/s.json"\n')
+        _merged(BASE, '[socket]\npath = "/tmp/x.sock"\n[state]\nfile = "/tmp/s.json"\n')
     )
-    assert plan(config(), new).next_restart == ("[control] socket", "[state] file")
+    assert plan(config(), new).next_restart == ("[socket] path", "[state] file")
 
 
 @pytest.mark.parametrize(

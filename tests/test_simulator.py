@@ -52,8 +52,8 @@ class Pane:
             'output = "clock"\n'
             "fade_in_s = 0.5\n"
             "fade_out_s = 0.5\n"
-            "[control]\n"
-            f'socket = "{self.short / "ctl.sock"}"\n'
+            "[socket]\n"
+            f'path = "{self.short / "ctl.sock"}"\n'
             "[state]\n"
             f'file = "{directory / "state.json"}"\n'
             "[sounds]\n"

@@ -74,7 +74,7 @@ def test_the_daemon_republishes_timer_ends_at_after_a_jump(tmp_path: Path, jump_
     shift = [0.0]
     (tmp_path / "config.toml").write_text(
         '[audio]\noutput = "clock"\n'
-        f'[control]\nsocket = "{tmp_path / "ctl.sock"}"\n'
+        f'[socket]\npath = "{tmp_path / "ctl.sock"}"\n'
         f'[state]\nfile = "{tmp_path / "state.json"}"\n'
         f'[sounds]\ndir = "{tmp_path / "sounds"}"\n'
     )

@@ -125,10 +125,14 @@ class SoundsConfig:
 
 
 @dataclass(frozen=True)
-class ControlConfig:
-    """``[control]``: the local control socket."""
+class SocketConfig:
+    """``[socket]``: the local control socket (``sleepsound ctl``, scripts).
 
-    socket: str | None = None
+    Called ``[control]`` before, too close to ``[controls]`` (the pins); the old name
+    still works, with a warning (:data:`RENAMED_SECTIONS`).
+    """
+
+    path: str | None = None
     """Unset: ``$RUNTIME_DIRECTORY/control.sock`` under systemd (``/run/sleepsound``),
     else ``$XDG_RUNTIME_DIR/sleepsound/control.sock`` (see :mod:`sleepsound.runpaths`)."""
 
@@ -255,7 +259,7 @@ _TOPIC: Final = {
     "pattern": r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
     _MEANS: "a topic such as 'sleepsound' or 'home/sleepsound' (no spaces, + or #)",
 }
-CONTROL_SCHEMA: Final[dict[str, Any]] = {"socket": _PATH}
+SOCKET_SCHEMA: Final[dict[str, Any]] = {"path": _PATH}
 STATE_SCHEMA: Final[dict[str, Any]] = {"file": _PATH, "save_delay_s": number_schema(0, 3600)}
 MQTT_SCHEMA: Final[dict[str, Any]] = {
     "host": {"type": "string"},
@@ -362,7 +366,7 @@ SECTIONS: dict[str, SectionSpec | str] = {
     "audio": SectionSpec(AUDIO_SCHEMA, AudioConfig, _check_audio, _advise_audio),
     "sleep": SectionSpec(SLEEP_SCHEMA, SleepConfig, _check_sleep),
     "sounds": SectionSpec(SOUNDS_SCHEMA, SoundsConfig),
-    "control": SectionSpec(CONTROL_SCHEMA, ControlConfig),
+    "socket": SectionSpec(SOCKET_SCHEMA, SocketConfig),
     "state": SectionSpec(STATE_SCHEMA, StateConfig),
     "mqtt": SectionSpec(MQTT_SCHEMA, MqttConfig, _check_mqtt),
     "controls": "sleepsound.controls.schema:CONTROLS_SECTION",
@@ -372,13 +376,34 @@ SECTIONS: dict[str, SectionSpec | str] = {
 
 
 @dataclass(frozen=True)
+class RenamedSection:
+    """An old section name that still works: its keys are read into the new section."""
+
+    new: str
+    """The section's name now."""
+    keys: Mapping[str, str]
+    """Old key -> new key; each old key is checked by its new key's schema."""
+    why: str
+    """Why it was renamed, for the warning."""
+
+
+RENAMED_SECTIONS: Final[Mapping[str, RenamedSection]] = {
+    "control": RenamedSection(
+        "socket", {"socket": "path"}, "so it is not mistaken for [controls] (the pins)"
+    ),
+}
+"""Old section names read as their new ones, with a warning (never a refusal: an
+upgrade must not stop a device over a name). Giving both is an error."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, checked configuration; sections outside the core are in ``extra``."""
 
     audio: AudioConfig = field(default_factory=AudioConfig)
     sleep: SleepConfig = field(default_factory=SleepConfig)
     sounds: SoundsConfig = field(default_factory=SoundsConfig)
-    control: ControlConfig = field(default_factory=ControlConfig)
+    socket: SocketConfig = field(default_factory=SocketConfig)
     state: StateConfig = field(default_factory=StateConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -539,9 +564,10 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
     problems = _problems(data, specs)
     if problems:
         raise ConfigError(problems, path)
+    data, advice = _read_renamed(data)
     built = {name: _build(spec, data.get(name, {})) for name, spec in specs.items()}
     core = {name: built.pop(name) for name in list(built) if name in _CORE}
-    advice = [
+    advice += [
         warning
         for name, spec in specs.items()
         if spec.advise is not None
@@ -552,17 +578,27 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
 
 def schema() -> dict[str, Any]:
     """The JSON schema of the whole file (for documentation and editors)."""
+    sections = {
+        name: {
+            "type": "object",
+            "properties": dict(spec.properties),
+            "additionalProperties": False,
+        }
+        for name, spec in ((n, _spec(n)) for n in SECTIONS)
+    }
+    for old, renamed in RENAMED_SECTIONS.items():
+        # Each old key takes what its new key takes, so its problems name the old key.
+        properties = _spec(renamed.new).properties
+        sections[old] = {
+            "type": "object",
+            "properties": {key: properties[new] for key, new in renamed.keys.items()},
+            "additionalProperties": False,
+            "deprecated": True,
+        }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
-        "properties": {
-            name: {
-                "type": "object",
-                "properties": dict(spec.properties),
-                "additionalProperties": False,
-            }
-            for name, spec in ((n, _spec(n)) for n in SECTIONS)
-        },
+        "properties": sections,
         "additionalProperties": False,
     }
 
@@ -593,6 +629,12 @@ def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list
         problems.extend(_describe(error, data, specs))
     problems.extend(
         f"{key_path}: {value} is not a finite number" for key_path, value in _non_finite(data)
+    )
+    problems.extend(
+        f"{old}: [{old}] and [{renamed.new}] are both given; [{old}] is the old name of "
+        f"[{renamed.new}]: keep [{renamed.new}] and remove [{old}]"
+        for old, renamed in RENAMED_SECTIONS.items()
+        if old in data and renamed.new in data
     )
     # Cross-field checks only look at keys that passed the schema on their own.
     bad = {p.split(":")[0] for p in problems}
@@ -713,6 +755,9 @@ def _unknown_key(
         return f"{section}.{key}: unknown key{hint}"
     if owners:
         return f"{section}.{key}: unknown key (did you mean [{owners[0]}] {key}?)"
+    renamed = [(r.new, r.keys[key]) for r in RENAMED_SECTIONS.values() if key in r.keys]
+    if renamed and section not in RENAMED_SECTIONS:
+        return f"{section}.{key}: unknown key (did you mean [{renamed[0][0]}] {renamed[0][1]}?)"
     return f"{section}.{key}: unknown key; [{section}] knows " + ", ".join(known)
 
 
@@ -726,6 +771,30 @@ def _non_finite(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _non_finite(item, (*path, index))
+
+
+def _read_renamed(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]]:
+    """``data`` with old section names read as their new ones, and a warning for each.
+
+    Called once the document passed every check, so each old section is a table of
+    known keys and its new section is not also given.
+    """
+    if not any(old in data for old in RENAMED_SECTIONS):
+        return data, []
+    moved = dict(data)
+    warnings = []
+    for old, renamed in RENAMED_SECTIONS.items():
+        if old not in moved:
+            continue
+        table = _table(moved.pop(old))
+        moved[renamed.new] = {renamed.keys[key]: value for key, value in table.items()}
+        given = [f"[{old}] {key} is now [{renamed.new}] {renamed.keys[key]}" for key in table]
+        where = f"{old}.{next(iter(table))}" if len(table) == 1 else old
+        what = ", ".join(given) or f"[{old}] is now [{renamed.new}]"
+        warnings.append(
+            f"{where}: {what}, {renamed.why}; rename it (the old name still works for now)"
+        )
+    return moved, warnings
 
 
 def _build(spec: SectionSpec, table: Mapping[str, Any]) -> Any:

@@ -25,7 +25,7 @@ SYSTEM_CACHE_DIR: Final = "/var/cache/sleepsound"
 
 
 def daemon_socket_path(configured: str | None, environ: Mapping[str, str]) -> str:
-    """The socket the daemon listens on: ``[control] socket``, else its runtime directory."""
+    """The socket the daemon listens on: ``[socket] path``, else its runtime directory."""
     if configured:
         return configured
     runtime = _first(environ.get("RUNTIME_DIRECTORY"))

@@ -21,6 +21,7 @@ from sleepsound.errors import SleepsoundError
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "sleepsound.cli.audio",
     "sleepsound.cli.run",
+    "sleepsound.cli.ctl",
     "sleepsound.cli.mqtt",
     "sleepsound.cli.sounds",
 )

@@ -1,39 +1,22 @@
-"""``sleepsound run``, ``sleepsound check-config`` and ``sleepsound ctl ...``.
+"""``sleepsound run`` and ``sleepsound check-config``.
 
-``run`` is what systemd starts; ``ctl`` talks to it over the control socket::
-
-    sleepsound ctl play [SOUND] [--volume V] [--timer MIN]
-    sleepsound ctl stop | toggle | next | previous
-    sleepsound ctl volume 40 | +5 | -5
-    sleepsound ctl timer 45 | off
-    sleepsound ctl layer on | off | SOUND [--volume V]
-    sleepsound ctl status [--json]
-    sleepsound ctl send '{"action": "play", "fade": 10}'
-
-Each prints the resulting status line (as ``ctl status`` does), after any warning.
-A refused command exits 1 with the reason on one line; a daemon that cannot be
-reached exits 3 naming the socket.
+``run`` is what systemd starts (``--simulate``: with mock pins and a terminal view);
+``check-config`` lists every problem in the config file. ``ctl`` is
+:mod:`sleepsound.cli.ctl`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from typing import Any, Final
 
-from sleepsound import runpaths
-from sleepsound.cli.args import finite_number
-from sleepsound.command_decoder import decode_value
-from sleepsound.config import Config, load_config
-from sleepsound.control_socket import CLIENT_TIMEOUT_S, document_of, request, status_line
-from sleepsound.errors import CommandError, ConfigError, ControlError
+from sleepsound.config import load_config
+from sleepsound.errors import ConfigError
 
 EXIT_OK: Final = 0
-EXIT_REFUSED: Final = 1
-EXIT_UNREACHABLE: Final = 3
 EXIT_CONFIG: Final = 78
 """EX_CONFIG: the unit's RestartPreventExitStatus=78 stops a restart loop on a bad config."""
 
@@ -47,7 +30,7 @@ SYSLOG_PRIORITY: Final = {
 
 
 def register(subparsers: Any) -> None:
-    """Add ``run``, ``check-config`` and ``ctl``."""
+    """Add ``run`` and ``check-config``."""
     run = subparsers.add_parser(
         "run", help="run the player daemon in the foreground (what systemd starts)"
     )
@@ -65,46 +48,6 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument("--config", metavar="PATH", help="config file to check")
     check.set_defaults(func=check_config)
-
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--socket", metavar="PATH", default=argparse.SUPPRESS, help="the daemon's control socket"
-    )
-    common.add_argument(
-        "--config", metavar="PATH", default=argparse.SUPPRESS, help="read the socket path here"
-    )
-    common.add_argument(
-        "--timeout",
-        metavar="S",
-        type=finite_number,
-        default=argparse.SUPPRESS,
-        help=f"seconds to wait for an answer (default {CLIENT_TIMEOUT_S:g})",
-    )
-    ctl = subparsers.add_parser("ctl", parents=[common], help="control the running daemon")
-    actions = ctl.add_subparsers(dest="ctl_action", metavar="ACTION", required=True)
-
-    play = actions.add_parser("play", parents=[common], help="start playing (or change sound)")
-    play.add_argument("sound", nargs="?", metavar="SOUND", help="a sound id or generator name")
-    play.add_argument("--volume", type=finite_number, metavar="V", help="volume 0-100")
-    play.add_argument("--timer", type=_minutes, metavar="MIN", help="sleep timer, 0/off = none")
-    play.add_argument("--fade", type=finite_number, metavar="S", help="fade-in seconds")
-    stop = actions.add_parser("stop", parents=[common], help="fade out and stop")
-    stop.add_argument("--fade", type=finite_number, metavar="S", help="fade-out seconds")
-    actions.add_parser("toggle", parents=[common], help="play if stopped, else stop")
-    actions.add_parser("next", parents=[common], help="the next sound")
-    actions.add_parser("previous", parents=[common], help="the previous sound")
-    volume = actions.add_parser("volume", parents=[common], help="set (40) or step (+5, -5)")
-    volume.add_argument("value", metavar="V|+N|-N", help="absolute 0-100, or a step")
-    timer = actions.add_parser("timer", parents=[common], help="sleep timer in minutes (off = 0)")
-    timer.add_argument("minutes", type=_minutes, metavar="MIN")
-    layer = actions.add_parser("layer", parents=[common], help="a bed under the main sound")
-    layer.add_argument("layer", metavar="on|off|SOUND")
-    layer.add_argument("--volume", type=finite_number, metavar="V", help="layer volume 0-100")
-    status = actions.add_parser("status", parents=[common], help="what is playing")
-    status.add_argument("--json", action="store_true", help="the state document as JSON")
-    send = actions.add_parser("send", parents=[common], help="send a raw JSON command")
-    send.add_argument("command", metavar="JSON")
-    ctl.set_defaults(func=control)
 
 
 # -- run and check-config -------------------------------------------------------------------
@@ -173,120 +116,3 @@ class _JournalFormatter(logging.Formatter):
         """Format as usual, behind the priority prefix."""
         priority = SYSLOG_PRIORITY.get(record.levelno, 6)
         return f"<{priority}>{super().format(record)}"
-
-
-# -- ctl --------------------------------------------------------------------------------------
-
-
-def control(args: argparse.Namespace) -> int:
-    """``sleepsound ctl ACTION``: one command to the daemon, one line back."""
-    try:
-        command = _command(args)
-    except argparse.ArgumentTypeError as error:
-        print(f"sleepsound: {error}", file=sys.stderr)
-        return 2
-    timeout_s = getattr(args, "timeout", CLIENT_TIMEOUT_S)
-    try:
-        path = _socket_path(args)
-        reply = request(path, command, timeout_s)
-    except ControlError as error:
-        print(f"sleepsound: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    if reply.get("status") != "ok":
-        print(f"sleepsound: {_one_line(str(reply.get('error', reply)))}", file=sys.stderr)
-        return EXIT_REFUSED
-    if reply.get("warning"):
-        print(f"sleepsound: {_one_line(str(reply['warning']))}", file=sys.stderr)
-    if args.ctl_action == "status":
-        document = document_of(reply)
-        print(json.dumps(document) if args.json else status_line(document))
-        return EXIT_OK
-    # Say what the command did, as `ctl status` would: silence reads as "nothing happened".
-    # Commands are applied in order on one queue, so this status follows the command.
-    try:
-        after = request(path, {"action": "status"}, timeout_s)
-    except ControlError as error:
-        print(f"sleepsound: done, but no status: {error}", file=sys.stderr)
-        return EXIT_OK
-    print(status_line(document_of(after)))
-    return EXIT_OK
-
-
-def _command(args: argparse.Namespace) -> dict[str, Any]:
-    action = args.ctl_action
-    if action == "play":
-        command: dict[str, Any] = {"action": "play"}
-        for key, value in (
-            ("sound", args.sound),
-            ("volume", args.volume),
-            ("sleep_timer", args.timer),
-            ("fade", args.fade),
-        ):
-            if value is not None:
-                command[key] = value
-        return command
-    if action == "stop":
-        return {"action": "stop"} if args.fade is None else {"action": "stop", "fade": args.fade}
-    if action in ("toggle", "next", "previous", "status"):
-        return {"action": action}
-    if action == "volume":
-        return _volume(args.value)
-    if action == "timer":
-        return {"sleep_timer": args.minutes}
-    if action == "layer":
-        command = {"layer": args.layer}
-        if args.volume is not None:
-            command["layer_volume"] = args.volume
-        return command
-    if action == "send":
-        try:  # the daemon's own strict decoder: nothing it would refuse is sent
-            raw = decode_value(args.command)
-        except CommandError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-        if not isinstance(raw, dict):
-            raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"action": "play"}\'')
-        return raw
-    raise AssertionError(f"unhandled ctl action {action}")
-
-
-def _volume(text: str) -> dict[str, Any]:
-    value = finite_number(text)
-    key = "volume_step" if text.strip().startswith(("+", "-")) else "volume"
-    return {key: int(value) if value.is_integer() else value}
-
-
-def _socket_path(args: argparse.Namespace) -> str:
-    socket = getattr(args, "socket", None)
-    if socket:
-        return str(socket)
-    configured = _config_for_ctl(getattr(args, "config", None)).control.socket
-    paths = runpaths.client_socket_paths(configured, os.environ, os.path.exists)
-    if len(paths) > 1:
-        raise ControlError(
-            f"the sleepsound daemon is not running (no socket at {' or '.join(paths)})"
-        )
-    return paths[0]
-
-
-def _config_for_ctl(path: str | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as error:
-        # ctl only wants the socket path: a broken config should not stop a "stop".
-        print(
-            f"sleepsound: the config has {len(error.problems)} problem(s) (see "
-            "`sleepsound check-config`); using the default socket",
-            file=sys.stderr,
-        )
-        return Config()
-
-
-def _minutes(text: str) -> float:
-    if text.strip().lower() == "off":
-        return 0
-    value = finite_number(text)
-    return int(value) if value.is_integer() else value
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -48,9 +48,9 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from sleepsound.commands import Command
 from sleepsound.config import Config
-from sleepsound.control_socket import output_silence
 from sleepsound.controls.adapter import ControlsAdapter
 from sleepsound.controls.finger import Finger
+from sleepsound.status_text import output_silence
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from typing import Any, Final
 from sleepsound import player, statefile, wallclock
 from sleepsound.adapter_host import Reply
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
-from sleepsound.control_socket import status_line
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
 from sleepsound.daemon.listeners import Listener, Listeners, call
 from sleepsound.errors import CommandError
 from sleepsound.player import Outcome, PlayerContext, PlayerState
 from sleepsound.sdnotify import Notifier
+from sleepsound.status_text import status_line
 
 log = logging.getLogger(__name__)
 

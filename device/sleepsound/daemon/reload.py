@@ -9,7 +9,7 @@ The daemon's part (:meth:`Daemon._reload <sleepsound.daemon.root.Daemon>`) is::
     sounds:   reopen the library when [sounds] changed, else rescan the folder
     player:   a new context from the config (clamp volume, re-scene, tell listeners)
     output:   reopen when a device key of [audio] changed or the card was missing
-    later:    "[control] socket changed: takes effect at the next restart"
+    later:    "[socket] path changed: takes effect at the next restart"
     adapters: restart those whose config changed; start again those not running
               (off, or failed: the user may have fixed what stopped them)
 
@@ -89,7 +89,7 @@ def plan_reload(
         next_restart=tuple(
             name
             for name, before, after in (
-                ("[control] socket", old.control.socket, new.control.socket),
+                ("[socket] path", old.socket.path, new.socket.path),
                 ("[state] file", old.state.file, new.state.file),
             )
             if before != after

@@ -42,7 +42,7 @@ from typing import Any, Final
 from sleepsound import player, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
 from sleepsound.config import Config, load_config, salvage_ceiling
-from sleepsound.control_socket import ControlServer
+from sleepsound.control_socket.server import ControlServer
 from sleepsound.daemon.adapters import Adapters
 from sleepsound.daemon.audio import AudioSupervisor
 from sleepsound.daemon.listeners import Listener
@@ -97,7 +97,7 @@ class Daemon:
         self._on_controls_started = on_controls_started
         self.state_path = runpaths.state_file_path(config.state.file, self._environ)
         self._state_file = StateFile(self.state_path)
-        self.socket_path = runpaths.daemon_socket_path(config.control.socket, self._environ)
+        self.socket_path = runpaths.daemon_socket_path(config.socket.path, self._environ)
         self._sounds: DaemonSounds | None = None
         self._control: ControlServer | None = None
         self._audio = AudioSupervisor(lambda fact: self._loop.queue.put(fact), self._opener)
