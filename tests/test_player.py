@@ -628,7 +628,7 @@ def test_context_from_the_real_config() -> None:
 
 def _entry(sound_id: str, kind: str = "texture", spatial: str = "stereo", category: str = "x"):
     from sleepsound.library.catalog import SoundEntry
-    from sleepsound.library.metadata import SoundMeta
+    from sleepsound.sources.metadata import SoundMeta
 
     spec = f"/sounds/{sound_id}.flac" if kind == "file" else sound_id
     meta = SoundMeta(title=sound_id, category=category, spatial=spatial)

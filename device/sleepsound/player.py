@@ -82,8 +82,8 @@ from sleepsound.errors import CommandError
 from sleepsound.library import rotation
 from sleepsound.library.beds import MonoBinaural, plan_bed, playback_warning
 from sleepsound.library.catalog import SoundEntry
+from sleepsound.saved_state import SavedState
 from sleepsound.scene import Layer, Scene, SleepFade
-from sleepsound.statefile import SavedState
 
 MIN_FADE_IN_S: Final = 0.5
 """Play from silence never rises faster than this, even with ``"fade": 0``."""

@@ -23,12 +23,12 @@ from sleepsound.library.levelled import LevelledSource
 from sleepsound.library.loudness import TARGET_LUFS
 from sleepsound.library.loudness_cache import LoudnessCache
 from sleepsound.library.loudness_service import LoudnessService, OpenBuiltin
-from sleepsound.library.presets import Preset, PresetSet
 from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import is_generator, open_generator
-from sleepsound.sources.textures import find_texture, open_texture
+from sleepsound.sources.presets import Preset, PresetSet
+from sleepsound.sources.texture_engines import find_texture, open_texture
 
 log = logging.getLogger(__name__)
 

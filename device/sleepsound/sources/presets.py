@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sleepsound.errors import UnknownSoundError
-from sleepsound.library.metadata import SoundMeta, apply_fields, split_known
-from sleepsound.library.slug import is_valid_id
+from sleepsound.sources.metadata import SoundMeta, apply_fields, split_known
+from sleepsound.sources.slug import is_valid_id
 
 GENERATORS: tuple[str, ...] = (
     "white-noise",
