@@ -61,8 +61,8 @@ unset, the last chosen preset stays (and is saved across restarts).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -462,7 +462,8 @@ def status_document(state: PlayerState, now_s: float, wall_now_s: float) -> dict
     ends_at = None
     if state.audible and state.timer_deadline_s is not None:
         wall = wall_now_s + (state.timer_deadline_s - now_s)
-        ends_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(wall + 0.5)))
+        moment = dt.datetime.fromtimestamp(math.floor(wall + 0.5), dt.UTC)
+        ends_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     layer = None
     if state.layer.on and state.layer.sound is not None:
         layer = {"sound": state.layer.sound, "volume": _whole(state.layer.volume)}

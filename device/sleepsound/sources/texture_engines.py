@@ -1,4 +1,4 @@
-"""The built-in textures by id: which engine renders a preset, and opening one.
+"""The built-in sounds by id: which engine renders a preset, and opening one as it is.
 
 Kept apart from :mod:`sleepsound.sources.textures` (the engines) and
 :mod:`sleepsound.sources.whispers` (the voices, built on those engines), so that
@@ -8,11 +8,13 @@ the registry imports both and neither imports the other back.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from sleepsound.errors import UnknownSoundError
-from sleepsound.sources.generators import parse_spec
+from sleepsound.sources.base import Source
+from sleepsound.sources.generators import is_generator, open_generator, parse_spec
 from sleepsound.sources.presets import Preset, find_preset, load_presets, presets_dir
 from sleepsound.sources.textures import Brushing, Fan, Paper, Rain, Surf, Tapping, Texture
 from sleepsound.sources.whispers import Attention, Whispers
@@ -94,3 +96,40 @@ def open_texture(
             f"{preset.id}: unknown texture engine {preset.engine!r}; known: {', '.join(ENGINES)}"
         )
     return engine(preset, rate, channels, seed)
+
+
+def open_builtin(spec: str, rate: int, channels: int) -> Source:
+    """Open a texture id or generator spec as it is (no levelling).
+
+    Reads the texture's preset file (once); :class:`BuiltinOpener` uses presets
+    already parsed instead.
+    """
+    preset = find_texture(spec)
+    if preset is not None:
+        return open_texture(preset, rate, channels)
+    return _open_generator(spec, rate, channels)
+
+
+def _open_generator(spec: str, rate: int, channels: int) -> Source:
+    if is_generator(spec):
+        return open_generator(spec, rate, channels)
+    raise UnknownSoundError(f"{spec!r} is neither a built-in texture nor a generator")
+
+
+class BuiltinOpener:
+    """``opener(spec, rate, channels)`` for built-in specs, from presets parsed once.
+
+    A texture id among ``presets`` opens with that :class:`Preset`, anything else
+    as a generator spec; no preset file is read.
+    """
+
+    def __init__(self, presets: Iterable[Preset]) -> None:
+        """Remember the texture presets by id."""
+        self.textures = {p.id: p for p in presets if p.kind == "texture"}
+
+    def __call__(self, spec: str, rate: int, channels: int) -> Source:
+        """Open ``spec`` as it is (no levelling)."""
+        preset = self.textures.get(spec)
+        if preset is not None:
+            return open_texture(preset, rate, channels)
+        return _open_generator(spec, rate, channels)
