@@ -43,7 +43,7 @@ from typing import Any, Final
 
 import jsonschema
 
-from sleepsound.commands import did_you_mean, type_name
+from sleepsound.commands import TIMER_PRESETS_MIN, did_you_mean, type_name
 from sleepsound.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
@@ -94,8 +94,9 @@ class SleepConfig:
     uses the last timer you chose, which is saved across restarts."""
     fade_min: float = 10.0
     """The timer's final minutes fade to silence (the whole timer if it is shorter)."""
-    presets_min: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0, 90.0)
-    """What ``timer_cycle`` (a press of the timer button) steps through, then off."""
+    presets_min: tuple[float, ...] = TIMER_PRESETS_MIN
+    """What ``timer_cycle`` (a press of the timer button) steps through, then off
+    (15, 30, 45, 60, 90)."""
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ class Daemon:
         self.state_path = runpaths.state_file_path(config.state.file, self._environ)
         self.socket_path = runpaths.daemon_socket_path(config.control.socket, self._environ)
         self._sounds: DaemonSounds | None = None
-        self._ctx = PlayerContext()
+        self._ctx = PlayerContext.from_config(config, ())
         self._state = PlayerState()
         self._document: dict[str, Any] = {}
         self._status_text = ""
@@ -510,7 +510,7 @@ class Daemon:
     # -- effects ---------------------------------------------------------------------------------
 
     def _publish(self, now: float) -> None:
-        document = player.status_document(self._state, now, self._wall_clock())
+        document = player.status_document(self._state, now, self._wall_clock(), self._ctx)
         changed = document != self._document
         self._document = document
         if changed:
