@@ -41,7 +41,7 @@ GENERATORS: tuple[str, ...] = (
     "binaural-delta",
     "binaural-theta",
 )
-"""Generator names the engine opens itself (contract: CONTRACTS.md)."""
+"""Generator names the engine opens itself (the ids `sleepsound sounds` lists for them)."""
 
 BUILTIN_SOUNDS = "builtin_sounds"
 """The presets' folder inside the ``sleepsound`` package."""
