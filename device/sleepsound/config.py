@@ -25,6 +25,10 @@ A module that owns its section may keep the spec itself and register it lazily
 as ``"controls": "sleepsound.controls.config:SECTION"`` (imported on first use, so
 there is no import cycle); read it back with ``config.section("controls")``.
 Adding a key to a section is one property in its schema plus one dataclass field.
+
+Its layer: an adapter (it reads the file and checks it with jsonschema), not the core.
+The core never imports it; the player gets its values through
+``PlayerContext.from_config(config, ...)``, so these dataclasses stay their one owner.
 """
 
 from __future__ import annotations
