@@ -28,7 +28,7 @@ import soundfile as sf
 from sleepsound.library.loudness_cache import LoudnessCache
 from sleepsound.library.loudness_service import LoudnessService
 from sleepsound.library.service import SoundLibrary
-from sleepsound.sources.textures import open_texture, texture_ids
+from sleepsound.sources.texture_engines import open_texture, texture_ids
 
 
 def peak_rss_mb() -> float:

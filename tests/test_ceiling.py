@@ -54,8 +54,9 @@ def test_a_start_up_volume_above_the_ceiling_is_a_warning_not_an_error(
         assert warning.startswith("audio.volume") and f"starting at {ceiling:g}" in warning
     else:
         assert config.warnings == ()
-    state = initial_state(PlayerContext.from_config(config, ["pink-noise"]))
-    assert (state.volume, state.max_volume) == (start, ceiling)
+    ctx = PlayerContext.from_config(config, ["pink-noise"])
+    state = initial_state(ctx)
+    assert (state.volume, ctx.max_volume) == (start, ceiling)
 
 
 def test_check_config_shows_the_warning_and_passes(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from sleepsound.library.loudness import Measurement
 from sleepsound.library.loudness_cache import LoudnessCache, write_json_atomically
 from sleepsound.library.loudness_service import LoudnessService
 from sleepsound.library.opener import make_loudness_service
-from sleepsound.library.presets import load_presets
+from sleepsound.sources.presets import load_presets
 
 RATE = 8000
 FileState = tuple[int, int, int] | None

@@ -13,7 +13,8 @@ from library_helpers import at_peak_dbfs, lufs, material, peak_db, read_all, wri
 from sleepsound.library.loudness import TARGET_LUFS, Measurement, gain_for, measure_file
 from sleepsound.library.loudness_cache import LoudnessCache
 from sleepsound.library.loudness_service import LoudnessService
-from sleepsound.library.opener import SoundOpener, open_builtin
+from sleepsound.library.opener import SoundOpener
+from sleepsound.sources.texture_engines import open_builtin
 from support.audio import can_write, rms_db
 
 RATE = 16000

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sleepsound.library.presets import load_presets, presets_dir
+from sleepsound.sources.presets import load_presets, presets_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SOUNDS = sorted(path.name for path in (ROOT / "sounds").glob("*.toml"))
@@ -65,7 +65,7 @@ def test_an_installed_wheel_finds_its_presets(wheel: Path, tmp_path: Path) -> No
     target = tmp_path / "site"
     _pip("install", "--no-deps", "-q", "--target", str(target), str(wheel))
     probe = (
-        "import sleepsound.library.presets as p; "
+        "import sleepsound.sources.presets as p; "
         "print(p.__file__); print(p.presets_dir()); "
         "print(' '.join(x.id for x in p.load_presets().presets))"
     )

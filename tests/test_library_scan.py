@@ -17,11 +17,11 @@ from library_helpers import material, write
 from sleepsound.commands import MAX_NAME_CHARS, check_sound_name, parse_command
 from sleepsound.errors import UnknownSoundError
 from sleepsound.library.catalog import Catalog, build_catalog, diff_catalogs
-from sleepsound.library.metadata import SoundMeta, parse_sidecar
 from sleepsound.library.service import SoundLibrary
-from sleepsound.library.slug import slugify
 from sleepsound.library.watcher import PollingWatcher, WatchState, next_poll
 from sleepsound.sources.filesource import FileSource
+from sleepsound.sources.metadata import SoundMeta, parse_sidecar
+from sleepsound.sources.slug import slugify
 from support.audio import make_corrupt_files
 from support.encoders import Mp3Case, truncate
 
@@ -310,7 +310,7 @@ def test_the_background_watcher_tells_the_daemon(tmp_path: Path) -> None:
 
 
 def test_catalog_diff_reports_added_removed_changed() -> None:
-    from sleepsound.library.presets import load_presets
+    from sleepsound.sources.presets import load_presets
 
     presets = load_presets().presets
     old = build_catalog(presets, [])

@@ -14,12 +14,12 @@ from library_helpers import material, read_all, write
 from sleepsound.errors import CommandError
 from sleepsound.library.beds import plan_bed, playback_warning
 from sleepsound.library.catalog import SoundEntry
-from sleepsound.library.metadata import SoundMeta
 from sleepsound.library.opener import SoundOpener
 from sleepsound.library.rotation import next_sound, previous_sound, remember
 from sleepsound.library.segments import ShuffledSegments, choose_segment
 from sleepsound.library.service import SoundLibrary
 from sleepsound.sources.generators import open_generator
+from sleepsound.sources.metadata import SoundMeta
 
 RATE = 8000
 

@@ -11,7 +11,8 @@ from sleepsound.errors import ParameterError
 from sleepsound.sources import open_source
 from sleepsound.sources.movement import MAX_ITD_S, HeadModel, control_points
 from sleepsound.sources.spells import Spells
-from sleepsound.sources.textures import CHUNK, find_texture, open_texture
+from sleepsound.sources.texture_engines import find_texture, open_texture
+from sleepsound.sources.textures import CHUNK
 from support.audio import level_envelope_db
 
 RATE = 48000

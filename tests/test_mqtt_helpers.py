@@ -16,9 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
-from sleepsound import player
+from sleepsound import config, player
 from sleepsound.commands import Command
 from sleepsound.config import MqttConfig
 from sleepsound.mqtt.bridge import MqttBridge
@@ -49,7 +50,8 @@ class PlayerLoop:
 
     def __init__(self, catalogue: Sequence[str] = CATALOGUE, **context: Any) -> None:
         """Start stopped at the default volume; call :meth:`start`."""
-        self.ctx = player.PlayerContext(catalogue=tuple(catalogue), **context)
+        defaults = player.PlayerContext.from_config(config.defaults(), catalogue)
+        self.ctx = replace(defaults, **context)
         self.state = player.initial_state(self.ctx)
         self.listeners: list[Any] = []
         self.applied: list[Command | Mapping[str, Any]] = []
@@ -74,7 +76,7 @@ class PlayerLoop:
 
     def status(self) -> dict[str, Any]:
         """The state document now."""
-        return player.status_document(self.state, time.monotonic(), time.time())
+        return player.status_document(self.state, time.monotonic(), time.time(), self.ctx)
 
     def _run(self) -> None:
         while True:

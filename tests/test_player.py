@@ -16,15 +16,10 @@ from sleepsound.player import PlayerContext, PlayerState, State, Trigger
 from sleepsound.scene import Layer, SleepFade
 from sleepsound.statefile import SavedState
 
-CTX = PlayerContext(
-    catalogue=("pink-noise", "rain", "waves", "brown-noise"),
-    max_volume=80.0,
-    start_volume=30.0,
-    fade_in_s=3.0,
-    fade_out_s=5.0,
-    crossfade_s=4.0,
-    fade_min=10.0,
-    default_sound="pink-noise",
+# The built-in configuration (max_volume 80, start at 30, fades 3/5/4 s, final fade 10 min,
+# default sound pink-noise): the config owns these values, the context only carries them.
+CTX = replace(
+    PlayerContext.from_config(config.defaults(), ("pink-noise", "rain", "waves", "brown-noise")),
     default_layer="brown-noise",
 )
 T0 = 1000.0  # an arbitrary monotonic origin: nothing may assume the clock starts at 0
@@ -300,7 +295,7 @@ def test_specs_resolve_ids_for_the_engine() -> None:
     ctx = replace(CTX, specs={"rain": "/var/lib/sleepsound/sounds/rain.flac"})
     state = run(stopped(ctx), {"action": "play", "sound": "rain"}, ctx=ctx).state
     assert player.scene_for(state, ctx, 1.0).sound == "/var/lib/sleepsound/sounds/rain.flac"
-    assert player.status_document(state, T0, 0)["sound"] == "rain"
+    assert player.status_document(state, T0, 0, CTX)["sound"] == "rain"
 
 
 # -- layer ------------------------------------------------------------------------------------
@@ -316,7 +311,7 @@ def test_layer_on_off_and_level() -> None:
     assert scenes(off)[0].layer is None
     again = run(off.state, {"layer": "on"}).state
     assert again.layer.sound == "rain"  # the last chosen bed comes back
-    assert player.status_document(again, T0, 0)["layer"] == {"sound": "rain", "volume": 20}
+    assert player.status_document(again, T0, 0, CTX)["layer"] == {"sound": "rain", "volume": 20}
 
 
 def test_layer_is_silent_while_stopped_and_refuses_unknown_sounds() -> None:
@@ -353,7 +348,7 @@ def test_playback_failure_stops_and_says_why_until_the_next_play() -> None:
     assert outcome.state.state is State.STOPPED
     assert scenes(outcome)[0].sound is None
     assert events(outcome) == [{"event_type": "playback_error", "error": "rain.flac is corrupt"}]
-    doc = player.status_document(outcome.state, T0 + 5, 0)
+    doc = player.status_document(outcome.state, T0 + 5, 0, CTX)
     assert doc["last_error"] == "rain.flac is corrupt" and doc["timer_ends_at"] is None
     assert run(outcome.state, {"action": "play"}).state.last_error is None
 
@@ -370,7 +365,7 @@ def publishes(outcome: player.Outcome) -> bool:
 def test_a_missing_card_plays_to_the_clock_and_says_why_until_the_card_is_back() -> None:
     clock = player.OutputInfo(name="clock", audible=False, problem=NO_CARD)
     missing = player.output_opened(playing(), clock, T0, CTX)
-    doc = player.status_document(missing.state, T0, 0)
+    doc = player.status_document(missing.state, T0, 0, CTX)
     assert doc["output"] == {"name": "clock", "audible": False}
     assert doc["last_error"] == NO_CARD and publishes(missing)
     assert missing.state.state is State.PLAYING  # the sound goes on, to the clock
@@ -378,7 +373,7 @@ def test_a_missing_card_plays_to_the_clock_and_says_why_until_the_card_is_back()
     assert player.output_back(missing.state, T0 + 10, CTX).state == missing.state
     card = player.OutputInfo(name="hw:CARD=Device", audible=True)
     back = player.output_opened(missing.state, card, T0 + 20, CTX)
-    doc = player.status_document(back.state, T0 + 20, 0)
+    doc = player.status_document(back.state, T0 + 20, 0, CTX)
     assert doc["output"] == {"name": "hw:CARD=Device", "audible": True}
     assert doc["last_error"] is None and publishes(back)
 
@@ -397,7 +392,7 @@ def test_an_output_failure_is_said_once_and_the_sound_comes_back_with_the_device
     lost = player.output_failed(state, "the sound card went away", T0 + 1, CTX)
     assert events(lost) == [{"event_type": "playback_error", "error": "the sound card went away"}]
     assert scenes(lost) == []  # the scene stays: the audio thread retries with it
-    doc = player.status_document(lost.state, T0 + 1, 0)
+    doc = player.status_document(lost.state, T0 + 1, 0, CTX)
     assert doc["output"]["audible"] is False and doc["last_error"] == "the sound card went away"
     assert lost.state.state is State.PLAYING
     again = player.output_failed(lost.state, "the sound card went away", T0 + 2, CTX)
@@ -405,7 +400,7 @@ def test_an_output_failure_is_said_once_and_the_sound_comes_back_with_the_device
     other = player.output_failed(lost.state, "the device is busy", T0 + 3, CTX)
     assert events(other) == [{"event_type": "playback_error", "error": "the device is busy"}]
     back = player.output_back(lost.state, T0 + 4, CTX)
-    assert player.status_document(back.state, T0 + 4, 0)["output"]["audible"] is True
+    assert player.status_document(back.state, T0 + 4, 0, CTX)["output"]["audible"] is True
     assert publishes(back)
     assert player.output_back(back.state, T0 + 5, CTX).effects == ()  # nothing new
     # After the device came back, the same failure is news again.
@@ -455,7 +450,7 @@ def test_a_45_minute_timer() -> None:
     [scene] = scenes(fade)
     assert scene.sleep_fade == SleepFade(token=1, duration_s=10 * 60)
     assert scene.sound == "pink-noise" and scene.volume == 40  # the engine does the fading
-    assert player.status_document(state, T0 + 2100, 0)["state"] == "fading_out"
+    assert player.status_document(state, T0 + 2100, 0, CTX)["state"] == "fading_out"
     assert player.next_deadline(state) == T0 + 45 * 60
     for second in range(35 * 60, 45 * 60):
         assert player.tick(state, T0 + second + 0.999, CTX).state is state
@@ -467,7 +462,7 @@ def test_a_45_minute_timer() -> None:
     assert scenes(end)[0].sleep_fade == SleepFade(1, 600)  # nothing rises after the end
     assert state.volume == 40 and player.saved_view(state).volume == 40  # the fade never wrote it
     assert saves(end) == []
-    doc = player.status_document(state, T0 + 2700, 0)
+    doc = player.status_document(state, T0 + 2700, 0, CTX)
     assert (doc["volume"], doc["sleep_timer"], doc["timer_ends_at"]) == (40, 45, None)
     assert player.next_deadline(state) is None
     # The next play starts at the user's volume and with the timer again, fade cleared.
@@ -552,7 +547,7 @@ def test_changing_the_timer_while_playing() -> None:
     assert shorter.timer_deadline_s == T0 + 600 + 1200
     off = run(shorter, {"sleep_timer": 0}, T0 + 700).state
     assert off.timer_deadline_s is None and player.next_deadline(off) is None
-    assert player.status_document(off, T0 + 700, 0)["timer_ends_at"] is None
+    assert player.status_document(off, T0 + 700, 0, CTX)["timer_ends_at"] is None
 
 
 CYCLE = [(0, 15), (15, 30), (30, 45), (45, 60), (60, 90), (90, 0), (20, 30), (120, 0)]
@@ -577,7 +572,7 @@ def test_configured_timer_min_applies_on_every_play_unless_the_command_says_othe
     assert state.timer_deadline_s == T0 + 1800
     state = run(state, {"sleep_timer": 60}, T0 + 10, ctx).state
     state = run(state, {"action": "stop"}, T0 + 20, ctx).state
-    assert player.status_document(state, T0 + 20, 0)["sleep_timer"] == 30
+    assert player.status_document(state, T0 + 20, 0, CTX)["sleep_timer"] == 30
     state = run(state, {"action": "play"}, T0 + 100, ctx).state
     assert state.timer_deadline_s == T0 + 100 + 1800
     state = run(state, {"action": "stop"}, T0 + 200, ctx).state
@@ -618,14 +613,16 @@ def test_reconfigure_lowers_the_ceiling_audibly() -> None:
     state = run(playing(), {"volume": 70}).state
     lower = replace(CTX, max_volume=50)
     outcome = player.reconfigure(state, T0 + 5, lower)
-    assert outcome.state.volume == 50 and outcome.state.max_volume == 50
+    assert outcome.state.volume == 50
+    assert player.status_document(outcome.state, T0 + 5, 0, lower)["max_volume"] == 50
+    assert player.PublishStatus() in outcome.effects  # the document's ceiling changed
     assert scenes(outcome)[0].volume == 50 and scenes(outcome)[0].max_volume == 50
 
 
 def test_status_document_is_exactly_the_contract() -> None:
     state = run(stopped(), {"action": "play", "sleep_timer": 45, "volume": 33.4}, T0).state
     wall = dt.datetime(2026, 1, 2, 22, 0, 0, tzinfo=dt.UTC).timestamp()
-    doc = player.status_document(state, T0 + 60, wall)
+    doc = player.status_document(state, T0 + 60, wall, CTX)
     assert doc == {
         "state": "playing",
         "sound": "pink-noise",
@@ -638,7 +635,7 @@ def test_status_document_is_exactly_the_contract() -> None:
         "output": {"name": "none", "audible": False},
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
-    assert player.status_document(stopped(), T0, wall)["state"] == "stopped"
+    assert player.status_document(stopped(), T0, wall, CTX)["state"] == "stopped"
 
 
 def test_saved_state_changes_only_with_saved_settings() -> None:
@@ -710,7 +707,7 @@ def test_context_from_the_real_config() -> None:
 
 def _entry(sound_id: str, kind: str = "texture", spatial: str = "stereo", category: str = "x"):
     from sleepsound.library.catalog import SoundEntry
-    from sleepsound.library.metadata import SoundMeta
+    from sleepsound.sources.metadata import SoundMeta
 
     spec = f"/sounds/{sound_id}.flac" if kind == "file" else sound_id
     meta = SoundMeta(title=sound_id, category=category, spatial=spatial)

@@ -7,8 +7,8 @@ import pytest
 
 from library_helpers import lufs, peak_db
 from sleepsound.errors import ParameterError, UnknownSoundError
-from sleepsound.library.presets import find_preset, parse_preset
-from sleepsound.sources.textures import (
+from sleepsound.sources.presets import find_preset, parse_preset
+from sleepsound.sources.texture_engines import (
     ENGINES,
     builtin_sound_ids,
     find_texture,

@@ -7,9 +7,9 @@ import pytest
 
 from library_helpers import lufs, peak_db
 from sleepsound.errors import ParameterError
-from sleepsound.library.presets import parse_preset
 from sleepsound.sources import open_source
-from sleepsound.sources.textures import find_texture, open_texture, texture_ids
+from sleepsound.sources.presets import parse_preset
+from sleepsound.sources.texture_engines import find_texture, open_texture, texture_ids
 from support.audio import level_envelope_db
 
 RATE = 48000

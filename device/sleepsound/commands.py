@@ -71,6 +71,10 @@ VOLUME_RANGE: Final = (0.0, 100.0)
 VOLUME_STEP_RANGE: Final = (-100.0, 100.0)
 SLEEP_TIMER_RANGE_MIN: Final = (0.0, 720.0)
 MIN_SLEEP_TIMER_MIN: Final = 1.0
+TIMER_PRESETS_MIN: Final[tuple[float, ...]] = (15.0, 30.0, 45.0, 60.0, 90.0)
+"""What ``timer_cycle`` steps through (then off) unless ``[sleep] presets_min`` says
+otherwise: the one owner of that default (the config's default and the LED's count
+refer to it)."""
 """The shortest timer: below it (``1e-300``) a timer would end every play at once."""
 FADE_RANGE_S: Final = (0.0, 3600.0)
 MAX_NAME_CHARS: Final = 64

@@ -25,6 +25,10 @@ A module that owns its section may keep the spec itself and register it lazily
 as ``"controls": "sleepsound.controls.config:SECTION"`` (imported on first use, so
 there is no import cycle); read it back with ``config.section("controls")``.
 Adding a key to a section is one property in its schema plus one dataclass field.
+
+Its layer: an adapter (it reads the file and checks it with jsonschema), not the core.
+The core never imports it; the player gets its values through
+``PlayerContext.from_config(config, ...)``, so these dataclasses stay their one owner.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Any, Final
 
 import jsonschema
 
-from sleepsound.commands import did_you_mean, type_name
+from sleepsound.commands import TIMER_PRESETS_MIN, did_you_mean, type_name
 from sleepsound.errors import ConfigError
 
 DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
@@ -94,8 +98,9 @@ class SleepConfig:
     uses the last timer you chose, which is saved across restarts."""
     fade_min: float = 10.0
     """The timer's final minutes fade to silence (the whole timer if it is shorter)."""
-    presets_min: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0, 90.0)
-    """What ``timer_cycle`` (a press of the timer button) steps through, then off."""
+    presets_min: tuple[float, ...] = TIMER_PRESETS_MIN
+    """What ``timer_cycle`` (a press of the timer button) steps through, then off
+    (15, 30, 45, 60, 90)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ Start-up and the rest of the wiring::
     saved, warning = statefile.load(state_path)         # never raises; log the warning
     state = initial_state(ctx, saved)
     # SetScene(scene)    -> engine.apply(scene) (scene.sound is a spec: ctx.specs or the id)
-    # PublishStatus()    -> status_document(state, time.monotonic(), time.time())
+    # PublishStatus()    -> status_document(state, time.monotonic(), time.time(), ctx)
     # SaveState(saved)   -> debouncer.changed(now); statefile.save(...) when due
     # Event(payload)     -> MQTT /event
     # engine errors      -> playback_failed(state, str(error), now, ctx)
@@ -63,8 +63,8 @@ unset, the last chosen preset stays (and is saved across restarts).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -84,8 +84,8 @@ from sleepsound.errors import CommandError
 from sleepsound.library import rotation
 from sleepsound.library.beds import MonoBinaural, plan_bed, playback_warning
 from sleepsound.library.catalog import SoundEntry
+from sleepsound.saved_state import SavedState
 from sleepsound.scene import Layer, Scene, SleepFade
-from sleepsound.statefile import SavedState
 
 MIN_FADE_IN_S: Final = 0.5
 """Play from silence never rises faster than this, even with ``"fade": 0``."""
@@ -199,8 +199,7 @@ class PlayerState:
     sound: str | None = None
     """The selected sound id (what plays, or would play)."""
     volume: float = 30.0
-    """The user's volume, 0–max_volume; the sleep fade never changes it."""
-    max_volume: float = 100.0
+    """The user's volume, 0 to the context's ``max_volume``; the sleep fade never changes it."""
     timer_preset_min: float = 0.0
     """The sleep timer's length in minutes; 0 = off."""
     timer_deadline_s: float | None = None
@@ -229,36 +228,42 @@ class PlayerState:
         return self.state in (State.PLAYING, State.SLEEP_FADING)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlayerContext:
-    """What the player needs from outside: the catalogue and the config values."""
+    """What the player needs from outside: the catalogue and the config values.
+
+    The config values have no defaults here: their one owner is the configuration
+    (``sleepsound.config``'s sections), and :meth:`from_config` is how they arrive,
+    so a default changed there cannot be contradicted here.
+    """
 
     catalogue: tuple[str, ...] = ()
     """Sound ids in order (``next``/``previous`` step through it)."""
     specs: Mapping[str, str] = field(default_factory=dict)
     """Sound id -> source spec for the scene (a file path); ids not listed are their own
     spec (generators). Empty: scenes carry the ids and the shell resolves them."""
-    max_volume: float = 80.0
-    start_volume: float = 30.0
-    fade_in_s: float = 3.0
-    fade_out_s: float = 5.0
-    crossfade_s: float = 4.0
-    timer_min: float | None = None
-    fade_min: float = 10.0
-    presets_min: tuple[float, ...] = (15.0, 30.0, 45.0, 60.0, 90.0)
-    default_sound: str | None = "pink-noise"
+    max_volume: float
+    """``[audio] max_volume``: the ceiling; the one owner of the published ``max_volume``."""
+    start_volume: float
+    fade_in_s: float
+    fade_out_s: float
+    crossfade_s: float
+    timer_min: float | None
+    fade_min: float
+    presets_min: tuple[float, ...]
+    default_sound: str | None
     default_layer: str = "pink-noise"
     """The layer ``"on"`` uses before any layer sound was chosen."""
     rotation: tuple[str, ...] = ()
     """The ids ``next``/``previous`` step through (``[sounds] rotation``, resolved by the
     shell); empty: the whole catalogue."""
-    rotation_scope: str = "all"
+    rotation_scope: str
     """The configured scope's name, for messages."""
     entries: Mapping[str, SoundEntry] = field(default_factory=dict)
     """Library entries by id (what a sound is: binaural or not); ids without an entry
     are taken as plain sounds."""
-    out_channels: int = 2
-    mono_binaural: MonoBinaural = "monaural"
+    out_channels: int
+    mono_binaural: MonoBinaural
     """A binaural bed on a mono output: play its monaural variant, or refuse it."""
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Ids of files the library skipped -> why (the scan's message), for replies."""
@@ -349,13 +354,12 @@ def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> Player
     preset = ctx.timer_min if ctx.timer_min is not None else (saved.sleep_timer or 0.0)
     layer = LayerSetting(
         sound=saved.layer_sound,
-        volume=saved.layer_volume if saved.layer_volume is not None else 30.0,
+        volume=saved.layer_volume if saved.layer_volume is not None else LayerSetting.volume,
         on=saved.layer_on,
     )
     return PlayerState(
         sound=_playable(saved.sound, ctx),
         volume=min(volume, ctx.max_volume),
-        max_volume=ctx.max_volume,
         timer_preset_min=preset,
         layer=_fit_layer(layer, ctx),
     )
@@ -404,13 +408,14 @@ def next_deadline(state: PlayerState) -> float | None:
 
 def reconfigure(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome:
     """Follow a new context (config reload, library change): clamp, re-select, re-scene."""
-    new = replace(state, volume=min(state.volume, ctx.max_volume), max_volume=ctx.max_volume)
+    new = replace(state, volume=min(state.volume, ctx.max_volume))
     if not new.audible:
         new = replace(new, sound=_playable(new.sound, ctx))
         if ctx.timer_min is not None:
             new = replace(new, timer_preset_min=ctx.timer_min)
     new = replace(new, layer=_fit_layer(new.layer, ctx))
-    # The engine's scene was built with the old context: always send the new one.
+    # The engine's scene was built with the old context: always send the new one; and
+    # the document shows the context's max_volume, so publish it too.
     return _outcome(state, new, ctx, ctx.crossfade_s, [], None, force_scene=True)
 
 
@@ -530,16 +535,21 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
     )
 
 
-def status_document(state: PlayerState, now_s: float, wall_now_s: float) -> dict[str, Any]:
-    """The state document of CONTRACTS.md (MQTT ``/state``, ``ctl status --json``).
+def status_document(
+    state: PlayerState, now_s: float, wall_now_s: float, ctx: PlayerContext
+) -> dict[str, Any]:
+    """The status document (MQTT ``/state``, ``ctl status --json``): docs/status.md.
 
     ``wall_now_s`` is ``time.time()`` at ``now_s``; it only turns the monotonic
-    deadline into ``timer_ends_at`` (ISO 8601 UTC, whole seconds).
+    deadline into ``timer_ends_at`` (ISO 8601 UTC, whole seconds). ``max_volume``
+    comes from ``ctx``, its one owner. The package's ``data/status.schema.json`` is
+    the machine-readable contract, and tests check every published document against it.
     """
     ends_at = None
     if state.audible and state.timer_deadline_s is not None:
         wall = wall_now_s + (state.timer_deadline_s - now_s)
-        ends_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(wall + 0.5)))
+        moment = dt.datetime.fromtimestamp(math.floor(wall + 0.5), dt.UTC)
+        ends_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     layer = None
     if state.layer.on and state.layer.sound is not None:
         layer = {"sound": state.layer.sound, "volume": _whole(state.layer.volume)}
@@ -547,7 +557,7 @@ def status_document(state: PlayerState, now_s: float, wall_now_s: float) -> dict
         "state": PUBLISHED_STATE[state.state],
         "sound": state.sound,
         "volume": _whole(state.volume),
-        "max_volume": _whole(state.max_volume),
+        "max_volume": _whole(ctx.max_volume),
         "sleep_timer": _minutes(state.timer_preset_min),
         "timer_ends_at": ends_at,
         "layer": layer,
@@ -723,12 +733,11 @@ def _outcome(
     *,
     force_scene: bool = False,
 ) -> Outcome:
-    new = replace(new, max_volume=ctx.max_volume)
     effects: list[Effect] = []
     if force_scene or scene_for(old, ctx, 0.0) != scene_for(new, ctx, 0.0):
         new = replace(new, scene_serial=new.scene_serial + 1)
         effects.append(SetScene(scene_for(new, ctx, transition)))
-    if reply is not None or _public(old) != _public(new):
+    if reply is not None or force_scene or _public(old) != _public(new):
         effects.append(PublishStatus())
     if saved_view(old) != saved_view(new):
         effects.append(SaveState(saved_view(new)))

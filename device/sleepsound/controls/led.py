@@ -30,10 +30,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from sleepsound.commands import TIMER_PRESETS_MIN
 from sleepsound.errors import ParameterError
 
-TIMER_PRESETS: Final[tuple[int, ...]] = (15, 30, 45, 60, 90)
-"""The default ``[sleep] presets_min`` (what ``timer_cycle`` steps through, then off)."""
+TIMER_PRESETS: Final = TIMER_PRESETS_MIN
+"""The default ``[sleep] presets_min`` (owned by :data:`sleepsound.commands.TIMER_PRESETS_MIN`),
+used when the controls are built without the configured presets."""
 
 DEFAULT_BRIGHTNESS: Final = 0.08
 DEFAULT_BLINK_LEVEL: Final = 0.4

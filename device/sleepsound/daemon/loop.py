@@ -80,6 +80,7 @@ class CommandLoop:
     def __init__(
         self,
         *,
+        ctx: PlayerContext,
         audio: AudioSupervisor,
         notifier: Notifier,
         saver: Callable[[statefile.SavedState], None],
@@ -92,7 +93,7 @@ class CommandLoop:
         self.queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.listeners = Listeners()
         self.state = PlayerState()
-        self.ctx = PlayerContext()
+        self.ctx = ctx
         self.document: dict[str, Any] = {}
         self.status_text = ""
         self.debouncer = statefile.Debouncer(save_delay_s)
@@ -215,7 +216,7 @@ class CommandLoop:
 
     def publish(self, now: float) -> None:
         """Send the state document to the listeners (when it changed) and to sd_notify."""
-        document = player.status_document(self.state, now, self._wall_clock())
+        document = player.status_document(self.state, now, self._wall_clock(), self.ctx)
         changed = document != self.document
         self.document = document
         if changed:

@@ -102,6 +102,8 @@ class Daemon:
         self._control: ControlServer | None = None
         self._audio = AudioSupervisor(lambda fact: self._loop.queue.put(fact), self._opener)
         self._loop = CommandLoop(
+            # The config's values until the library is open (start-up sets the real context).
+            ctx=PlayerContext.from_config(config, ()),
             audio=self._audio,
             notifier=self._notifier,
             saver=self._state_file.save,

@@ -25,9 +25,9 @@ from sleepsound.library.loudness import TARGET_LUFS
 from sleepsound.library.opener import SoundOpener, make_loudness_service
 from sleepsound.library.segments import SEGMENT_S
 from sleepsound.library.service import SoundLibrary
-from sleepsound.library.slug import slugify
 from sleepsound.library.watcher import PollingWatcher
 from sleepsound.sources.generators import GENERATOR_NAMES
+from sleepsound.sources.slug import slugify
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,19 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sleepsound.errors import UnknownSoundError
-from sleepsound.library.metadata import SoundMeta
-from sleepsound.library.presets import Preset
-from sleepsound.library.scan import FileSound
-from sleepsound.library.slug import slugify
 from sleepsound.sources.file_checks import readable_name
+from sleepsound.sources.slug import slugify
+
+if TYPE_CHECKING:
+    # Types only: the model reads these objects' fields and never loads presets,
+    # parses sidecars or probes files, so the core (the player) never imports the
+    # scanner (soundfile) or the sidecar checker (jsonschema).
+    from sleepsound.library.scan import FileSound
+    from sleepsound.sources.metadata import SoundMeta
+    from sleepsound.sources.presets import Preset
 
 SoundKind = Literal["file", "texture", "generator"]
 

@@ -33,8 +33,8 @@ def measure(request: dict[str, Any]) -> Measurement:
     if not request.get("builtin"):
         return measure_file(Path(spec), out_channels)
     # Imported here: only built-in sounds need the renderers.
-    from sleepsound.library.opener import BuiltinOpener
-    from sleepsound.library.presets import load_preset_file
+    from sleepsound.sources.presets import load_preset_file
+    from sleepsound.sources.texture_engines import BuiltinOpener
 
     preset_path = request.get("preset")
     presets = [load_preset_file(Path(preset_path))[0]] if preset_path else []

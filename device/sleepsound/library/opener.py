@@ -8,66 +8,28 @@ loudness levelling and transient tamer (:class:`LevelledSource`), asking the
 been yet. Opening never waits for a measurement.
 
 Built-in textures open from the presets the library parsed when it loaded
-(:class:`BuiltinOpener`), so opening a sound reads no preset file.
+(:class:`~sleepsound.sources.texture_engines.BuiltinOpener`), so opening a sound
+reads no preset file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
-from sleepsound.errors import SoundError, UnknownSoundError
+from sleepsound.errors import SoundError
 from sleepsound.library.levelled import LevelledSource
 from sleepsound.library.loudness import TARGET_LUFS
 from sleepsound.library.loudness_cache import LoudnessCache
 from sleepsound.library.loudness_service import LoudnessService, OpenBuiltin
-from sleepsound.library.presets import Preset, PresetSet
 from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
-from sleepsound.sources.generators import is_generator, open_generator
-from sleepsound.sources.textures import find_texture, open_texture
+from sleepsound.sources.presets import PresetSet
+from sleepsound.sources.texture_engines import BuiltinOpener, open_builtin
 
 log = logging.getLogger(__name__)
-
-
-def open_builtin(spec: str, rate: int, channels: int) -> Source:
-    """Open a texture id or generator spec as it is (no levelling).
-
-    Reads the texture's preset file (once); :class:`BuiltinOpener` uses presets
-    already parsed instead.
-    """
-    preset = find_texture(spec)
-    if preset is not None:
-        return open_texture(preset, rate, channels)
-    return _open_generator(spec, rate, channels)
-
-
-def _open_generator(spec: str, rate: int, channels: int) -> Source:
-    if is_generator(spec):
-        return open_generator(spec, rate, channels)
-    raise UnknownSoundError(f"{spec!r} is neither a built-in texture nor a generator")
-
-
-class BuiltinOpener:
-    """``opener(spec, rate, channels)`` for built-in specs, from presets parsed once.
-
-    A texture id among ``presets`` opens with that :class:`Preset`, anything else
-    as a generator spec; no preset file is read.
-    """
-
-    def __init__(self, presets: Iterable[Preset]) -> None:
-        """Remember the texture presets by id."""
-        self.textures = {p.id: p for p in presets if p.kind == "texture"}
-
-    def __call__(self, spec: str, rate: int, channels: int) -> Source:
-        """Open ``spec`` as it is (no levelling)."""
-        preset = self.textures.get(spec)
-        if preset is not None:
-            return open_texture(preset, rate, channels)
-        return _open_generator(spec, rate, channels)
 
 
 def make_loudness_service(

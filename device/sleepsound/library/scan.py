@@ -18,13 +18,13 @@ from pathlib import Path
 import soundfile as sf
 
 from sleepsound.errors import SoundFileError, UnknownSoundError
-from sleepsound.library.metadata import SoundMeta, default_title, parse_sidecar
 from sleepsound.sources.file_checks import (
     mpeg_vbr_without_length,
     not_readable_message,
     readable_name,
     unsupported_message,
 )
+from sleepsound.sources.metadata import SoundMeta, default_title, parse_sidecar
 from sleepsound.sources.soundfiles import decoded_end, open_sound_file, read_start
 
 AUDIO_SUFFIXES: frozenset[str] = frozenset(

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sleepsound.library.catalog import Catalog, CatalogDiff, build_catalog, diff_catalogs
-from sleepsound.library.presets import PresetSet, load_presets
 from sleepsound.library.scan import Scanner, list_directory
 from sleepsound.library.watcher import WatchState, next_poll
+from sleepsound.sources.presets import PresetSet, load_presets
 
 log = logging.getLogger(__name__)
 ChangeCallback = Callable[[Catalog, CatalogDiff], None]

@@ -1,7 +1,7 @@
 """Procedural textures: rain, surf, a fan, tapping, brushing, paper — made on the device.
 
 Each texture is an endless :class:`~sleepsound.sources.base.Source` driven by a
-preset (``sounds/<id>.toml``, see :mod:`sleepsound.library.presets`) whose
+preset (``sounds/<id>.toml``, see :mod:`sleepsound.sources.presets`) whose
 ``[parameters]`` table sets its character. Nothing is a recording, so nothing
 ever loops: every stretch is new.
 
@@ -41,15 +41,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sleepsound.dsp import iir
-from sleepsound.errors import ParameterError, UnknownSoundError
-from sleepsound.library.presets import Preset, find_preset, load_presets, presets_dir
+from sleepsound.errors import ParameterError
 from sleepsound.sources.base import BlockFifo
 from sleepsound.sources.movement import (
     DEFAULT_SPEED_S,
@@ -60,6 +57,9 @@ from sleepsound.sources.movement import (
     control_points,
 )
 from sleepsound.sources.spells import DEFAULT_DENSITY, DENSITY_RANGE, Spells
+
+if TYPE_CHECKING:
+    from sleepsound.sources.presets import Preset
 
 # The few scipy.signal calls made here, in numpy alone: scipy.signal would cost the
 # daemon some 75 MB for good the first time a texture played (see sleepsound.dsp.iir).
@@ -793,89 +793,3 @@ class Paper(Texture):
         self.next_rustle = self._run_events(self.next_rustle, self._fire_rustle)
         self.next_page = self._run_events(self.next_page, self._fire_page)
         return self.events.take(CHUNK) + self.room.render()
-
-
-# ----------------------------------------------------------------- opening
-
-# The voices build on the textures above, so they are imported once those exist.
-from sleepsound.sources.whispers import Attention, Whispers  # noqa: E402
-
-ENGINES: dict[str, type[Texture]] = {
-    cls.engine: cls for cls in (Rain, Surf, Fan, Tapping, Brushing, Paper, Whispers, Attention)
-}
-"""Texture engines by the name presets use in ``texture = "..."``."""
-
-
-def texture_ids(directory: Path | None = None) -> list[str]:
-    """Ids of the built-in textures (presets whose ``texture`` is a known engine)."""
-    found = load_presets(directory)
-    return [p.id for p in found.presets if p.kind == "texture" and p.engine in ENGINES]
-
-
-def builtin_sound_ids(directory: Path | None = None) -> list[str]:
-    """Ids of every built-in sound: textures and the generator presets."""
-    return [p.id for p in load_presets(directory).presets]
-
-
-def find_texture(spec: str) -> Preset | None:
-    """The built-in texture preset ``spec`` names, or None (parsed once, to be opened).
-
-    ``spec`` is an id, optionally with parameters (``rain:move=ear-to-ear,speed=8``),
-    which override the preset's (see :func:`with_spec_parameters`).
-    """
-    name = spec.partition(":")[0].strip()
-    path = presets_dir() / f"{name}.toml"
-    if "/" in name or not name or not path.is_file():
-        return None
-    try:
-        preset = find_preset(name)
-    except UnknownSoundError:
-        return None
-    return with_spec_parameters(preset, spec) if preset.kind == "texture" else None
-
-
-def with_spec_parameters(preset: Preset, spec: str) -> Preset:
-    """``preset`` with the ``key=value`` parameters of ``spec`` in place of its own.
-
-    Values are read as TOML would type them: ``true``/``false``, numbers, else text.
-    Messages about the result then name the spec, not the preset file. Raises
-    :class:`ParameterError` for a malformed parameter list.
-    """
-    from sleepsound.sources.generators import parse_spec
-
-    _, given = parse_spec(spec)
-    if not given:
-        return preset
-    typed = {key: _typed(value) for key, value in given.items()}
-    return replace(preset, parameters={**preset.parameters, **typed}, path=None)
-
-
-def _typed(text: str) -> bool | float | str:
-    """A spec value as TOML would have it: a bool, a number or the text itself."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return value if math.isfinite(value) else text
-
-
-def open_texture(
-    preset_or_id: Preset | str, rate: int, channels: int, seed: int | None = None
-) -> Texture:
-    """Open a texture by preset id (``"rain"``) or :class:`Preset` as an endless source.
-
-    ``seed`` makes the output reproducible (tests); ``None`` draws fresh entropy.
-    Raises :class:`UnknownSoundError` for an unknown id and :class:`ParameterError`
-    for bad parameters (the message names the preset file and the parameter).
-    """
-    preset = preset_or_id if isinstance(preset_or_id, Preset) else find_preset(preset_or_id)
-    if preset.kind != "texture":
-        raise UnknownSoundError(f"{preset.id} is a generator ({preset.engine}), not a texture")
-    engine = ENGINES.get(preset.engine)
-    if engine is None:
-        raise UnknownSoundError(
-            f"{preset.id}: unknown texture engine {preset.engine!r}; known: {', '.join(ENGINES)}"
-        )
-    return engine(preset, rate, channels, seed)

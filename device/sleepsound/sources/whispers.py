@@ -34,8 +34,8 @@ from typing import Final
 
 import numpy as np
 
-from sleepsound.library.presets import Preset, find_preset
 from sleepsound.sources.movement import HeadModel, control_points
+from sleepsound.sources.presets import Preset, find_preset
 from sleepsound.sources.textures import (
     CHUNK,
     Brushing,

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sleepsound.errors import UnknownSoundError
-from sleepsound.library.metadata import SoundMeta, apply_fields, split_known
-from sleepsound.library.slug import is_valid_id
+from sleepsound.sources.metadata import SoundMeta, apply_fields, split_known
+from sleepsound.sources.slug import is_valid_id
 
 GENERATORS: tuple[str, ...] = (
     "white-noise",
@@ -41,7 +41,7 @@ GENERATORS: tuple[str, ...] = (
     "binaural-delta",
     "binaural-theta",
 )
-"""Generator names the engine opens itself (contract: CONTRACTS.md)."""
+"""Generator names the engine opens itself (the ids `sleepsound sounds` lists for them)."""
 
 BUILTIN_SOUNDS = "builtin_sounds"
 """The presets' folder inside the ``sleepsound`` package."""
