@@ -64,6 +64,7 @@ from sleepsound.errors import (
     SleepsoundError,
     SoundError,
 )
+from sleepsound.library.opener import spec_checker
 from sleepsound.outputs.base import Output
 from sleepsound.outputs.clock import ClockOutput
 from sleepsound.playback import PlaybackThread
@@ -785,6 +786,7 @@ class Daemon:
             rotation=self._sounds.rotation(self._config.sounds.rotation),
             entries=self._sounds.entries(),
             skipped=self._sounds.skipped(),
+            check_spec=spec_checker(self._sounds.library.presets.presets),
         )
 
     def _log_forgotten(self, saved: statefile.SavedState) -> None:

@@ -8,17 +8,20 @@ loudness levelling and transient tamer (:class:`LevelledSource`), asking the
 been yet. Opening never waits for a measurement.
 
 Built-in textures open from the presets the library parsed when it loaded
-(:class:`BuiltinOpener`), so opening a sound reads no preset file.
+(:class:`BuiltinOpener`), so opening a sound reads no preset file. A built-in id
+may carry parameters (``rain:spells=true``, ``binaural-delta:carrier=180,beat=2.5``):
+the opener splits the name off and applies them (:func:`spec_checker` says whether
+they are valid before anything plays).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sleepsound.errors import SoundError, UnknownSoundError
+from sleepsound.errors import ParameterError, SoundError, UnknownSoundError
 from sleepsound.library.levelled import LevelledSource
 from sleepsound.library.loudness import TARGET_LUFS
 from sleepsound.library.loudness_cache import LoudnessCache
@@ -28,7 +31,7 @@ from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
 from sleepsound.sources.generators import is_generator, open_generator
-from sleepsound.sources.textures import find_texture, open_texture
+from sleepsound.sources.textures import find_texture, open_texture, with_spec_parameters
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,9 @@ def _open_generator(spec: str, rate: int, channels: int) -> Source:
 class BuiltinOpener:
     """``opener(spec, rate, channels)`` for built-in specs, from presets parsed once.
 
-    A texture id among ``presets`` opens with that :class:`Preset`, anything else
-    as a generator spec; no preset file is read.
+    A texture id among ``presets`` opens with that :class:`Preset` (and the spec's
+    ``key=value`` parameters in place of the preset's), anything else as a
+    generator spec; no preset file is read.
     """
 
     def __init__(self, presets: Iterable[Preset]) -> None:
@@ -64,10 +68,36 @@ class BuiltinOpener:
 
     def __call__(self, spec: str, rate: int, channels: int) -> Source:
         """Open ``spec`` as it is (no levelling)."""
-        preset = self.textures.get(spec)
+        preset = self.textures.get(spec.partition(":")[0].strip())
         if preset is not None:
-            return open_texture(preset, rate, channels)
+            return open_texture(with_spec_parameters(preset, spec), rate, channels)
         return _open_generator(spec, rate, channels)
+
+
+SpecCheck = Callable[[str], str | None]
+"""``check(spec)``: why a parameterised built-in spec cannot play, or ``None``."""
+
+CHECK_RATE = 48000
+CHECK_CHANNELS = 2
+
+
+def spec_checker(presets: Iterable[Preset]) -> SpecCheck:
+    """A check for ``id:key=value`` specs of built-in sounds, for the player to call.
+
+    The parameters are known only to the texture or generator that reads them, so
+    the check opens the spec once (milliseconds, no levelling, nothing rendered)
+    and closes it: the answer is the message a bad parameter raises.
+    """
+    opener = BuiltinOpener(presets)
+
+    def check(spec: str) -> str | None:
+        try:
+            opener(spec, CHECK_RATE, CHECK_CHANNELS).close()
+        except (SoundError, ParameterError) as error:
+            return str(error)
+        return None
+
+    return check
 
 
 def make_loudness_service(
