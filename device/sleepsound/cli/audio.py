@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sleepsound.cli.frame_loop import FrameLoop
     from sleepsound.config import Config
     from sleepsound.daemon_sounds import DaemonSounds
+    from sleepsound.engine import Engine
     from sleepsound.scene import Scene
 
 # The audio modules (numpy, soxr, ALSA) are imported inside the commands: every
@@ -172,8 +173,10 @@ def _open_sounds(config: Config) -> DaemonSounds:
     return sounds
 
 
-def _start(request: Request, sounds: DaemonSounds, loop_for: Any) -> FrameLoop:
-    """Build the player's context, then submit the ``play`` command; return the loop."""
+def _start(request: Request, sounds: DaemonSounds, engine: Engine, prepare: _Preparer) -> FrameLoop:
+    """Build the player's context and submit the ``play`` command: a refused one (an
+    unknown id, a bad parameter or file) raises before anything is written."""
+    from sleepsound.cli.frame_loop import FrameLoop
     from sleepsound.library.opener import spec_checker
     from sleepsound.player import PlayerContext
 
@@ -191,7 +194,7 @@ def _start(request: Request, sounds: DaemonSounds, loop_for: Any) -> FrameLoop:
         skipped=sounds.skipped(),
         check_spec=spec_checker(sounds.library.presets.presets),
     )
-    loop: FrameLoop = loop_for(ctx)
+    loop = FrameLoop(ctx, engine, prepare=prepare, compensate_latency=prepare.measure)
     loop.submit(play)
     return loop
 
@@ -251,7 +254,6 @@ class _Preparer:
 
 def run_render(args: argparse.Namespace) -> int:
     """Render to a file through the daemon's player and engine."""
-    from sleepsound.cli.frame_loop import FrameLoop
     from sleepsound.engine import Engine
     from sleepsound.outputs.filewriter import FileOutput
 
@@ -261,30 +263,24 @@ def run_render(args: argparse.Namespace) -> int:
     audio = request.config.audio
     sounds = _open_sounds(request.config)
     engine = Engine(audio.rate, audio.channels, sounds.open_source)
-    output: FileOutput | None = None
-
-    def loop_for(ctx: Any) -> FrameLoop:
-        nonlocal output
-        # Measured before the engine opens it: levelled from the first frame.
-        prepare = _Preparer(sounds, audio.rate, audio.channels, measure=True)
-        output = FileOutput(args.output, audio.rate, audio.channels, bits=args.bits)
-        return FrameLoop(ctx, engine, output, prepare=prepare, compensate_latency=True)
-
     try:
-        loop = _start(request, sounds, loop_for)
+        # Measured before the engine opens them: levelled from the first frame.
+        prepare = _Preparer(sounds, audio.rate, audio.channels, measure=True)
+        loop = _start(request, sounds, engine, prepare)
         _say_warnings(loop)
-        frames = loop.perform(request.seconds, request.fade_out_s)
-    finally:
-        if output is not None:
+        output = FileOutput(args.output, audio.rate, audio.channels, bits=args.bits)
+        try:
+            frames = loop.perform(output, request.seconds, request.fade_out_s)
+        finally:
             output.close()
+    finally:
         engine.close()
         sounds.loudness.save()
-    _report_failures(loop)
     print(f"wrote {frames / audio.rate:.3f} s to {args.output}")
     hint = level_hint(*measure_file(args.output), loop.state.volume, audio.max_volume)
     if hint:
         print(hint)
-    return 1 if loop.failures else 0
+    return 0
 
 
 QUIET_RMS_DB: Final = -35.0
@@ -341,7 +337,6 @@ def _db(value: float) -> float:
 
 def run_play(args: argparse.Namespace) -> int:
     """Play through ALSA until --seconds or Ctrl-C, fading out either way."""
-    from sleepsound.cli.frame_loop import FrameLoop
     from sleepsound.engine import Engine
     from sleepsound.outputs.alsa import AlsaOutput
 
@@ -362,30 +357,24 @@ def run_play(args: argparse.Namespace) -> int:
     sounds.loudness.start()
     try:
         prepare = _Preparer(sounds, output.rate, output.channels, measure=False)
-        loop = _start(request, sounds, lambda ctx: FrameLoop(ctx, engine, output, prepare=prepare))
+        loop = _start(request, sounds, engine, prepare)
         _say_warnings(loop)
         print(
             f"playing {loop.state.sound} on {output.description} — Ctrl-C fades out",
             file=sys.stderr,
         )
-        loop.perform(request.seconds, request.fade_out_s, interrupted.is_set)
+        loop.perform(output, request.seconds, request.fade_out_s, interrupted.is_set)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         output.close()
         engine.close()
         sounds.loudness.stop()
-    _report_failures(loop)
     if output.underruns:
         print(f"{output.underruns} underrun(s) on {audio.device}", file=sys.stderr)
-    return 1 if loop.failures else 0
+    return 0
 
 
 def _say_warnings(loop: FrameLoop) -> None:
     for warning in loop.warnings:
         print(f"sleepsound: warning: {warning}", file=sys.stderr)
-
-
-def _report_failures(loop: FrameLoop) -> None:
-    for failure in loop.failures:
-        print(f"sleepsound: error: stopped at {loop.now_s:.1f} s: {failure}", file=sys.stderr)

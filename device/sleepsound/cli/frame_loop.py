@@ -30,7 +30,10 @@ INTERRUPT_FADE_S: Final = 2.0
 
 
 class FrameLoop:
-    """Follows the player with an engine and an output; time is frames delivered / rate.
+    """Follows the player with an engine; time is the frames it rendered / rate.
+
+    Commands are :meth:`submit`-ted (a refused one raises before anything is
+    written anywhere); :meth:`perform` then renders into an output.
 
     ``compensate_latency`` (files) trims the limiter's look-ahead from the start and
     renders it at the end, so frame 0 of the output is frame 0 of the timeline.
@@ -40,7 +43,6 @@ class FrameLoop:
         self,
         ctx: PlayerContext,
         engine: Engine,
-        output: Output,
         *,
         prepare: Callable[[Scene], None] = lambda scene: None,
         compensate_latency: bool = False,
@@ -48,7 +50,6 @@ class FrameLoop:
         """Start stopped, at frame 0, with nothing saved (``render`` reads no state file)."""
         self.ctx = ctx
         self.engine = engine
-        self.output = output
         self.state = player.initial_state(ctx)
         self.frames = 0
         """Frames of the timeline rendered so far: the clock."""
@@ -73,21 +74,26 @@ class FrameLoop:
         reply = outcome.reply or {}
         if reply.get("status") == "error":
             raise CommandError(str(reply.get("error")), reply.get("field"))
-        self.warnings.extend(reply.get("warnings", ()))
+        if reply.get("warning"):
+            self.warnings.append(str(reply["warning"]))
         self._follow(outcome)
 
     def perform(
         self,
+        output: Output,
         seconds: float | None,
         fade_out_s: float,
         interrupted: Callable[[], bool] = lambda: False,
     ) -> int:
-        """Play what was submitted until ``seconds``, fading out; return frames delivered.
+        """Play what was submitted into ``output`` until ``seconds``, fading out; return
+        the frames delivered.
+
 
         With ``seconds`` the fade-out (``stop`` with ``fade_out_s``) ends on its last
-        frame. Without it, playing lasts until ``interrupted()`` turns true; an
-        interruption fades out within :data:`INTERRUPT_FADE_S`. Playback that stops
-        on its own (see :attr:`failures`) ends the performance early.
+        frame, and the output lasts exactly that long even if playback stopped on its
+        own (see :attr:`failures`: silence follows, as on the device). Without it,
+        playing lasts until ``interrupted()`` turns true (an interruption fades out
+        within :data:`INTERRUPT_FADE_S`) or playback stops on its own.
         """
         rate = self.engine.rate
         total = round(seconds * rate) if seconds is not None else None
@@ -101,13 +107,15 @@ class FrameLoop:
                 self.submit({"action": "stop", "fade": fade})
                 stopping = True
             self._tick()
-            if self.state.state is State.STOPPED or (total is not None and self.frames >= total):
+            # A file ends at its length; a live play when the player has stopped.
+            ended = self.state.state is State.STOPPED if total is None else self.frames >= total
+            if ended:
                 break
             ahead = [total, None if stopping else stop_frame, self._deadline_frame()]
             due = min((f for f in ahead if f is not None and f > self.frames), default=None)
-            block = render_frames(self.output)
-            self._render(block if due is None else min(block, due - self.frames))
-        self._flush()
+            block = render_frames(output)
+            self._render(output, block if due is None else min(block, due - self.frames))
+        self._flush(output)
         return self.delivered
 
     def _follow(self, outcome: Outcome) -> None:
@@ -135,7 +143,7 @@ class FrameLoop:
             # The deadline's own frame is its moment, even where float seconds fall short.
             self._follow(player.tick(self.state, max(self.now_s, deadline), self.ctx))
 
-    def _render(self, frames: int) -> None:
+    def _render(self, output: Output, frames: int) -> None:
         block = self.engine.render(frames)
         self.frames += frames
         if self._skip:
@@ -143,15 +151,15 @@ class FrameLoop:
             block = block[drop:]
             self._skip -= drop
         if len(block):
-            self.output.write(block)
+            output.write(block)
             self.delivered += len(block)
         self._check_engine()
 
-    def _flush(self) -> None:
+    def _flush(self, output: Output) -> None:
         """Render the limiter's look-ahead, so the output ends where the timeline does."""
         left = self.engine.latency_frames if self._compensate else 0
         while left > 0:
-            block = self.engine.render(min(left, render_frames(self.output)))
-            self.output.write(block)
+            block = self.engine.render(min(left, render_frames(output)))
+            output.write(block)
             self.delivered += len(block)
             left -= len(block)
