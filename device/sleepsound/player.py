@@ -697,7 +697,7 @@ def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
         )
     listed = ", ".join(ctx.catalogue[:8]) + (" …" if len(ctx.catalogue) > 8 else "")
     raise CommandError(
-        f"unknown {field_name} {sound!r}{did_you_mean(sound, ctx.catalogue)}; "
+        f"unknown {field_name} {sound!r}{did_you_mean(base if colon else sound, ctx.catalogue)}; "
         f"known sounds: {listed or 'none'}",
         field_name,
     )
