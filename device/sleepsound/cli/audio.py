@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sleepsound.cli.args import finite_number as number
-from sleepsound.errors import ParameterError
+from sleepsound.errors import ParameterError, SoundError
 
 if TYPE_CHECKING:
     from sleepsound.cli.frame_loop import FrameLoop
@@ -173,7 +173,14 @@ def _open_sounds(config: Config) -> DaemonSounds:
     return sounds
 
 
-def _start(request: Request, sounds: DaemonSounds, engine: Engine, prepare: _Preparer) -> FrameLoop:
+def _start(
+    request: Request,
+    sounds: DaemonSounds,
+    engine: Engine,
+    prepare: _Preparer,
+    *,
+    compensate_latency: bool = False,
+) -> FrameLoop:
     """Build the player's context and submit the ``play`` command: a refused one (an
     unknown id, a bad parameter or file) raises before anything is written."""
     from sleepsound.cli.frame_loop import FrameLoop
@@ -194,7 +201,7 @@ def _start(request: Request, sounds: DaemonSounds, engine: Engine, prepare: _Pre
         skipped=sounds.skipped(),
         check_spec=spec_checker(sounds.library.presets.presets),
     )
-    loop = FrameLoop(ctx, engine, prepare=prepare, compensate_latency=prepare.measure)
+    loop = FrameLoop(ctx, engine, prepare=prepare, compensate_latency=compensate_latency)
     loop.submit(play)
     return loop
 
@@ -244,9 +251,19 @@ class _Preparer:
                 continue
             self.sounds.open_source(spec, self.rate, self.channels).close()
             if self.measure:
-                loudness = self.sounds.loudness
-                loudness.measure_now(spec, save=False, out_channels=self.channels)
+                self._measure(spec)
             self._done.add(spec)
+
+    def _measure(self, spec: str) -> None:
+        try:
+            self.sounds.loudness.measure_now(spec, save=False, out_channels=self.channels)
+        except SoundError as error:
+            # It opened, so it plays: at the safe provisional level, as on the device.
+            log.warning(
+                "cannot measure the loudness of %s (%s); it plays at the safe unmeasured level",
+                spec,
+                error,
+            )
 
 
 # -- render -------------------------------------------------------------------------------
@@ -266,7 +283,7 @@ def run_render(args: argparse.Namespace) -> int:
     try:
         # Measured before the engine opens them: levelled from the first frame.
         prepare = _Preparer(sounds, audio.rate, audio.channels, measure=True)
-        loop = _start(request, sounds, engine, prepare)
+        loop = _start(request, sounds, engine, prepare, compensate_latency=True)
         _say_warnings(loop)
         output = FileOutput(args.output, audio.rate, audio.channels, bits=args.bits)
         try:
