@@ -140,8 +140,12 @@ def test_play_goes_through_alsa_for_the_asked_seconds(alsa_capture: AlsaCapture)
     assert rms_db(played[RATE : 2 * RATE]) > -45
 
 
-def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCapture) -> None:
+@pytest.mark.parametrize("length", [(), ("--seconds", "3600")])
+def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(
+    alsa_capture: AlsaCapture, length: tuple[str, ...]
+) -> None:
     # The null device takes samples faster than real time, so the capture grows quickly.
+    # With --seconds too, Ctrl-C ends the play (not an hour of silence after the fade).
     process = subprocess.Popen(
         [
             *CLI,
@@ -155,6 +159,7 @@ def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCaptu
             "10",
             "--format",
             "S16_LE",
+            *length,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

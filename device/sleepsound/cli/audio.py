@@ -287,7 +287,7 @@ def run_render(args: argparse.Namespace) -> int:
         _say_warnings(loop)
         output = FileOutput(args.output, audio.rate, audio.channels, bits=args.bits)
         try:
-            frames = loop.perform(output, request.seconds, request.fade_out_s)
+            frames = loop.perform(output, request.seconds, request.fade_out_s, exact_length=True)
         finally:
             output.close()
     finally:

@@ -84,16 +84,17 @@ class FrameLoop:
         seconds: float | None,
         fade_out_s: float,
         interrupted: Callable[[], bool] = lambda: False,
+        *,
+        exact_length: bool = False,
     ) -> int:
         """Play what was submitted into ``output`` until ``seconds``, fading out; return
         the frames delivered.
 
-
         With ``seconds`` the fade-out (``stop`` with ``fade_out_s``) ends on its last
-        frame, and the output lasts exactly that long even if playback stopped on its
-        own (see :attr:`failures`: silence follows, as on the device). Without it,
-        playing lasts until ``interrupted()`` turns true (an interruption fades out
-        within :data:`INTERRUPT_FADE_S`) or playback stops on its own.
+        frame. Without it, playing lasts until ``interrupted()`` turns true (an
+        interruption fades out within :data:`INTERRUPT_FADE_S`). Either way it ends
+        once the player has stopped (also on its own: see :attr:`failures`), unless
+        ``exact_length`` (a file): then silence follows up to ``seconds``, as on the device.
         """
         rate = self.engine.rate
         total = round(seconds * rate) if seconds is not None else None
@@ -107,9 +108,8 @@ class FrameLoop:
                 self.submit({"action": "stop", "fade": fade})
                 stopping = True
             self._tick()
-            # A file ends at its length; a live play when the player has stopped.
-            ended = self.state.state is State.STOPPED if total is None else self.frames >= total
-            if ended:
+            stopped = self.state.state is State.STOPPED and not (exact_length and total is not None)
+            if stopped or (total is not None and self.frames >= total):
                 break
             ahead = [total, None if stopping else stop_frame, self._deadline_frame()]
             due = min((f for f in ahead if f is not None and f > self.frames), default=None)
