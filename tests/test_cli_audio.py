@@ -1,16 +1,28 @@
-"""``sleepsound render`` and ``sleepsound play`` as a user runs them, in a subprocess."""
+"""``sleepsound render`` and ``sleepsound play`` as a user runs them, in a subprocess.
+
+They run the daemon's player and open sounds through its library: every sound is
+levelled (-23 LUFS) and the defaults are the config's (volume 30, ceiling 80, fades
+3 s in, 5 s out). Each run gets no config of the user's, and the loudness cache the
+test daemons share (:data:`daemon_helpers.CACHE_HOME`), as render and the device
+share one on a real machine.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+import pyloudnorm
 import pytest
 import soundfile
 
+from daemon_helpers import CACHE_HOME, DaemonProcess, block_levels_db, read_recording
 from support.alsa import AlsaCapture
 from support.audio import (
     click_score,
@@ -27,6 +39,16 @@ CLI = (sys.executable, "-m", "sleepsound.cli")
 """The command line a user runs, as this interpreter runs it."""
 
 
+NO_USER_CONFIG = tempfile.mkdtemp(prefix="ss-no-config-")
+"""$XDG_CONFIG_HOME of every run: empty, so the built-in defaults apply unless --config."""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "SLEEPSOUND_CONFIG"}
+    env.update(XDG_CONFIG_HOME=NO_USER_CONFIG, XDG_CACHE_HOME=str(CACHE_HOME))
+    return env
+
+
 def sleepsound(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed command line the way a user would."""
     return subprocess.run(
@@ -34,6 +56,7 @@ def sleepsound(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=_env(),
     )
 
 
@@ -107,15 +130,22 @@ def test_play_goes_through_alsa_for_the_asked_seconds(alsa_capture: AlsaCapture)
         "0.5",
         "--format",
         "S16_LE",
+        "--volume",
+        "80",
     )
     assert result.returncode == 0, result.stderr
     played = alsa_capture.read(2)
     assert abs(len(played) - 3 * RATE) <= 1024  # the limiter's look-ahead at most
-    assert rms_db(played[RATE : 2 * RATE]) > -40
+    # White noise at -23 LUFS, 10 dB down at volume 80: about -38 dBFS RMS (silence: < -90).
+    assert rms_db(played[RATE : 2 * RATE]) > -45
 
 
-def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCapture) -> None:
+@pytest.mark.parametrize("length", [(), ("--seconds", "3600")])
+def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(
+    alsa_capture: AlsaCapture, length: tuple[str, ...]
+) -> None:
     # The null device takes samples faster than real time, so the capture grows quickly.
+    # With --seconds too, Ctrl-C ends the play (not an hour of silence after the fade).
     process = subprocess.Popen(
         [
             *CLI,
@@ -129,10 +159,12 @@ def test_ctrl_c_fades_out_within_two_seconds_and_exits_0(alsa_capture: AlsaCaptu
             "10",
             "--format",
             "S16_LE",
+            *length,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_env(),
     )
     try:
         wait_until(
@@ -322,20 +354,175 @@ def test_render_says_how_loud_the_file_is_and_which_volume_makes_it_audible(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "rain.wav"
-    result = sleepsound("render", "rain", "-o", str(out), "--seconds", "6")
+    short = ("--seconds", "6", "--fade-in", "0.5", "--fade-out", "0.5")
+    result = sleepsound("render", "rain", "-o", str(out), *short)
     assert result.returncode == 0, result.stderr
     data, _ = soundfile.read(str(out), always_2d=True)
     [level] = [line for line in result.stdout.splitlines() if line.startswith("level: ")]
     # The figures printed are the file's own, measured as a user would.
     peak = 20 * np.log10(np.abs(data).max())
     assert f"peak {peak:.1f} dBFS" in level
-    assert f"RMS {rms_db(data):.1f} dBFS at --volume 70" in level
-    # Rain at the default volume is close to silent on a laptop: the line says what to do.
-    assert "quiet on laptop speakers" in level and "--volume 100 makes it 15 dB louder" in level
+    assert f"RMS {rms_db(data):.1f} dBFS at --volume 30" in level
+    # Rain at the device's start volume is close to silent on a laptop: the line says
+    # what to do, up to the ceiling (max_volume 80, 25 dB up on the 0.5 dB-a-step taper).
+    assert "quiet on laptop speakers" in level and "--volume 80 makes it 25 dB louder" in level
 
-    loud = sleepsound("render", "rain", "-o", str(out), "--seconds", "6", "--volume", "100")
-    assert loud.returncode == 0, loud.stderr
-    [level] = [line for line in loud.stdout.splitlines() if line.startswith("level: ")]
-    assert "at --volume 100" in level and "louder" not in level
+    at_ceiling = sleepsound("render", "rain", "-o", str(out), *short, "--volume", "100")
+    assert at_ceiling.returncode == 0, at_ceiling.stderr
+    assert "volume clamped to max_volume 80" in at_ceiling.stderr  # the daemon's ceiling
+    [level] = [line for line in at_ceiling.stdout.splitlines() if line.startswith("level: ")]
+    assert "at --volume 80" in level
+    assert "--max-volume 100 --volume 100 makes it 10 dB louder" in level
     louder, _ = soundfile.read(str(out), always_2d=True)
-    assert rms_db(louder) - rms_db(data) == pytest.approx(15, abs=1.5)
+    assert rms_db(louder) - rms_db(data) == pytest.approx(25, abs=1.5)
+
+    full = sleepsound(
+        "render", "rain", "-o", str(out), *short, "--max-volume", "100", "--volume", "100"
+    )
+    assert full.returncode == 0, full.stderr
+    [level] = [line for line in full.stdout.splitlines() if line.startswith("level: ")]
+    assert "at --volume 100" in level and "louder" not in level
+
+
+# --------------------------------------------------------- the daemon's player and library
+
+
+def _loudness(path: Path, skip_s: float = 1.0) -> float:
+    """Integrated loudness (pyloudnorm) of a rendered file, its fades left out."""
+    data, rate = soundfile.read(str(path), always_2d=True)
+    inner = data[round(skip_s * rate) : len(data) - round(skip_s * rate)]
+    return float(pyloudnorm.Meter(rate).integrated_loudness(inner))
+
+
+def test_noise_colours_render_equally_loud(tmp_path: Path) -> None:
+    # As the device plays them: each levelled to the same loudness (once 10 dB apart).
+    found = {}
+    for colour in ("white-noise", "pink-noise", "brown-noise"):
+        out = tmp_path / f"{colour}.wav"
+        result = sleepsound(
+            "render", colour, "-o", str(out), "--seconds", "8", "--volume", "60",
+            "--fade-in", "0.5", "--fade-out", "0.5",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        found[colour] = _loudness(out)
+    assert max(found.values()) - min(found.values()) < 1.0, found
+    # -23 LUFS, 20 dB down at volume 60.
+    assert all(value == pytest.approx(-43, abs=1.5) for value in found.values()), found
+
+
+def test_a_library_file_renders_by_id_as_loud_as_the_daemon_plays_it(tmp_path: Path) -> None:
+    from test_library_daemon import steady_loudness
+
+    daemon = DaemonProcess(tmp_path)
+    try:
+        sounds = tmp_path / "sounds"
+        sounds.mkdir()
+        rng = np.random.default_rng(5)
+        # Quiet as recorded (about -44 LUFS): played as it is, it would be 20 dB softer.
+        steady = (0.006 * rng.standard_normal((10 * RATE, 2))).astype(np.float32)
+        soundfile.write(str(sounds / "Night Fan.flac"), steady, RATE)
+        out = tmp_path / "rendered.wav"
+        result = sleepsound(
+            "render", "night-fan", "--config", str(daemon.config), "-o", str(out),
+            "--seconds", "8", "--volume", "60",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        rendered = _loudness(out)
+        # The render measured the file into the cache the daemon reads: it plays levelled
+        # from its first block, as the render did.
+        daemon.start()
+        assert daemon.request({"action": "play", "sound": "night-fan", "volume": 60}) == {
+            "status": "ok"
+        }
+        time.sleep(5.0)  # recording length, not a timing assertion
+        assert daemon.terminate() == 0
+        played = steady_loudness(daemon.record)
+    finally:
+        daemon.close()
+    assert rendered == pytest.approx(-43, abs=1.0)  # -23 LUFS, 20 dB down at volume 60
+    assert abs(rendered - played) < 0.5, (rendered, played)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["whispers:move=ear-to-ear", "binaural-delta:carrier=180,beat=2.5", "rain:spells=true"],
+)
+def test_built_ins_with_parameters_render_levelled(tmp_path: Path, spec: str) -> None:
+    out = tmp_path / "spec.wav"
+    result = sleepsound(
+        "render", spec, "-o", str(out), "--seconds", "10", "--volume", "80",
+        "--fade-in", "0.5", "--fade-out", "0.5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data, rate = soundfile.read(str(out), always_2d=True)
+    assert data.shape == (10 * RATE, 2)
+    if spec.startswith("binaural"):
+        left = dominant_frequency(data[RATE:-RATE, 0], rate)
+        right = dominant_frequency(data[RATE:-RATE, 1], rate)
+        assert right - left == pytest.approx(2.5, abs=0.15)
+        assert (left + right) / 2 == pytest.approx(180, abs=0.3)
+    # Levelled as a library sound (-23 LUFS, 10 dB down at 80); spells may be in a pause.
+    assert rms_db(data[RATE:-RATE]) > -90
+    if not spec.endswith("spells=true"):
+        assert _loudness(out) == pytest.approx(-33, abs=2.0)
+
+
+def test_the_daemon_plays_a_built_in_with_parameters_and_refuses_bad_ones(
+    tmp_path: Path,
+) -> None:
+    daemon = DaemonProcess(tmp_path)
+    try:
+        daemon.start()
+        reply = daemon.request({"action": "play", "sound": "binaural-delta:carrier=180,beat=4"})
+        assert reply == {"status": "ok"}
+        assert daemon.status()["sound"] == "binaural-delta:carrier=180,beat=4"
+        for bad, words in (
+            ("binaural-delta:beat=400", "beat"),
+            ("rain:spells=maybe", "spells"),
+            ("whispers:move=sideways", "move"),
+            ("rian:spells=true", "unknown sound"),
+        ):
+            refused = daemon.request({"sound": bad})
+            assert refused["status"] == "error" and refused["field"] == "sound", refused
+            assert words in refused["error"], refused
+        assert daemon.status()["sound"] == "binaural-delta:carrier=180,beat=4"  # still playing
+        time.sleep(4.0)  # recording length, not a timing assertion
+        assert daemon.terminate() == 0
+        played, rate = read_recording(daemon.record)
+    finally:
+        daemon.close()
+    first = int(np.flatnonzero(block_levels_db(played, rate) > -85)[0])
+    steady = played[(first + 40) * rate // 50 :][: 2 * rate]  # after the 0.5 s fade-in
+    assert len(steady) == 2 * rate
+    left = dominant_frequency(steady[:, 0], rate)
+    right = dominant_frequency(steady[:, 1], rate)
+    assert right - left == pytest.approx(4.0, abs=0.3)
+    assert (left + right) / 2 == pytest.approx(180, abs=0.5)
+
+
+@pytest.mark.parametrize(
+    ("sound", "words"),
+    [
+        ("quiet-rian", "quiet-rain"),
+        ("quiet-rain:x=1", "only built-in sounds take parameters"),
+        ("rain:spells=maybe", "spells"),
+        ("rain:spells", "key=value"),
+        ("whispers:move=sideways", "move"),
+        ("pink-noise:x=1", "takes no parameters"),
+    ],
+)
+def test_a_bad_library_id_or_parameter_is_one_line_naming_it(
+    tmp_path: Path, sound: str, words: str
+) -> None:
+    daemon = DaemonProcess(tmp_path)  # only its config: [sounds] dir with one file
+    (tmp_path / "sounds").mkdir()
+    soundfile.write(str(tmp_path / "sounds" / "Quiet Rain.wav"), np.zeros((RATE, 2)), RATE)
+    out = tmp_path / "o.wav"
+    result = sleepsound(
+        "render", sound, "--config", str(daemon.config), "-o", str(out), "--seconds", "2"
+    )
+    daemon.close()
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert words in line and "Traceback" not in line, line
+    assert not out.exists()  # refused before anything was written

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import soundfile
 
+from sleepsound.cli.frame_loop import FrameLoop
 from sleepsound.dsp.gain import FLOOR_DB, volume_to_db
 from sleepsound.engine import Engine
 from sleepsound.errors import DeviceMissingError
 from sleepsound.outputs.alsa import AlsaOutput
-from sleepsound.performance import Programme, perform
 from sleepsound.playback import PlaybackThread
+from sleepsound.player import PlayerContext
 from sleepsound.scene import Layer, Scene, SleepFade
 from sleepsound.sources import open_source
 from support.alsa import AlsaCapture
@@ -80,10 +81,13 @@ def with_silence_before(x: np.ndarray, seconds: float = 0.2) -> np.ndarray:
 
 def test_fade_in_and_fade_out_are_linear_in_db(alsa_capture: AlsaCapture, tmp_path: Path) -> None:
     sound = tone_file(tmp_path, 220.0)
-    programme = Programme(sound, volume=100, fade_in_s=4.0, fade_out_s=4.0, seconds=10.0)
+    # Driven as `sleepsound play` drives it: the player's commands on a frame clock.
+    ctx = PlayerContext(catalogue=("tone",), specs={"tone": sound}, max_volume=100)
     output = AlsaOutput(alsa_capture.device, RATE, 2, "S16_LE")
     engine = Engine(RATE, 2, open_source)
-    perform(engine, output, programme, compensate_latency=True)
+    loop = FrameLoop(ctx, engine, compensate_latency=True)
+    loop.submit({"action": "play", "sound": "tone", "volume": 100, "fade": 4.0})
+    loop.perform(output, 10.0, fade_out_s=4.0)
     output.close()
     played = alsa_capture.read(2)
     assert len(played) == 10 * RATE

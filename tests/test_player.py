@@ -321,6 +321,66 @@ def test_layer_is_silent_while_stopped_and_refuses_unknown_sounds() -> None:
     assert outcome.reply["field"] == "layer" and "did you mean 'rain'" in outcome.reply["error"]
 
 
+# -- built-ins with parameters -------------------------------------------------------------
+
+
+def _ctx_with_parameters() -> PlayerContext:
+    """CTX with two more built-ins, a file, and the library's real parameter check."""
+    from sleepsound.library.opener import spec_checker
+    from sleepsound.sources.presets import load_presets
+
+    return replace(
+        CTX,
+        catalogue=(*CTX.catalogue, "binaural-delta", "whispers"),
+        specs={"waves": "/sounds/waves.flac"},
+        check_spec=spec_checker(load_presets().presets),
+    )
+
+
+def test_a_built_in_plays_with_valid_parameters_as_main_sound_or_layer() -> None:
+    ctx = _ctx_with_parameters()
+    outcome = run(stopped(ctx), {"action": "play", "sound": "rain:spells=true"}, ctx=ctx)
+    assert outcome.reply == {"status": "ok"}
+    assert scenes(outcome)[0].sound == "rain:spells=true"  # the opener splits it
+    bed = run(outcome.state, {"layer": "binaural-delta:carrier=180,beat=2.5"}, ctx=ctx).state
+    assert player.scene_for(bed, ctx, 1).layer == Layer("binaural-delta:carrier=180,beat=2.5")
+    doc = player.status_document(bed, T0, 0, ctx)
+    assert doc["sound"] == "rain:spells=true"
+    assert doc["layer"]["sound"] == "binaural-delta:carrier=180,beat=2.5"
+
+
+@pytest.mark.parametrize(
+    ("sound", "words"),
+    [
+        ("rain:spells=maybe", "spells must be true or false"),
+        ("binaural-delta:beat=400", "beat must be a number from 0.5 to 40"),
+        ("whispers:move=sideways", "move must be one of"),
+        ("rain:spells", "key=value"),
+        ("pink-noise:x=1", "takes no parameters"),
+        ("waves:x=1", "only built-in sounds take parameters"),
+        ("rian:spells=true", "(did you mean 'rain'?)"),
+    ],
+)
+def test_bad_parameters_are_refused_naming_them(sound: str, words: str) -> None:
+    ctx = _ctx_with_parameters()
+    state = playing(ctx=ctx)
+    for key in ("sound", "layer"):
+        outcome = run(state, {key: sound}, ctx=ctx)
+        assert outcome.state == state and outcome.effects == ()
+        assert outcome.reply["field"] == key and words in outcome.reply["error"], outcome.reply
+
+
+def test_a_saved_sound_with_parameters_comes_back_only_while_they_are_valid() -> None:
+    ctx = _ctx_with_parameters()
+    kept = player.initial_state(
+        ctx, SavedState(sound="whispers:move=around", layer_sound="rain:x=1")
+    )
+    assert kept.sound == "whispers:move=around"
+    assert kept.layer.sound is None  # rain has no parameter x: forgotten, not played
+    gone = player.initial_state(ctx, SavedState(sound="whispers:move=sideways"))
+    assert gone.sound == "pink-noise"
+
+
 # -- queries, transactions, errors --------------------------------------------------------------
 
 

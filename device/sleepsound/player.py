@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
@@ -267,6 +267,10 @@ class PlayerContext:
     """A binaural bed on a mono output: play its monaural variant, or refuse it."""
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Ids of files the library skipped -> why (the scan's message), for replies."""
+    check_spec: Callable[[str], str | None] | None = None
+    """Why a built-in sound with parameters (``rain:spells=true``, given as its source
+    spec) cannot play, or ``None`` (the shell's opener knows the parameters). Unset:
+    any parameters are accepted and the engine reports bad ones."""
 
     @classmethod
     def from_config(
@@ -278,6 +282,7 @@ class PlayerContext:
         rotation: Sequence[str] = (),
         entries: Mapping[str, SoundEntry] | None = None,
         skipped: Mapping[str, str] | None = None,
+        check_spec: Callable[[str], str | None] | None = None,
     ) -> PlayerContext:
         """Build from a :class:`sleepsound.config.Config` and the library's ids.
 
@@ -292,6 +297,7 @@ class PlayerContext:
             rotation_scope=config.sounds.rotation,
             entries=dict(entries or {}),
             skipped=dict(skipped or {}),
+            check_spec=check_spec,
             out_channels=audio.channels,
             mono_binaural=config.sounds.mono_binaural,
             max_volume=audio.max_volume,
@@ -520,9 +526,9 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
     sound = None
     layer = None
     if state.audible and state.sound is not None:
-        sound = ctx.specs.get(state.sound, state.sound)
+        sound = _spec(state.sound, ctx)
         if state.layer.on and state.layer.sound is not None:
-            layer_spec = ctx.specs.get(state.layer.sound, state.layer.sound)
+            layer_spec = _spec(state.layer.sound, ctx)
             layer = Layer(sound=layer_spec, volume=state.layer.volume)
     fade = state.sleep_fade
     return Scene(
@@ -763,6 +769,12 @@ def _ceiling(volume: float, ctx: PlayerContext, warnings: list[str]) -> float:
 def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
     if sound in ctx.catalogue:
         return sound
+    base, colon, _ = sound.partition(":")
+    if colon and base in ctx.catalogue:
+        problem = _parameter_problem(sound, ctx)
+        if problem is not None:
+            raise CommandError(f"{field_name} {sound!r} cannot play: {problem}", field_name)
+        return sound
     if sound in ctx.skipped:
         raise CommandError(
             f"{field_name} {sound!r} is not playable: the library skipped its file "
@@ -771,7 +783,7 @@ def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
         )
     listed = ", ".join(ctx.catalogue[:8]) + (" …" if len(ctx.catalogue) > 8 else "")
     raise CommandError(
-        f"unknown {field_name} {sound!r}{did_you_mean(sound, ctx.catalogue)}; "
+        f"unknown {field_name} {sound!r}{did_you_mean(base if colon else sound, ctx.catalogue)}; "
         f"known sounds: {listed or 'none'}",
         field_name,
     )
@@ -780,9 +792,47 @@ def _known(sound: str, field_name: str, ctx: PlayerContext) -> str:
 def _playable(sound: str | None, ctx: PlayerContext) -> str | None:
     """``sound`` if it is in the catalogue, else the default, else the first, else None."""
     for candidate in (sound, ctx.default_sound):
-        if candidate is not None and candidate in ctx.catalogue:
+        if candidate is not None and _is_playable(candidate, ctx):
             return candidate
     return ctx.catalogue[0] if ctx.catalogue else None
+
+
+def _is_playable(sound: str, ctx: PlayerContext) -> bool:
+    """True for a catalogue id, and for one with parameters that are valid."""
+    if sound in ctx.catalogue:
+        return True
+    return _in_catalogue(sound, ctx) and _parameter_problem(sound, ctx) is None
+
+
+def _base_id(sound: str) -> str:
+    """The library id of ``sound``: ``rain`` for ``rain:spells=true``."""
+    return sound.partition(":")[0]
+
+
+def _in_catalogue(sound: str, ctx: PlayerContext) -> bool:
+    """True for a catalogue id, with or without ``:key=value`` parameters."""
+    return sound in ctx.catalogue or (":" in sound and _base_id(sound) in ctx.catalogue)
+
+
+def _spec(sound: str, ctx: PlayerContext) -> str:
+    """The source spec for ``sound``: the library's mapping, parameters kept."""
+    if sound in ctx.specs:
+        return ctx.specs[sound]
+    base, colon, parameters = sound.partition(":")
+    if colon and base in ctx.specs:
+        return f"{ctx.specs[base]}:{parameters}"
+    return sound
+
+
+def _parameter_problem(sound: str, ctx: PlayerContext) -> str | None:
+    """Why ``id:key=value`` cannot play (files take no parameters), or None."""
+    base = _base_id(sound)
+    entry = ctx.entries.get(base)
+    # Without an entry (a file a shell added by path), an id mapped to a spec is a file.
+    is_file = entry.kind == "file" if entry is not None else base in ctx.specs
+    if is_file:
+        return f"{base!r} is a sound file; only built-in sounds take parameters"
+    return ctx.check_spec(_spec(sound, ctx)) if ctx.check_spec is not None else None
 
 
 def _layer(
@@ -791,11 +841,12 @@ def _layer(
     if value == LAYER_OFF:
         return replace(current, on=False)
     if value == LAYER_ON:
-        wanted = current.sound if current.sound in ctx.catalogue else ctx.default_layer
+        chosen = current.sound
+        wanted = chosen if chosen is not None and _in_catalogue(chosen, ctx) else ctx.default_layer
     else:
         wanted = value
     sound = _known(wanted, "layer", ctx)
-    entry = ctx.entries.get(sound)
+    entry = ctx.entries.get(_base_id(sound))
     if entry is not None:
         # Refuses (CommandError, field "layer") or says how the bed was adapted.
         plan = plan_bed(entry, ctx.out_channels, ctx.mono_binaural)
@@ -807,9 +858,9 @@ def _layer(
 def _fit_layer(layer: LayerSetting, ctx: PlayerContext) -> LayerSetting:
     """``layer`` as ``ctx`` allows it: a sound gone from the catalogue is forgotten, and a
     bed this output refuses (e.g. binaural on a now mono output) is switched off."""
-    if layer.sound is None or layer.sound not in ctx.catalogue:
+    if layer.sound is None or not _is_playable(layer.sound, ctx):
         return replace(layer, sound=None, on=False)
-    entry = ctx.entries.get(layer.sound)
+    entry = ctx.entries.get(_base_id(layer.sound))
     if layer.on and entry is not None:
         try:
             plan_bed(entry, ctx.out_channels, ctx.mono_binaural)
@@ -819,7 +870,7 @@ def _fit_layer(layer: LayerSetting, ctx: PlayerContext) -> LayerSetting:
 
 
 def _sound_warning(sound: str, ctx: PlayerContext, warnings: list[str]) -> None:
-    entry = ctx.entries.get(sound)
+    entry = ctx.entries.get(_base_id(sound))
     warning = playback_warning(entry, ctx.out_channels) if entry is not None else None
     if warning:
         warnings.append(warning)

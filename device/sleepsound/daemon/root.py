@@ -343,17 +343,9 @@ class Daemon:
         return self._sounds.open_source
 
     def _open_sounds(self, config: Config) -> DaemonSounds:
-        settings = config.sounds
-        cache = runpaths.loudness_cache_path(settings.loudness_cache, self._environ)
-        sounds = DaemonSounds(
-            settings.dir,
-            loudness_cache=Path(cache),
-            on_change=lambda: self._loop.queue.put(SoundsChanged()),
-            rescan_s=settings.rescan_s,
-            loudness_lufs=settings.loudness_lufs,
-            non_repeating=settings.non_repeating,
-            segment_s=settings.segment_s,
-            out_channels=config.audio.channels,
+        cache = runpaths.loudness_cache_path(config.sounds.loudness_cache, self._environ)
+        sounds = DaemonSounds.from_config(
+            config, Path(cache), on_change=lambda: self._loop.queue.put(SoundsChanged())
         )
         sounds.refresh()
         return sounds
@@ -371,6 +363,7 @@ class Daemon:
             rotation=self._sounds.rotation(self._config.sounds.rotation),
             entries=self._sounds.entries(),
             skipped=self._sounds.skipped(),
+            check_spec=self._sounds.spec_check(),
         )
 
 

@@ -17,17 +17,21 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from sleepsound.engine import SourceFactory
 from sleepsound.errors import UnknownSoundError
 from sleepsound.library.catalog import Catalog, CatalogDiff, SoundEntry
 from sleepsound.library.loudness import TARGET_LUFS
-from sleepsound.library.opener import SoundOpener, make_loudness_service
+from sleepsound.library.opener import SoundOpener, SpecCheck, make_loudness_service, spec_checker
 from sleepsound.library.segments import SEGMENT_S
 from sleepsound.library.service import SoundLibrary
 from sleepsound.library.watcher import PollingWatcher
 from sleepsound.sources.generators import GENERATOR_NAMES
 from sleepsound.sources.slug import slugify
+
+if TYPE_CHECKING:
+    from sleepsound.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,27 @@ WATCH_INTERVAL_S = 3.0
 
 class DaemonSounds:
     """Sound ids for ``next``/``previous``, their source specs, and the opener."""
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        loudness_cache: Path | None,
+        on_change: Callable[[], None] | None = None,
+    ) -> DaemonSounds:
+        """The library as ``config``'s ``[sounds]`` (and output layout) ask for: one
+        mapping from config to library, for the daemon and for ``render``/``play``."""
+        settings = config.sounds
+        return cls(
+            settings.dir,
+            loudness_cache=loudness_cache,
+            on_change=on_change,
+            rescan_s=settings.rescan_s,
+            loudness_lufs=settings.loudness_lufs,
+            non_repeating=settings.non_repeating,
+            segment_s=settings.segment_s,
+            out_channels=config.audio.channels,
+        )
 
     def __init__(
         self,
@@ -118,6 +143,10 @@ class DaemonSounds:
             if colon and "skipped" in problem:
                 found.setdefault(slugify(PurePath(name).stem), problem)
         return found
+
+    def spec_check(self) -> SpecCheck:
+        """The player's check of ``id:key=value`` specs, from the presets parsed once."""
+        return spec_checker(self.library.presets.presets)
 
     def rotation(self, scope: str) -> list[str]:
         """The ids ``next``/``previous`` step through for ``[sounds] rotation`` = ``scope``."""

@@ -102,9 +102,15 @@ class LoudnessService:
         if self.is_builtin(spec):
             # Presets do not change while running; hash each one once.
             if spec not in self._builtin_ids:
-                self._builtin_ids[spec] = builtin_identity(self.builtin_presets.get(spec), spec)
+                self._builtin_ids[spec] = builtin_identity(self._preset_path(spec), spec)
             return self._builtin_ids[spec]
         return file_identity(Path(spec))
+
+    def _preset_path(self, spec: str) -> Path | None:
+        """The preset file of a built-in spec, also with parameters (``rain:spells=true``)."""
+        if spec in self.builtin_presets:
+            return self.builtin_presets[spec]
+        return self.builtin_presets.get(spec.partition(":")[0].strip())
 
     def measurement(self, spec: str, out_channels: int | None = None) -> Measurement | None:
         """The measurement of this version of ``spec`` on this layout (memory, then the
@@ -173,7 +179,7 @@ class LoudnessService:
     def _measure(self, spec: str, layout: int, worker: WorkerProcess | None) -> Measurement:
         if worker is not None:
             builtin = self.is_builtin(spec)
-            preset = self.builtin_presets.get(spec) if builtin else None
+            preset = self._preset_path(spec) if builtin else None
             return worker.measure(
                 {
                     "spec": spec,

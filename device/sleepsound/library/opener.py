@@ -9,16 +9,19 @@ been yet. Opening never waits for a measurement.
 
 Built-in textures open from the presets the library parsed when it loaded
 (:class:`~sleepsound.sources.texture_engines.BuiltinOpener`), so opening a sound
-reads no preset file.
+reads no preset file. A built-in id may carry parameters (``rain:spells=true``,
+``binaural-delta:carrier=180,beat=2.5``): the opener splits the name off and applies
+them (:func:`spec_checker` says whether they are valid before anything plays).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sleepsound.errors import SoundError
+from sleepsound.errors import ParameterError, SoundError
 from sleepsound.library.levelled import LevelledSource
 from sleepsound.library.loudness import TARGET_LUFS
 from sleepsound.library.loudness_cache import LoudnessCache
@@ -26,10 +29,36 @@ from sleepsound.library.loudness_service import LoudnessService, OpenBuiltin
 from sleepsound.library.segments import SEGMENT_S, ShuffledSegments
 from sleepsound.sources.base import Source
 from sleepsound.sources.filesource import open_file
-from sleepsound.sources.presets import PresetSet
+from sleepsound.sources.presets import Preset, PresetSet
 from sleepsound.sources.texture_engines import BuiltinOpener, open_builtin
 
 log = logging.getLogger(__name__)
+
+
+SpecCheck = Callable[[str], str | None]
+"""``check(spec)``: why a parameterised built-in spec cannot play, or ``None``."""
+
+CHECK_RATE = 48000
+CHECK_CHANNELS = 2
+
+
+def spec_checker(presets: Iterable[Preset]) -> SpecCheck:
+    """A check for ``id:key=value`` specs of built-in sounds, for the player to call.
+
+    The parameters are known only to the texture or generator that reads them, so
+    the check opens the spec once (milliseconds, no levelling, nothing rendered)
+    and closes it: the answer is the message a bad parameter raises.
+    """
+    opener = BuiltinOpener(presets)
+
+    def check(spec: str) -> str | None:
+        try:
+            opener(spec, CHECK_RATE, CHECK_CHANNELS).close()
+        except (SoundError, ParameterError) as error:
+            return str(error)
+        return None
+
+    return check
 
 
 def make_loudness_service(

@@ -119,8 +119,9 @@ def _open_generator(spec: str, rate: int, channels: int) -> Source:
 class BuiltinOpener:
     """``opener(spec, rate, channels)`` for built-in specs, from presets parsed once.
 
-    A texture id among ``presets`` opens with that :class:`Preset`, anything else
-    as a generator spec; no preset file is read.
+    A texture id among ``presets`` opens with that :class:`Preset` (and the spec's
+    ``key=value`` parameters in place of the preset's), anything else as a
+    generator spec; no preset file is read.
     """
 
     def __init__(self, presets: Iterable[Preset]) -> None:
@@ -129,7 +130,7 @@ class BuiltinOpener:
 
     def __call__(self, spec: str, rate: int, channels: int) -> Source:
         """Open ``spec`` as it is (no levelling)."""
-        preset = self.textures.get(spec)
+        preset = self.textures.get(spec.partition(":")[0].strip())
         if preset is not None:
-            return open_texture(preset, rate, channels)
+            return open_texture(with_spec_parameters(preset, spec), rate, channels)
         return _open_generator(spec, rate, channels)
