@@ -445,7 +445,7 @@ def test_a_library_file_renders_by_id_as_loud_as_the_daemon_plays_it(tmp_path: P
 
 @pytest.mark.parametrize(
     "spec",
-    ["whispers:move=ear-to-ear", "binaural-delta:carrier=180,beat=2.5", "rain:spells=true"],
+    ["whispers:move=ear-to-ear,speed=4", "binaural-delta:carrier=180,beat=2.5", "rain:spells=true"],
 )
 def test_built_ins_with_parameters_render_levelled(tmp_path: Path, spec: str) -> None:
     out = tmp_path / "spec.wav"
@@ -461,10 +461,17 @@ def test_built_ins_with_parameters_render_levelled(tmp_path: Path, spec: str) ->
         right = dominant_frequency(data[RATE:-RATE, 1], rate)
         assert right - left == pytest.approx(2.5, abs=0.15)
         assert (left + right) / 2 == pytest.approx(180, abs=0.3)
-    # Levelled as a library sound (-23 LUFS, 10 dB down at 80); spells may be in a pause.
-    assert rms_db(data[RATE:-RATE]) > -90
-    if not spec.endswith("spells=true"):
+    assert rms_db(data[RATE:-RATE]) > -90  # spells may be in a pause, but never silence
+    if spec.startswith("binaural"):
+        # Levelled as a library sound (-23 LUFS, 10 dB down at 80). A steady bed can be
+        # judged on 8 s; whispers cannot: their phrases and pauses move 8 s of them by
+        # several LU from one render to the next (measured -30.8 to -32.3 and -37.4).
         assert _loudness(out) == pytest.approx(-33, abs=2.0)
+    if "move=ear-to-ear" in spec:
+        # The parameter reached the sound: it travels from one ear to the other.
+        windows = data[RATE:-RATE].reshape(-1, RATE // 2, 2)
+        sides = [rms_db(w[:, 0]) - rms_db(w[:, 1]) for w in windows if rms_db(w) > -70]
+        assert max(sides) - min(sides) > 10, sides
 
 
 def test_the_daemon_plays_a_built_in_with_parameters_and_refuses_bad_ones(

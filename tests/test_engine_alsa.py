@@ -7,6 +7,7 @@ Every test plays through pyalsaaudio into the ALSA ``file`` plugin (see
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import soundfile
 
 from sleepsound.cli.frame_loop import FrameLoop
+from sleepsound.config import defaults
 from sleepsound.dsp.gain import FLOOR_DB, volume_to_db
 from sleepsound.engine import Engine
 from sleepsound.errors import DeviceMissingError
@@ -82,7 +84,9 @@ def with_silence_before(x: np.ndarray, seconds: float = 0.2) -> np.ndarray:
 def test_fade_in_and_fade_out_are_linear_in_db(alsa_capture: AlsaCapture, tmp_path: Path) -> None:
     sound = tone_file(tmp_path, 220.0)
     # Driven as `sleepsound play` drives it: the player's commands on a frame clock.
-    ctx = PlayerContext(catalogue=("tone",), specs={"tone": sound}, max_volume=100)
+    config = defaults()
+    config = replace(config, audio=replace(config.audio, max_volume=100))
+    ctx = PlayerContext.from_config(config, ("tone",), {"tone": sound})
     output = AlsaOutput(alsa_capture.device, RATE, 2, "S16_LE")
     engine = Engine(RATE, 2, open_source)
     loop = FrameLoop(ctx, engine, compensate_latency=True)

@@ -125,4 +125,5 @@ def _uninstall() -> None:
     for pump in _installed:
         with contextlib.suppress(OSError):
             os.dup2(pump.out_fd, 2)  # closes the pipe's last write end: the pump sees EOF
-        pump.thread.join(timeout=1.0)
+        # Generous: on a loaded machine the pump may need a moment to pass on the last line.
+        pump.thread.join(timeout=5.0)
