@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sleepsound.commands import Command
 from sleepsound.config import MqttConfig, parse_toml
 from sleepsound.errors import ConfigError
-from sleepsound.mqtt.bridge import PAHO_LOGGER
+from sleepsound.mqtt.connection import PAHO_LOGGER
 from sleepsound.mqtt.identity import hostname_slug, node_id, read_machine_id
 from sleepsound.mqtt.payloads import (
     MAX_PAYLOAD_BYTES,

@@ -14,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from sleepsound.errors import MqttError
-from sleepsound.mqtt.bridge import new_client
+from sleepsound.mqtt.connection import new_client
 from sleepsound.mqtt.discovery import removal_topics
 from sleepsound.mqtt.settings import MqttSettings
 

@@ -1,6 +1,6 @@
 """What the bridge has to say, metered into paho's bounded queue.
 
-paho holds at most :data:`~sleepsound.mqtt.bridge.MAX_QUEUED` unacknowledged QoS 1
+paho holds at most :data:`~sleepsound.mqtt.connection.MAX_QUEUED` unacknowledged QoS 1
 messages and refuses the rest. A burst of commands (each answered with a reply and a
 new state) used to overflow it: replies and state documents were dropped and nothing
 sent them again, so Home Assistant showed a state the device was not in. The outbox
