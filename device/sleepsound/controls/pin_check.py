@@ -3,7 +3,7 @@
 ``sleepsound check-config`` uses this so a pin that no Pi has (``"GPIO99"``), a power
 or ground pin (``"BOARD1"``) or one pin given to two keys is named before the device
 is wired. The daemon itself still starts with such a config (a wiring mistake must
-never stop the sound): :mod:`sleepsound.controls.hardware` reports the same mistakes
+never stop the sound): :mod:`sleepsound.controls.wiring` reports the same mistakes
 then, against the board it really runs on.
 """
 

@@ -17,7 +17,7 @@ in ``hardware/README.md``::
 
 Pins are BCM numbers (``23``) or gpiozero pin names (``"GPIO23"``, ``"BOARD16"``).
 Whether a pin exists on this board, and whether two keys share one, is checked when
-the controls start (:mod:`sleepsound.controls.hardware`), not here: a wiring mistake
+the controls start (:mod:`sleepsound.controls.wiring`), not here: a wiring mistake
 must leave the sound and the other controls working, not stop the daemon.
 A gesture maps to any command object (see ``sleepsound.commands``) or to ``{}`` for
 none; the gesture is published as an event either way.
