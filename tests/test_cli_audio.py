@@ -374,7 +374,8 @@ def test_render_says_how_loud_the_file_is_and_which_volume_makes_it_audible(
     assert "at --volume 80" in level
     assert "--max-volume 100 --volume 100 makes it 10 dB louder" in level
     louder, _ = soundfile.read(str(out), always_2d=True)
-    assert rms_db(louder) - rms_db(data) == pytest.approx(25, abs=1.5)
+    # Two renders of rain are two different showers: 6 s of each differ by up to ~2.5 dB.
+    assert rms_db(louder) - rms_db(data) == pytest.approx(25, abs=3.0)
 
     full = sleepsound(
         "render", "rain", "-o", str(out), *short, "--max-volume", "100", "--volume", "100"
