@@ -132,6 +132,8 @@ class DaemonProcess:
         self.config = directory / "config.toml"
         self.log = directory / "daemon.log"
         self.watchdog_usec = watchdog_usec
+        self.web_port = free_port()
+        """The phone page's port (``[web] listen`` on 127.0.0.1, unless the test sets [web])."""
         self.write_config(extra_config)
         self.process: subprocess.Popen[bytes] | None = None
         self.notify: NotifyListener | None = None
@@ -154,6 +156,8 @@ class DaemonProcess:
             "[sounds]\n"
             f'dir = "{self.directory / "sounds"}"\n'
             f"{extra}"
+            # Its own port, so test daemons side by side never fight over 8080.
+            + ("" if "[web]" in extra else f'[web]\nlisten = "127.0.0.1:{self.web_port}"\n')
         )
 
     def write_config(
@@ -243,6 +247,13 @@ class DaemonProcess:
         if self.notify is not None:
             self.notify.close()
         shutil.rmtree(self.short_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the kernel's pick)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -376,6 +376,7 @@ SECTIONS: dict[str, SectionSpec | str] = {
     "mqtt": SectionSpec(MQTT_SCHEMA, MqttConfig, _check_mqtt),
     "controls": "sleepsound.controls.schema:CONTROLS_SECTION",
     "led": "sleepsound.controls.schema:LED_SECTION",
+    "web": "sleepsound.web.settings:WEB_SECTION",
 }
 """Every known section. Values are specs or ``"module:ATTRIBUTE"`` names of one."""
 

@@ -247,6 +247,7 @@ class Daemon:
             emit_event=self.emit_event,
             add_listener=self.add_listener,
             sound_ids=self.sound_ids,
+            sound_entries=lambda: self._loop.ctx.entries,
             pin_factory=self._pin_factory,
             on_controls_started=self._on_controls_started,
         )
