@@ -35,6 +35,7 @@ from sleepsound import cli
 from sleepsound.control_socket.client import request
 from sleepsound.daemon.sounds import DaemonSounds
 from support.audio import level_envelope_db
+from support.broker import free_port
 from support.waiting import WAIT_S
 from support.waiting import wait_until as wait_until  # re-exported for the daemon tests
 
@@ -247,13 +248,6 @@ class DaemonProcess:
         if self.notify is not None:
             self.notify.close()
         shutil.rmtree(self.short_dir, ignore_errors=True)
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the kernel's pick)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager

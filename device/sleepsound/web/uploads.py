@@ -93,13 +93,13 @@ class SoundsFolder:
             raise UploadError(413, f"{name}: {_mb(length)} is over the {_mb(self.max_bytes)} cap")
         if not self.directory.is_dir() or self.directory.is_symlink():
             raise UploadError(500, f"{self.directory}: the sounds folder is missing; create it")
+        final = self.directory / name
+        if os.path.lexists(final):
+            raise UploadError(409, f"{name} is already there; delete it first or rename the file")
         if self.count() >= self.max_files:
             raise UploadError(
                 507, f"the sounds folder already holds {self.max_files} sounds; delete some first"
             )
-        final = self.directory / name
-        if os.path.lexists(final):
-            raise UploadError(409, f"{name} is already there; delete it first or rename the file")
         hidden = self.directory / f".upload-{secrets.token_hex(8)}{final.suffix}"
         try:
             self._receive(hidden, length, body, name)
