@@ -100,8 +100,11 @@ def test_an_uploaded_flac_joins_the_library_and_plays(
     answer = upload(daemon.web_port, "Night%20Rain.flac", flac_bytes(tmp_path))
     assert answer.status == 201, answer.body
     assert answer.json()["id"] == "night-rain"
-    assert _folder(daemon) == ["night-rain.flac"]
+    # The name given stays the title, in a sidecar written before the sound appeared.
+    assert _folder(daemon) == ["night-rain.flac", "night-rain.toml"]
     wait_until(lambda: "night-rain" in listed_ids(daemon.web_port), "the upload to be listed")
+    rows = http(daemon.web_port, "GET", "/api/sounds").json()["sounds"]
+    assert next(r for r in rows if r["id"] == "night-rain")["title"] == "Night Rain"
     assert command(daemon.web_port, {"sound": "night-rain", "action": "play"}).status == 200
     wait_until(lambda: daemon.status()["sound"] == "night-rain", "the upload to play")
     assert daemon.status()["state"] == "playing"

@@ -24,7 +24,7 @@ from typing import IO, Any, Final
 
 from sleepsound.errors import SleepsoundError, SoundFileError
 from sleepsound.library.scan import AUDIO_SUFFIXES, SIDECAR_SUFFIX, probe_audio
-from sleepsound.sources.metadata import SoundMeta, apply_fields
+from sleepsound.sources.metadata import SoundMeta, apply_fields, default_title
 from sleepsound.sources.slug import slugify
 
 CHUNK_BYTES: Final = 64 * 1024
@@ -107,15 +107,34 @@ class SoundsFolder:
                 probe_audio(hidden, client_name)
             except SoundFileError as error:
                 raise UploadError(422, str(error)) from error
+            titled = self._title_sidecar(final, client_name)
             try:
                 os.link(hidden, final, follow_symlinks=False)  # never over an existing file
             except FileExistsError as error:
+                if titled:
+                    os.unlink(final.with_suffix(SIDECAR_SUFFIX))
                 raise UploadError(409, f"{name} is already there; delete it first") from error
             _sync_folder(self.directory)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(hidden)
         return Saved(slugify(final.stem), name)
+
+    def _title_sidecar(self, final: Path, client_name: str) -> bool:
+        """Keep the name the person gave as the title ("Soft Rain" for soft-rain.flac),
+        in a sidecar written before the sound appears; True if one was written."""
+        stem = client_name.replace("\\", "/").rsplit("/", 1)[-1].rpartition(".")[0]
+        title = default_title(stem)[:200]
+        sidecar = final.with_suffix(SIDECAR_SUFFIX)
+        if not title or title == final.stem or os.path.lexists(sidecar):
+            return False
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            with os.fdopen(os.open(sidecar, flags, 0o644), "w", encoding="utf-8") as out:
+                out.write(to_toml({"title": title}))
+        except OSError:
+            return False  # the title is a nicety; the sound matters
+        return True
 
     def _receive(self, hidden: Path, length: int, body: IO[bytes], name: str) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -1,0 +1,193 @@
+"""The phone page in real Chromium (Debian's chromium + chromium-driver, via selenium),
+at a phone's 390x844, against a real daemon and a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon_helpers import DaemonProcess, daemons_in, mqtt_section, wait_until, warm_loudness_cache
+from support.broker import MosquittoBroker, MqttProbe, free_port
+from web_helpers import flac_bytes, serving
+
+pytestmark = pytest.mark.timeout(240)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+selenium = pytest.importorskip(
+    "selenium", reason="selenium is not installed (./scripts/setup installs the test extras)"
+)
+if not (CHROMIUM and CHROMEDRIVER):
+    pytest.skip(
+        "no chromium and chromium-driver here (apt-get install chromium chromium-driver; "
+        "./scripts/setup does on a non-Pi machine)",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402 - only once we know it is there
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+PHONE = {"width": 390, "height": 844, "pixelRatio": 3.0}
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, MqttProbe]]:
+    """A daemon with MQTT and its page, and a test client on the same broker."""
+    folder = tmp_path_factory.mktemp("web-browser")
+    warm_loudness_cache("pink-noise")
+    broker = MosquittoBroker(directory=folder / "broker").start()
+    probe = MqttProbe(broker).connect()
+    try:
+        with daemons_in(folder) as make:
+            port = free_port()
+            daemon = make(mqtt_section(broker, "bedroom") + f'[web]\nlisten = "127.0.0.1:{port}"\n')
+            daemon.web_port = port
+            (daemon.directory / "sounds").mkdir()
+            daemon.start()
+            wait_until(lambda: serving(port), "the page to serve")
+            yield daemon, probe
+    finally:
+        probe.disconnect()
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module, the size of a phone."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def page(browser: Any, device: tuple[DaemonProcess, MqttProbe]) -> Any:
+    """The page, loaded and following the device."""
+    daemon, _ = device
+    browser.get(f"http://localhost:{daemon.web_port}/")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "now-title").text != "—")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#list .sound"))
+    return browser
+
+
+def tap(page: Any, element: Any) -> None:
+    """Scroll ``element`` to the middle of the screen (clear of the sticky bar), tap it."""
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def test_the_page_is_phone_sized(page: Any) -> None:
+    assert page.execute_script("return window.innerWidth") == PHONE["width"]
+    overflow = page.execute_script(
+        "return document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )
+    assert not overflow  # nothing sticks out sideways at 390 px
+
+
+def test_tap_play_and_the_daemon_plays(page: Any, device: tuple[DaemonProcess, MqttProbe]) -> None:
+    daemon, _ = device
+    assert daemon.status()["state"] == "stopped"
+    tap(page, page.find_element(By.ID, "play"))
+    wait_until(lambda: daemon.status()["state"] == "playing", "the daemon to play")
+    WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "play").text == "Stop")
+    tap(page, page.find_element(By.ID, "play"))
+    wait_until(lambda: daemon.status()["state"] != "playing", "the daemon to stop")
+
+
+def test_a_volume_set_over_mqtt_shows_on_the_page_within_2_s(
+    page: Any, device: tuple[DaemonProcess, MqttProbe]
+) -> None:
+    daemon, probe = device
+    target = 37 if daemon.status()["volume"] != 37 else 38
+    probe.publish("sleepsound/bedroom/set", json.dumps({"volume": target}))
+    WebDriverWait(page, 2).until(
+        lambda d: d.find_element(By.ID, "vol-text").text.startswith(f"Volume {target} ")
+    )
+    assert page.find_element(By.ID, "vol").get_attribute("value") == str(target)
+
+
+def test_an_uploaded_flac_appears_and_plays(
+    page: Any, device: tuple[DaemonProcess, MqttProbe], tmp_path: Path
+) -> None:
+    daemon, _ = device
+    flac = tmp_path / "Soft Rain.flac"
+    flac.write_bytes(flac_bytes(tmp_path, 3, seed=5))
+    page.find_element(By.ID, "files").send_keys(str(flac))
+    WebDriverWait(page, 30).until(lambda d: "added" in d.find_element(By.ID, "upload-log").text)
+    button = WebDriverWait(page, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, '#list .sound[data-id="soft-rain"]')
+    )[0]
+    assert button.text == "Soft Rain"
+    tap(page, button)
+    wait_until(
+        lambda: (doc := daemon.status())["sound"] == "soft-rain" and doc["state"] == "playing",
+        "the upload to play",
+    )
+    WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "now-title").text == "Soft Rain")
+    tap(page, page.find_element(By.ID, "play"))
+
+
+def test_a_text_file_named_mp3_is_an_error_on_the_page_and_leaves_nothing(
+    page: Any, device: tuple[DaemonProcess, MqttProbe], tmp_path: Path
+) -> None:
+    daemon, _ = device
+    before = sorted(os.listdir(daemon.directory / "sounds"))
+    fake = tmp_path / "lullaby.mp3"
+    fake.write_text("not a song at all\n" * 100)
+    page.find_element(By.ID, "files").send_keys(str(fake))
+    line = WebDriverWait(page, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#upload-log li.error")
+    )[0]
+    assert line.text.startswith("lullaby.mp3: ") and "lullaby.mp3" in line.text[13:]
+    assert sorted(os.listdir(daemon.directory / "sounds")) == before
+
+
+COLOURS = """
+const seen = new Set();
+for (const el of [document.documentElement, ...document.querySelectorAll('*')]) {
+  const style = getComputedStyle(el);
+  if (style.display === 'none' || el.closest('[hidden], dialog:not([open])')) continue;
+  for (const key of ['color', 'backgroundColor', 'borderTopColor']) {
+    seen.add(style[key] + ' ' + el.tagName + '#' + el.id + '.' + el.className + ' ' + key);
+  }
+}
+return [...seen];
+"""
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_the_night_theme_has_no_bright_white(page: Any, scheme: str) -> None:
+    page.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+    )
+    try:
+        colours = page.execute_script(COLOURS)
+        background = page.execute_script("return getComputedStyle(document.body).backgroundColor")
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    bright = []
+    for colour in colours:
+        numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", colour.split(")")[0])]
+        if len(numbers) >= 3 and (len(numbers) < 4 or numbers[3] > 0) and min(numbers[:3]) > 225:
+            bright.append(colour)
+    assert not bright, f"bright white in the {scheme} theme: {bright}"
+    r, g, b = (float(n) for n in re.findall(r"[\d.]+", background)[:3])
+    if scheme == "dark":
+        assert max(r, g, b) < 40  # a night page is nearly black
