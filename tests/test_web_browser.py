@@ -191,3 +191,48 @@ def test_the_night_theme_has_no_bright_white(page: Any, scheme: str) -> None:
     r, g, b = (float(n) for n in re.findall(r"[\d.]+", background)[:3])
     if scheme == "dark":
         assert max(r, g, b) < 40  # a night page is nearly black
+
+
+CONTRASTS = """
+const channels = (css) => (css.match(/[\\d.]+/g) || []).map(Number);
+const luminance = ([r, g, b]) => {
+  const lin = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+};
+const backdrop = (el) => {
+  for (let at = el; at; at = at.parentElement) {
+    const c = channels(getComputedStyle(at).backgroundColor);
+    if (c.length === 3 || c[3] === 1) return c;
+  }
+  return channels(getComputedStyle(document.documentElement).backgroundColor);
+};
+const found = [];
+for (const el of document.querySelectorAll('body *')) {
+  const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.data)
+    .join('').trim();
+  if (!text || !el.getClientRects().length) continue;
+  if (el.closest('[hidden], dialog:not([open]), .sr')) continue;
+  const style = getComputedStyle(el);
+  const [a, b] = [luminance(channels(style.color)), luminance(backdrop(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(style.fontSize);
+  const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+  found.push([text.slice(0, 30), Math.round(ratio * 100) / 100, large]);
+}
+return found;
+"""
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_every_text_meets_wcag_aa_contrast(page: Any, scheme: str) -> None:
+    page.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+    )
+    try:
+        texts = page.execute_script(CONTRASTS)
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert len(texts) > 20  # the page's labels, buttons and sound titles were all read
+    poor = [(text, ratio) for text, ratio, large in texts if ratio < (3.0 if large else 4.5)]
+    assert not poor, f"below WCAG AA in the {scheme} theme: {poor}"
