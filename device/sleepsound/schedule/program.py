@@ -131,9 +131,9 @@ def parse_program(raw: object) -> Program:
     days = reader.days()
     preset = reader.sound_name("preset")
     sound = reader.sound_name("sound")
-    if preset is None and sound is None:
+    if "preset" not in raw and "sound" not in raw:
         problems.append(("sound", 'give a sound ("rain") or a preset to play'))
-    elif preset is not None and sound is not None:
+    elif "preset" in raw and "sound" in raw:
         problems.append(("preset", "give a preset or a sound, not both"))
     volume = reader.number("volume", 0, 100)
     layer = reader.sound_name("layer")
@@ -152,18 +152,18 @@ def parse_program(raw: object) -> Program:
     if kind == "wake":
         if "timer_min" in raw:
             problems.append(("timer_min", "only bedtime programs take a sleep timer; remove it"))
-        if then_after_min is not None and then_volume is None and then_sound is None:
+        if "then_after_min" in raw and "then_volume" not in raw and "then_sound" not in raw:
             problems.append(
                 ("then_after_min", "give then_volume and/or then_sound for the second phase")
             )
-        if then_after_min is None and (then_volume is not None or then_sound is not None):
-            key = "then_volume" if then_volume is not None else "then_sound"
+        if "then_after_min" not in raw and ("then_volume" in raw or "then_sound" in raw):
+            key = "then_volume" if "then_volume" in raw else "then_sound"
             problems.append((key, "the second phase needs then_after_min (minutes after at)"))
     elif kind == "bedtime":
         for key in ("snooze_min", "then_after_min", "then_volume", "then_sound"):
             if key in raw:
                 problems.append((key, 'only wake programs take it; remove it or make kind "wake"'))
-    if layer_volume is not None and layer is None:
+    if "layer_volume" in raw and "layer" not in raw:
         problems.append(("layer_volume", "goes with layer (the sound to layer); add it"))
     if problems:
         raise ProgramError(problems)
