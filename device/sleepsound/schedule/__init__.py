@@ -7,9 +7,10 @@ synchronised are passed in. The API the daemon and the CLI use:
   command's JSON object -> Program, or :class:`~sleepsound.errors.ProgramError`
   naming every bad key); :func:`program_to_dict` is its inverse (the store, replies).
 * :func:`next_occurrence` (program, after_utc, tz) -> the next due instant (aware
-  UTC); :func:`start_of` (program, due) -> when it must begin (a wake's rise starts
-  ``fade_min`` before ``at``). DST: wall-clock time; a time in the spring-forward gap
-  fires at the gap's end; a repeated hour fires once, the first time.
+  UTC; :func:`iso_utc` writes one as the status document does); :func:`start_of`
+  (program, due) -> when it must begin (a wake's rise starts ``fade_min`` before
+  ``at``). DST: wall-clock time; a time in the spring-forward gap fires at the gap's
+  end; a repeated hour fires once, the first time.
 * :class:`SchedulerState` + :func:`step` (state, programs, now_utc, tz, clock_synced,
   grace_min) -> (new state, decisions): :class:`Fire` (program, due_utc, start_utc,
   late_s) and :class:`Missed` (program, due_utc, reason). Keep one state for the
@@ -59,7 +60,7 @@ from sleepsound.schedule.scheduler import (
     step,
     upcoming,
 )
-from sleepsound.schedule.times import next_occurrence, occurrences, start_of, wall_to_utc
+from sleepsound.schedule.times import iso_utc, next_occurrence, occurrences, start_of, wall_to_utc
 
 __all__ = [
     "DAY_NAMES",
@@ -79,6 +80,7 @@ __all__ = [
     "add_program",
     "days_text",
     "find_program",
+    "iso_utc",
     "merged",
     "next_occurrence",
     "next_program",

@@ -90,4 +90,9 @@ def next_occurrence(program: Program, after_utc: datetime, tz: tzinfo) -> dateti
     raise AssertionError("a program with no days")  # parse_program refuses empty days
 
 
-__all__ = ["local_due", "next_occurrence", "occurrences", "start_of", "wall_to_utc"]
+def iso_utc(instant: datetime) -> str:
+    """``2026-03-29T06:00:00Z``: the status document's form of an instant (whole seconds)."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["iso_utc", "local_due", "next_occurrence", "occurrences", "start_of", "wall_to_utc"]
