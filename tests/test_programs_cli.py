@@ -24,7 +24,7 @@ name = "school days"
 kind = "wake"
 at = "07:00"
 days = "weekdays"
-sound = "birdsong"
+sound = "ocean-surf"
 volume = 45
 
 [[programs]]

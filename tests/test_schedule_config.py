@@ -22,7 +22,7 @@ name = "school days"
 kind = "wake"
 at = "07:00"
 days = "weekdays"
-sound = "birdsong"
+sound = "ocean-surf"
 volume = 45
 """
 
@@ -110,7 +110,7 @@ def test_programs_are_read_in_order() -> None:
         time(7),
         {0, 1, 2, 3, 4},
     )
-    assert wake.sound == "birdsong" and wake.volume == 45.0 and wake.fade_min == 20.0
+    assert wake.sound == "ocean-surf" and wake.volume == 45.0 and wake.fade_min == 20.0
     assert (bedtime.kind, bedtime.days, bedtime.preset) == ("bedtime", {4, 5}, "rain and fan")
     assert bedtime.timer_min == 45.0 and bedtime.fade_min == 1.0 and bedtime.enabled
 
