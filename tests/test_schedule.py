@@ -392,3 +392,23 @@ def test_edits() -> None:
     assert skips == {"wake"} and unskip(skips, config, "wake") == frozenset()
     with pytest.raises(ProgramError, match="there are no programs yet"):
         skip_next(frozenset(), (), "wake")
+
+
+def test_no_grace_still_fires_on_time_on_a_slow_loop() -> None:
+    state, decisions = step(
+        SchedulerState(), [program()], utc(2026, 12, 7, 21, 59), LONDON, True, 0
+    )
+    assert decisions == ()
+    # The loop's next turn comes 20 s after 22:00: on time, even with grace_min = 0.
+    state, decisions = step(state, [program()], utc(2026, 12, 7, 22, 0, 20), LONDON, True, 0)
+    assert [type(d) for d in decisions] == [Fire]
+    state, decisions = step(SchedulerState(), [program()], utc(2026, 12, 7, 22, 2), LONDON, True, 0)
+    assert [(type(d), d.reason) for d in decisions if isinstance(d, Missed)] == [
+        (Missed, REASON_OFF)
+    ]
+
+
+def test_days_take_full_names_in_any_case() -> None:
+    assert program(days=["Monday", "THU"]).days == {0, 3}
+    with pytest.raises(ProgramError, match=r"days\[0\]: 'mo' is not a day"):
+        program(days=["mo"])

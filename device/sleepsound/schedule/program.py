@@ -42,6 +42,17 @@ MAX_THEN_AFTER_MIN: Final = 120.0
 MAX_SNOOZE_MIN: Final = 60.0
 MAX_NAME_CHARS: Final = 40
 
+_DAY_WORDS: Final[Mapping[str, int]] = {
+    **{name: index for index, name in enumerate(DAY_NAMES)},
+    **{
+        name: index
+        for index, name in enumerate(
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        )
+    },
+}
+"""What ``days`` accepts for one day: ``"mon"`` or ``"monday"``, any case."""
+
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _-]*$")
 _AT: Final = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
@@ -292,16 +303,9 @@ class _Reader:
             return None
         days: set[int] = set()
         for index, item in enumerate(value):
-            if (
-                isinstance(item, str)
-                and item.lower()[:3] in DAY_NAMES
-                and item.lower()
-                in (
-                    item.lower()[:3],
-                    _full_day(item.lower()[:3]),
-                )
-            ):
-                days.add(DAY_NAMES.index(item.lower()[:3]))
+            day = _DAY_WORDS.get(item.lower()) if isinstance(item, str) else None
+            if day is not None:
+                days.add(day)
             else:
                 shown = repr(item) if isinstance(item, str) else type_name(item)
                 hint = did_you_mean(item, DAY_NAMES) if isinstance(item, str) else ""
@@ -340,18 +344,6 @@ class _Reader:
             self._fail(key, f"must be true or false (without quotes), not {type_name(value)}")
             return None
         return value
-
-
-def _full_day(short: str) -> str:
-    return {
-        "mon": "monday",
-        "tue": "tuesday",
-        "wed": "wednesday",
-        "thu": "thursday",
-        "fri": "friday",
-        "sat": "saturday",
-        "sun": "sunday",
-    }[short]
 
 
 __all__ = [

@@ -11,10 +11,11 @@ The rules:
   boots with a stale clock until NTP syncs); the occurrences that came due meanwhile
   are judged once it is;
 * an occurrence whose start has passed fires on the first step that can, unless it is
-  ``grace_min`` or more past its due time: then it is :class:`Missed` ("clock was not
-  synchronised" if the clock was unsynchronised until now, else "device was off or
-  asleep"). Only occurrences due in the last :data:`LOOKBACK_MIN` (or ``grace_min``
-  if longer) are judged: a program missed last night is not reported at noon;
+  ``grace_min`` (at least :data:`ON_TIME`) or more past its due time: then it is
+  :class:`Missed` ("clock was not synchronised" if the clock was unsynchronised until
+  now, else "device was off or asleep"). Only occurrences due in the last
+  :data:`LOOKBACK_MIN` (or ``grace_min`` if longer) are judged: a program missed last
+  night is not reported at noon;
 * each occurrence is judged once: its ``(name, due)`` is remembered, so a wall clock
   stepped back by hours does not fire it again, and a clock stepped forward judges
   what it jumped over instead of silently dropping it. Due times are recomputed from
@@ -40,6 +41,9 @@ from sleepsound.schedule.times import local_due, occurrences, start_of
 
 LOOKBACK_MIN: Final = 120.0
 """How far back a step looks for occurrences it has not judged yet (minutes)."""
+ON_TIME: Final = timedelta(minutes=1)
+"""Less late than this is on time, whatever ``grace_min`` (0 included): the daemon's
+loop turns every second or so, and a busy Pi may take a few."""
 FORGET_AFTER: Final = timedelta(days=2)
 """Judged occurrences are remembered this long past their due time (a clock stepped
 back by up to this much never fires one twice)."""
@@ -119,7 +123,7 @@ def step(
     if not clock_synced:
         return replace(state, last_wall_utc=now, last_synced=False, seen_since=seen), ()
     late_reason = REASON_UNSYNCED if state.last_synced is False else REASON_OFF
-    grace = timedelta(minutes=grace_min)
+    grace = max(timedelta(minutes=grace_min), ON_TIME)
     lookback = timedelta(minutes=max(LOOKBACK_MIN, grace_min + 1))
     judged = set(state.judged)
     skip = set(state.skip_next)
@@ -221,6 +225,7 @@ def upcoming(
 __all__ = [
     "FORGET_AFTER",
     "LOOKBACK_MIN",
+    "ON_TIME",
     "REASON_OFF",
     "REASON_SKIPPED",
     "REASON_UNSYNCED",
