@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sleepsound.errors import ProgramError
 from sleepsound.schedule import (
@@ -412,3 +414,35 @@ def test_days_take_full_names_in_any_case() -> None:
     assert program(days=["Monday", "THU"]).days == {0, 3}
     with pytest.raises(ProgramError, match=r"days\[0\]: 'mo' is not a day"):
         program(days=["mo"])
+
+
+ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "UTC"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    hour=st.integers(0, 23),
+    minute=st.sampled_from([0, 15, 30, 45, 59]),
+    after=st.datetimes(datetime(2025, 1, 1), datetime(2030, 12, 31)),
+)
+def test_every_due_time_is_the_wall_clock_time_or_the_end_of_its_gap(
+    zone: str, hour: int, minute: int, after: datetime
+) -> None:
+    tz = ZoneInfo(zone)
+    p = program(at=f"{hour:02d}:{minute:02d}")
+    after_utc = after.replace(tzinfo=UTC)
+    due = next_occurrence(p, after_utc, tz)
+    assert after_utc < due <= after_utc + timedelta(days=1, hours=1)
+    local = due.astimezone(tz)
+    wall = datetime.combine(local.date(), p.at)
+    if (local.hour, local.minute) != (hour, minute):
+        # Only in a spring-forward gap, and then at its end: a minute earlier in real
+        # time the clock read before the gap, and the wall time never happened that day.
+        before = (due - timedelta(seconds=1)).astimezone(tz)
+        assert before.utcoffset() != local.utcoffset()
+        assert before.replace(tzinfo=None) < wall < local.replace(tzinfo=None)
+    else:
+        # Existing (once or twice): the first instant with that wall time (fold 0;
+        # astimezone marks the repeat of a fall-back hour with fold 1).
+        assert local.fold == 0
