@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +155,17 @@ def test_a_port_in_use_is_one_log_line_and_the_sound_plays(tmp_path: Path) -> No
         errors = [line for line in other.log_text().splitlines() if "phone page" in line]
         assert len(errors) == 1 and "cannot listen on 127.0.0.1" in errors[0], errors
         assert not serving(port)
+
+
+def test_a_reload_that_moves_the_page_serves_it_on_the_new_port(tmp_path: Path) -> None:
+    with daemons_in(tmp_path) as make:
+        first, second = free_port(), free_port()
+        moving = make(f'[web]\nlisten = "127.0.0.1:{first}"\n')
+        moving.start()
+        wait_until(lambda: serving(first), "the page on the first port")
+        moving.write_config(f'[web]\nlisten = "127.0.0.1:{second}"\n')
+        moving.signal(signal.SIGHUP)
+        wait_until(lambda: serving(second), "the page on the new port")
+        assert not serving(first)
+        assert command(second, {"action": "play"}).status == 200
+        wait_until(lambda: moving.status()["state"] == "playing", "the daemon to play")
