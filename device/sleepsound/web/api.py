@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Final
@@ -137,13 +138,15 @@ def _disk(directory: Path) -> dict[str, int] | None:
 
 
 def _uptime_s() -> float | None:
-    """Seconds since the daemon process started (from /proc; ``None`` elsewhere)."""
+    """Seconds since the daemon process started (from /proc; ``None`` elsewhere).
+
+    The boot clock, not ``/proc/uptime``: the service's ``ProcSubset=pid`` hides that file.
+    """
     try:
         with open("/proc/self/stat", encoding="ascii") as stat:
             started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as uptime:
-            since_boot_s = float(uptime.read().split()[0])
-    except (OSError, ValueError, IndexError):
+        since_boot_s = time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
     return round(since_boot_s - started_ticks / os.sysconf("SC_CLK_TCK"), 1)
 
