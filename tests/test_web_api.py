@@ -175,7 +175,7 @@ def test_the_sidecar_editor_and_delete(daemon: DaemonProcess, tmp_path: Path) ->
 def test_the_device_panel_facts(daemon: DaemonProcess) -> None:
     facts = http(daemon.web_port, "GET", "/api/device").json()
     assert facts["version"] and facts["uptime_s"] >= 0
-    assert facts["mqtt"] == {"configured": False, "broker": None}
+    assert facts["mqtt"] == {"configured": False, "broker": None, "connected": None}
     assert facts["disk"]["free_bytes"] > 0
 
 

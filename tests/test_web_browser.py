@@ -236,3 +236,15 @@ def test_every_text_meets_wcag_aa_contrast(page: Any, scheme: str) -> None:
     assert len(texts) > 20  # the page's labels, buttons and sound titles were all read
     poor = [(text, ratio) for text, ratio, large in texts if ratio < (3.0 if large else 4.5)]
     assert not poor, f"below WCAG AA in the {scheme} theme: {poor}"
+
+
+def test_the_device_panel_shows_the_broker_and_the_output(page: Any) -> None:
+    def facts(driver: Any) -> str:
+        tap(driver, driver.find_element(By.ID, "device-refresh"))
+        return driver.find_element(By.ID, "facts").text
+
+    WebDriverWait(page, 30, poll_frequency=0.5).until(
+        lambda d: "connected to 127.0.0.1" in facts(d) and "not connected" not in facts(d)
+    )
+    text = page.find_element(By.ID, "facts").text
+    assert "clock (silent)" in text and "GB free" in text and "0.1.0" in text

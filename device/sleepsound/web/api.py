@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import sleepsound
 from sleepsound.adapter_host import AdapterHost
@@ -21,7 +21,7 @@ from sleepsound.command_decoder import decode_command, decode_value, error_reply
 from sleepsound.commands import reply_error
 from sleepsound.errors import CommandError
 from sleepsound.web.state import LiveState, sounds_listing
-from sleepsound.web.uploads import SoundsFolder, UploadError
+from sleepsound.web.uploads import Body, SoundsFolder, UploadError
 
 REPLY_TIMEOUT_S: Final = 10.0
 """How long a command waits for the daemon's answer before the page is told so."""
@@ -80,7 +80,11 @@ class WebApi:
         return 200, {
             "version": sleepsound.__version__,
             "uptime_s": _uptime_s(),
-            "mqtt": {"configured": bool(mqtt.host), "broker": mqtt.host or None},
+            "mqtt": {
+                "configured": bool(mqtt.host),
+                "broker": mqtt.host or None,
+                "connected": self.host.links().get("MQTT"),
+            },
             "disk": usage,
             "sounds_dir": str(self.folder.directory),
             "max_upload_bytes": self.folder.max_bytes,
@@ -88,7 +92,7 @@ class WebApi:
             "last_errors": list(self.live.errors),
         }
 
-    def upload(self, client_name: str, length: int, body: IO[bytes]) -> Answer:
+    def upload(self, client_name: str, length: int, body: Body) -> Answer:
         """``POST /api/sounds``: a sound file streamed in, checked, put in place."""
         try:
             saved = self.folder.save(client_name, length, body)

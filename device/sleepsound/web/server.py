@@ -65,6 +65,8 @@ HEADERS: Final = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
+MAX_SKIP_BYTES: Final = 16 * 1024 * 1024
+"""The rest of a refused upload up to this size is read and dropped before answering."""
 _SOUND_ROUTE: Final = re.compile(r"^/api/sounds/([a-z0-9-]{1,64})/(meta|delete)$")
 
 
@@ -72,6 +74,20 @@ def load_static() -> dict[str, bytes]:
     """Every file of the page, by URL path, read once at start (they are small)."""
     folder = importlib.resources.files("sleepsound.web").joinpath("static")
     return {f"/{item.name}": item.read_bytes() for item in folder.iterdir() if item.is_file()}
+
+
+class CountingReader:
+    """A request body that counts what was read from it."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes."""
+        data: bytes = self._raw.read(size)
+        self.count += len(data)
+        return data
 
 
 class WebServer(ThreadingHTTPServer):
@@ -219,9 +235,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._drain()
                 self._json(400, {"status": "error", "error": "name the file in X-Sound-Name"})
                 return
-            status, answer = self.server.api.upload(name, length, self.rfile)
+            body = CountingReader(self.rfile)
+            status, answer = self.server.api.upload(name, length, body)
             if status >= 400:
-                self.close_connection = True  # the rest of the body is not read
+                self._skip(length - body.count)
             self._json(status, answer)
             return
         body = self._json_body(length)
@@ -271,6 +288,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drain(self) -> None:
         self.close_connection = True  # a refused body is never read
+
+    def _skip(self, left: int) -> None:
+        """Read and drop the rest of a refused upload when it is small, so the browser gets
+        the answer rather than a reset connection; a large rest closes the connection."""
+        self.close_connection = True
+        if left > MAX_SKIP_BYTES:
+            return
+        with contextlib.suppress(OSError):
+            while left > 0 and (chunk := self.rfile.read(min(left, 64 * 1024))):
+                left -= len(chunk)
 
     def _login(self, body: bytes) -> None:
         sessions = self.server.sessions

@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final, Protocol
 
 from sleepsound.errors import SleepsoundError, SoundFileError
 from sleepsound.library.scan import AUDIO_SUFFIXES, SIDECAR_SUFFIX, probe_audio
@@ -30,6 +30,14 @@ from sleepsound.sources.slug import slugify
 CHUNK_BYTES: Final = 64 * 1024
 EDITABLE: Final = ("title", "category", "triggers")
 """What the page's editor writes into a sidecar; other sidecar keys are kept."""
+
+
+class Body(Protocol):
+    """Where an upload's bytes come from (the request body)."""
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes; fewer, or none, at the end."""
+        ...
 
 
 class UploadError(SleepsoundError):
@@ -86,7 +94,7 @@ class SoundsFolder:
         except OSError:
             return None
 
-    def save(self, client_name: str, length: int, body: IO[bytes]) -> Saved:
+    def save(self, client_name: str, length: int, body: Body) -> Saved:
         """Stream ``length`` bytes of ``body`` into the folder as ``client_name``."""
         name = safe_name(client_name)
         if length > self.max_bytes:
@@ -136,7 +144,7 @@ class SoundsFolder:
             return False  # the title is a nicety; the sound matters
         return True
 
-    def _receive(self, hidden: Path, length: int, body: IO[bytes], name: str) -> None:
+    def _receive(self, hidden: Path, length: int, body: Body, name: str) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(hidden, flags, 0o644)

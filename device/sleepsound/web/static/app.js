@@ -215,7 +215,7 @@ function renderDevice() {
     ["Version", device.version],
     ["Up", duration(device.uptime_s)],
     ["Output", output.name ? `${output.name} (${output.audible ? "audible" : "silent"})` : "—"],
-    ["MQTT", device.mqtt ? (device.mqtt.configured ? `broker ${device.mqtt.broker}` : "off") : "—"],
+    ["MQTT", device.mqtt ? (device.mqtt.configured ? `${device.mqtt.connected ? "connected to" : "not connected to"} ${device.mqtt.broker}` : "off") : "—"],
     ["Clock", "clock_synced" in state ? (state.clock_synced ? "synchronised" : "not synchronised yet") : "—"],
     ["Disk", device.disk ? `${(device.disk.free_bytes / 1e9).toFixed(1)} GB free of ${(device.disk.total_bytes / 1e9).toFixed(1)} GB` : "—"],
   ];
