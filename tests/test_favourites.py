@@ -282,3 +282,17 @@ def test_config_presets_are_checked_with_clear_errors() -> None:
         with pytest.raises(ConfigError) as caught:
             config.parse_toml(text)
         assert any(words in p for p in caught.value.problems), (text, caught.value.problems)
+
+
+def test_gestures_take_the_preset_actions() -> None:
+    controls = config.defaults().section("controls")
+    assert controls.encoder.button.single == {"action": "preset_toggle"}
+    assert controls.buttons[0].single == {"action": "toggle"}  # the main button is unchanged
+    text = (
+        "[controls.encoder.button]\nhold_time_s = 2\n"
+        '[[controls.buttons]]\npin = 23\ndouble = { action = "next_preset" }\n'
+    )
+    bound = config.parse_toml(text).section("controls")
+    assert bound.encoder.button.single == {"action": "preset_toggle"}  # still the default
+    assert bound.buttons[0].double == {"action": "next_preset"}
+    assert parse_command(bound.buttons[0].double).action == "next_preset"

@@ -723,7 +723,8 @@ def _describe(
         return
     if error.validator == "required":
         missing = ", ".join(k for k in error.validator_value if k not in error.instance)
-        yield f'{where}: needs {missing} (e.g. {missing} = "rain")'
+        example = ' (e.g. sound = "rain")' if missing == "sound" else ""
+        yield f"{where}: needs {missing}{example}"
         return
     if error.validator == "uniqueItems":
         yield f"{where}: {_shown(error.instance)} lists a value twice; give each value once"
