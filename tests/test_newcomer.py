@@ -35,7 +35,7 @@ import pytest
 from support import waiting
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("Quick start", "Local control", "Your own sounds")
+SECTIONS = ("Quick start", "Local control", "Presets", "Your own sounds")
 """The README sections whose ``sh`` blocks a newcomer copies, in reading order."""
 DAEMON_COMMANDS = ("./scripts/start", "sleepsound run")
 """Commands that start the device and keep running until stopped."""
