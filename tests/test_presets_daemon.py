@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,19 @@ def test_a_damaged_presets_file_is_set_aside(tmp_path: Path) -> None:
         assert "damaged" in daemon.log_text()
         assert daemon.request({"preset_save": "fresh"})["status"] == "ok"
         assert json.loads((daemon.directory / "presets.json").read_text())["presets"]
+
+
+def test_a_reload_brings_the_configs_new_presets(tmp_path: Path) -> None:
+    with daemons_in(tmp_path) as make:
+        daemon = make(CONFIG_PRESET)
+        daemon.start()
+        assert daemon.request({"preset_save": "mine"})["status"] == "ok"
+        daemon.write_config('[presets.lullaby]\nsound = "pink-noise"\nvolume = 18\n')
+        daemon.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while daemon.status()["presets"] != ["lullaby", "mine"]:
+            assert time.monotonic() < deadline, daemon.status()["presets"]
+            time.sleep(0.1)
+        assert daemon.request({"preset": "lullaby"})["status"] == "ok"
+        assert daemon.status()["volume"] == 18
+        assert "unknown preset 'deep'" in daemon.request({"preset": "deep"})["error"]
