@@ -116,7 +116,8 @@ def test_the_commands_are_read_as_a_shell_would() -> None:
         "sleepsound render a     --seconds 3",
     ]
     readme = "## Quick start\n\n1. Set up:\n\n   ```sh\n   ./scripts/setup\n   ```\n## Next\n"
-    assert readme_commands(readme + "## Local control\n## Your own sounds\n") == ["./scripts/setup"]
+    sections = "## Local control\n## Presets\n## Your own sounds\n"
+    assert readme_commands(readme + sections) == ["./scripts/setup"]
 
 
 # -- the clone ----------------------------------------------------------------------------
