@@ -296,3 +296,13 @@ def test_gestures_take_the_preset_actions() -> None:
     assert bound.encoder.button.single == {"action": "preset_toggle"}  # still the default
     assert bound.buttons[0].double == {"action": "next_preset"}
     assert parse_command(bound.buttons[0].double).action == "next_preset"
+
+
+def test_saving_during_the_final_fade_is_a_touch_that_wakes() -> None:
+    state = ok(player.initial_state(CTX), {"action": "play", "sleep_timer": 20}).state
+    fading = player.tick(state, player.next_deadline(state), CTX).state
+    assert fading.state is State.SLEEP_FADING
+    outcome = ok(fading, {"preset_save": "late"}, now=player.next_deadline(state) + 1)
+    assert outcome.state.state is State.PLAYING  # the sound comes back, the timer restarts
+    (presets,) = stored(outcome)
+    assert presets[0][1].sleep_timer == 20

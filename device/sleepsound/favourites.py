@@ -182,7 +182,16 @@ def save(name: str, preset: Preset, runtime: Presets) -> Presets:
     return tuple(sorted(current.items()))
 
 
-def remove(name: str, config: Mapping[str, Preset], runtime: Presets) -> tuple[Presets, str | None]:
+def save_as(
+    name: str, mix: Preset, config: Mapping[str, Preset], runtime: Presets
+) -> tuple[Presets, list[str]]:
+    """``runtime`` with ``mix`` saved as ``name`` (checked), and a warning when it
+    overrides a config preset of that name."""
+    presets = save(check_name(name, "preset_save"), mix, runtime)
+    return presets, [f"overrides the config's [presets.{name}]"] if name in config else []
+
+
+def remove(name: str, config: Mapping[str, Preset], runtime: Presets) -> tuple[Presets, list[str]]:
     """``runtime`` without ``name``, and a warning when a config preset shows again.
 
     A preset that only the config has cannot be removed at runtime; an unknown name is
@@ -201,12 +210,12 @@ def remove(name: str, config: Mapping[str, Preset], runtime: Presets) -> tuple[P
             f"unknown preset {name!r}{did_you_mean(name, list(known))}", "preset_remove"
         )
     del current[name]
-    warning = (
-        f"the saved preset {name!r} is removed; the config's [presets.{name}] applies again"
+    warnings = (
+        [f"the saved preset {name!r} is removed; the config's [presets.{name}] applies again"]
         if name in config
-        else None
+        else []
     )
-    return tuple(sorted(current.items())), warning
+    return tuple(sorted(current.items())), warnings
 
 
 def effective_action(action: str | None, audible: bool, has_presets: bool) -> str | None:
@@ -337,6 +346,7 @@ __all__ = [
     "names",
     "remove",
     "save",
+    "save_as",
     "snapshot",
     "suggest_name",
 ]

@@ -421,26 +421,21 @@ def _apply_preset(
 ) -> tuple[PlayerState, list[str], float, list[dict[str, Any]], str | None]:
     """Play, save or remove a preset; the rules are :mod:`sleepsound.favourites`'."""
     config, runtime = ctx.presets, old.presets
-    if cmd.preset_save is not None:
-        name = favourites.check_name(cmd.preset_save, "preset_save")
-        layer = old.layer
-        mix = favourites.snapshot(
-            old.sound, old.volume, layer.sound, layer.on, layer.volume, old.timer_preset_min
-        )
-        saved = replace(old, presets=favourites.save(name, mix, runtime), preset=name)
-        warnings = [f"overrides the config's [presets.{name}]"] if name in config else []
-        return saved, warnings, ctx.crossfade_s, [], name
-    if cmd.preset_remove is not None:
+    if cmd.preset_save is not None or cmd.preset_remove is not None:
+        # Still a touch: during the final fade it wakes, as any setter does.
+        s, _, transition, events = _apply(old, Command(), now, ctx)
+        if cmd.preset_save is not None:
+            name = cmd.preset_save
+            layer = s.layer
+            mix = favourites.snapshot(
+                s.sound, s.volume, layer.sound, layer.on, layer.volume, s.timer_preset_min
+            )
+            presets, warnings = favourites.save_as(name, mix, config, runtime)
+            return replace(s, presets=presets, preset=name), warnings, transition, events, name
         name = cmd.preset_remove
-        presets, warning = favourites.remove(name, config, runtime)
-        last = old.preset if old.preset != name or name in config else None
-        return (
-            replace(old, presets=presets, preset=last),
-            [warning] if warning else [],
-            0.0,
-            [],
-            name,
-        )
+        presets, warnings = favourites.remove(name, config, runtime)
+        last = s.preset if s.preset != name or name in config else None
+        return replace(s, presets=presets, preset=last), warnings, transition, events, name
     has_presets = bool(favourites.names(config, runtime))
     action = favourites.effective_action(cmd.action, old.audible, has_presets)
     if action == "toggle":
