@@ -306,3 +306,11 @@ def test_saving_during_the_final_fade_is_a_touch_that_wakes() -> None:
     assert outcome.state.state is State.PLAYING  # the sound comes back, the timer restarts
     (presets,) = stored(outcome)
     assert presets[0][1].sleep_timer == 20
+
+
+def test_a_preset_keeps_a_built_in_sounds_parameters() -> None:
+    spelled = replace(CTX, presets={"spells": Preset("rain:spells=true", layer="waves")})
+    outcome = ok(player.initial_state(spelled), {"preset": "spells"}, ctx=spelled)
+    assert outcome.state.sound == "rain:spells=true"
+    (scene,) = [e.scene for e in outcome.effects if isinstance(e, player.SetScene)]
+    assert scene.sound == "rain:spells=true" and scene.layer.sound == "waves"
