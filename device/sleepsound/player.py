@@ -316,7 +316,7 @@ class PlayerContext:
             fade_min=sleep.fade_min,
             presets_min=tuple(sorted(sleep.presets_min)),
             default_sound=config.sounds.default,
-            presets=dict(getattr(config, "presets", {})),
+            presets=dict(config.presets),
         )
 
 
