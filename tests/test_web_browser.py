@@ -248,3 +248,36 @@ def test_the_device_panel_shows_the_broker_and_the_output(page: Any) -> None:
     )
     text = page.find_element(By.ID, "facts").text
     assert "clock (silent)" in text and "GB free" in text and "0.1.0" in text
+
+
+def test_a_preset_saved_on_the_page_plays_from_it(
+    page: Any, device: tuple[DaemonProcess, MqttProbe]
+) -> None:
+    daemon, _ = device
+    assert daemon.request({"sound": "rain", "volume": 21})["status"] == "ok"
+    name = page.find_element(By.ID, "preset-name")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
+    name.send_keys("web-night")
+    tap(page, page.find_element(By.CSS_SELECTOR, "#preset-form button"))
+    wait_until(lambda: "web-night" in daemon.status()["presets"], "the preset to be saved")
+    assert daemon.request({"sound": "brown-noise"})["status"] == "ok"
+    button = WebDriverWait(page, 10).until(
+        lambda d: d.find_elements(
+            By.CSS_SELECTOR, '#preset-list button[aria-label="Play preset web-night"]'
+        )
+    )[0]
+    tap(page, button)
+    wait_until(
+        lambda: (doc := daemon.status())["preset"] == "web-night" and doc["state"] == "playing",
+        "the preset to play",
+    )
+    assert daemon.status()["sound"] == "rain"
+    WebDriverWait(page, 10).until(
+        lambda d: (
+            d.find_element(
+                By.CSS_SELECTOR, '#preset-list button[aria-label="Play preset web-night"]'
+            ).get_attribute("aria-current")
+            == "true"
+        )
+    )
+    daemon.request({"action": "stop"})

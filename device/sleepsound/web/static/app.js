@@ -67,6 +67,7 @@ function render(doc) {
   for (const button of document.querySelectorAll("#list .sound")) {
     button.setAttribute("aria-current", String(button.dataset.id === state.sound));
   }
+  renderPresets();
   renderDevice();
 }
 
@@ -79,6 +80,28 @@ function step(direction) {
 function timerPlus() {
   const left = state.timer_ends_at ? (new Date(state.timer_ends_at) - Date.now()) / 60000 : 0;
   send({sleep_timer: Math.min(720, Math.max(0, Math.round(left)) + 10)});
+}
+
+// -- Presets (shown once the device has them: status "presets") ---------------------------
+function renderPresets() {
+  const names = state.presets;
+  $("presets").hidden = !Array.isArray(names);
+  if (!Array.isArray(names)) return;
+  const items = names.map((name) => {
+    const item = document.createElement("li");
+    const play = Object.assign(document.createElement("button"), {type: "button", className: "sound", textContent: name});
+    play.setAttribute("aria-current", String(name === state.preset));
+    play.setAttribute("aria-label", `Play preset ${name}`);
+    play.addEventListener("click", () => send({preset: name}));
+    const remove = Object.assign(document.createElement("button"), {type: "button", textContent: "Remove"});
+    remove.setAttribute("aria-label", `Remove preset ${name}`);
+    remove.addEventListener("click", () => { if (confirm(`Remove the preset “${name}”?`)) send({preset_remove: name}); });
+    item.append(play, remove);
+    return item;
+  });
+  if (!items.length) items.push(Object.assign(document.createElement("li"), {className: "muted", textContent: "No presets yet: save what plays."}));
+  $("preset-list").replaceChildren(...items);
+  $("preset-next").disabled = !names.length;
 }
 
 // -- Sounds -------------------------------------------------------------------------------
@@ -252,6 +275,12 @@ function wire() {
   $("layer-on").addEventListener("change", (e) => send({layer: e.target.checked ? "on" : "off"}));
   $("layer-vol").addEventListener("input", () => { dragging = true; });
   $("layer-vol").addEventListener("change", (e) => { dragging = false; send({layer_volume: Number(e.target.value)}); });
+  $("preset-next").addEventListener("click", () => send({action: "next_preset"}));
+  $("preset-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    send({preset_save: $("preset-name").value});
+    $("preset-name").value = "";
+  });
   $("search").addEventListener("input", renderSounds);
   $("trigger").addEventListener("change", renderSounds);
   $("files").addEventListener("change", (e) => upload([...e.target.files]));
