@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from socket import gethostname
 
 from sleepsound.adapter_host import AdapterHost
 from sleepsound.errors import ConfigError
@@ -22,7 +23,7 @@ from sleepsound.web.uploads import SoundsFolder
 
 log = logging.getLogger("sleepsound.web")
 
-POLL_S = 1.0
+POLL_S = 0.5
 """How often the idle serving thread wakes to check for a stop (select's timeout)."""
 
 
@@ -87,7 +88,8 @@ def start_adapter(host: AdapterHost) -> WebAdapter | None:
     adapter = WebAdapter(server, live)
     host.add_listener(live)
     adapter.start()
-    log.info("the phone page is at http://%s:%d/", address[0] or "0.0.0.0", adapter.port)
+    shown = address[0] if address[0] not in ("", "0.0.0.0", "::") else f"{gethostname()}.local"
+    log.info("the phone page is at http://%s:%d/", shown, adapter.port)
     return adapter
 
 

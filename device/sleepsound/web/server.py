@@ -43,6 +43,8 @@ log = logging.getLogger("sleepsound.web")
 MAX_JSON_BYTES: Final = 16 * 1024
 MAX_STREAMS: Final = 16
 """Open pages followed at once (each holds a thread); more get 503 and retry."""
+MAX_CONNECTIONS: Final = 64
+"""Connections served at once (each is a thread); the open pages' streams count too."""
 KEEPALIVE_S: Final = 15.0
 """A comment line this often on an idle event stream, so a dead phone is noticed."""
 IDLE_TIMEOUT_S: Final = 60.0
@@ -107,6 +109,26 @@ class WebServer(ThreadingHTTPServer):
         self.sessions = sessions
         self.static = load_static()
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a thread of its own, unless all places are taken (then
+        it is closed at once: a flood of connections never grows the threads without end)."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One connection's thread; gives its place back when it ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -54,10 +54,10 @@ class LiveState:
     def on_event(self, event: Mapping[str, Any]) -> None:
         """Events are MQTT's business; the page follows the state."""
 
-    def on_sounds(self, ids: object) -> None:
+    def on_sounds(self, ids: Sequence[str]) -> None:
         """The catalogue changed: pages fetch the sounds list again."""
         with self._cond:
-            self.sound_ids = tuple(ids)  # type: ignore[arg-type]
+            self.sound_ids = tuple(ids)
             self._sounds_version += 1
             self._cond.notify_all()
 
