@@ -28,8 +28,9 @@ from support.clocked_alsa import CHANNELS, RATE, PulseClock
 from support.waiting import wait_until
 
 SOUND = "binaural-delta"  # a steady bed: its level is the same from one window to the next
-HOLD_S = 5.0
-"""How long the headband stays away (at least): longer than two retries."""
+HOLD_S = 10.5
+"""How long the headband stays away (at least): several retries, and at least one of the
+daemon's health checks (every 10 s), which must not take the retrying for the sound back."""
 
 
 @pytest.fixture
@@ -95,6 +96,9 @@ def test_the_sound_holds_while_the_headband_is_away_and_fades_back_in(
     wait_until(lambda: daemon.log_text().count("retrying in") >= 2, "two retries", timeout_s=20)
     time.sleep(max(0.0, HOLD_S - (time.monotonic() - unplugged_at)))
     assert len(frames_of(written)) == gone_at  # held: nothing played while away
+    assert daemon.status()["output"]["audible"] is False  # still away, still said so
+    # Said once (the failed write, then the failing open), not again at every health check.
+    assert daemon.log_text().count("'event_type': 'playback_error'") <= 2
 
     pulse_env.plug_back()
     wait_until(lambda: "is back after" in daemon.log_text(), "the daemon to reopen the sink")

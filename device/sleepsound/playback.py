@@ -62,10 +62,11 @@ class PlaybackThread:
         self._engine: Engine | None = None
         self._lost_at: float | None = None
         """Monotonic time the output went away (None while it plays or before the first)."""
-        self._writing = False
         self.heartbeat = clock()
         """Monotonic time of the last block handed to the output."""
         self.blocks_written = 0
+        """Blocks the current output took since it was opened: 0 while it is away, so a
+        health check that asks "is the thread writing?" hears no while a headband is gone."""
 
     @property
     def scene(self) -> Scene:
@@ -80,8 +81,8 @@ class PlaybackThread:
 
     @property
     def is_connected(self) -> bool:
-        """True while the output is open and took the last block (False while it is away)."""
-        return self._output is not None and self._writing
+        """True while the output is open and takes blocks (False while it is away)."""
+        return self._output is not None and self.blocks_written > 0
 
     @property
     def underruns(self) -> int:
@@ -195,10 +196,9 @@ class PlaybackThread:
                     )
                     self._report(error)
                     self._lost_at = self._clock()
-                    self._writing = False
+                    self.blocks_written = 0
                     self._disconnect()
                     continue
-                self._writing = True
                 self.blocks_written += 1
                 self.heartbeat = self._clock()
                 self._first_block.set()
