@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sleepsound.dsp.gain import Envelope
 from sleepsound.engine import RETURN_FADE_S, Engine
 from sleepsound.scene import Scene, SleepFade
 from sleepsound.sources import open_source
@@ -87,3 +88,17 @@ def test_a_volume_change_while_away_is_where_the_sound_comes_back_to() -> None:
     settled = engine_at(Scene(sound=SOUND, volume=30, transition_s=0.2))
     assert rms_db(back[-RATE // 2 :]) == pytest.approx(rms_db(play(settled, 0.5)), abs=0.2)
     assert level_envelope_db(back, RATE, 0.05).max() <= rms_db(play(settled, 0.5)) + 0.2
+
+
+@pytest.mark.parametrize("shape", ["db", "in", "out", "linear"])
+@pytest.mark.parametrize("skipped", [0, 1, 4800, 47999, 48000, 10**9])
+def test_skipping_a_fade_lands_where_rendering_it_would(shape: str, skipped: int) -> None:
+    rendered, skipping = Envelope(RATE, 0.8), Envelope(RATE, 0.8)
+    for envelope in (rendered, skipping):
+        envelope.move_to(0.0, RATE, shape)  # a one-second fade to silence
+    if skipped:
+        rendered.render(min(skipped, 2 * RATE))
+    skipping.skip(skipped)
+    assert skipping.value == pytest.approx(rendered.value, abs=1e-6)
+    assert skipping.is_moving == rendered.is_moving
+    np.testing.assert_allclose(skipping.render(512), rendered.render(512), atol=1e-6)
