@@ -11,11 +11,13 @@ Debian 12's ``bluez-alsa-utils`` 4.0 accepts (``/etc/alsa/conf.d/20-bluealsa.con
 - or not at all: ``bluealsa`` alone is the most recently connected device, A2DP.
 
 ``DEV=00:00:00:00:00:00`` (the default) means "the most recently connected device": fine
-with one headband, surprising with two (say so with :func:`check_bluealsa_pcm`'s result
-being ``None`` but :attr:`BlueAlsaPcm.any_device` true).
+with one headband, surprising with two. It is accepted (:func:`check_bluealsa_pcm` returns
+``None``); :attr:`BlueAlsaPcm.any_device` tells, so a caller can warn, and
+:attr:`BlueAlsaPcm.disconnect_address` is then ``None``: ``off_after_timer`` needs an
+address to disconnect.
 
-The name ends up in a configuration file and a log line; anything that is not plainly
-one of these values (quotes, spaces, newlines, braces, a second ``:``-separated PCM) is
+The name is handed to alsa-lib and written to logs; anything that is not plainly one of
+these values (quotes, spaces, newlines, braces, semicolons, non-ASCII look-alikes) is
 refused, so a config value can never smuggle ALSA configuration syntax in.
 """
 
