@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 RETRY_S = 2.0
 """How long to wait before opening a missing output again."""
 
+RETRY_LOG_EVERY_S = 600.0
+"""The same failure to open is logged once, then again only this often: a headband
+switched off for the night is retried all night, and must not fill the journal."""
+
 
 class PlaybackThread:
     """Runs the engine into an output on its own thread."""
@@ -62,6 +66,8 @@ class PlaybackThread:
         self._engine: Engine | None = None
         self._lost_at: float | None = None
         """Monotonic time the output went away (None while it plays or before the first)."""
+        self._open_failure: tuple[str, float] | None = None
+        """The last failure to open and when it was last logged (None once open)."""
         self.heartbeat = clock()
         """Monotonic time of the last block handed to the output."""
         self.blocks_written = 0
@@ -131,13 +137,14 @@ class PlaybackThread:
         try:
             self._output = self._open_output()
         except OutputError as error:
-            log.warning("%s; retrying in %.0f s", error, self._retry_s)
+            self._log_open_failure(str(error))
             self._report(error)
             self.heartbeat = self._clock()
             self._quit.wait(self._retry_s)
             return False
         output, engine, lost_at = self._output, self._engine, self._lost_at
         self._lost_at = None
+        self._open_failure = None
         same_format = engine is not None and (engine.rate, engine.channels) == (
             output.rate,
             output.channels,
@@ -160,6 +167,17 @@ class PlaybackThread:
         self._engine = Engine(output.rate, output.channels, self._open_source, scene)
         log.info("playing to %s", output.description)
         return True
+
+    def _log_open_failure(self, message: str) -> None:
+        """A new failure as a warning; the same one again at debug level, with a reminder
+        every :data:`RETRY_LOG_EVERY_S`."""
+        now = self._clock()
+        last = self._open_failure
+        if last is None or last[0] != message or now - last[1] >= RETRY_LOG_EVERY_S:
+            log.warning("%s; retrying every %g s", message, self._retry_s)
+            self._open_failure = (message, now)
+        else:
+            log.debug("%s; retrying in %g s", message, self._retry_s)
 
     def _disconnect(self) -> None:
         output, self._output = self._output, None
