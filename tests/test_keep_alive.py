@@ -3,14 +3,20 @@ never clicks; the engine plays it at its own level, whatever the volume."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile
 
 from sleepsound.engine import Engine
+from sleepsound.outputs.clock import ClockOutput
+from sleepsound.playback import PlaybackThread
 from sleepsound.scene import Scene
 from sleepsound.sources import keep_alive, open_source
 from sleepsound.sources.keep_alive import KeepAliveTone
 from support.audio import CLICK_THRESHOLD_DB, click_score, dominant_frequency, peak_db, rms_db
+from support.waiting import wait_until
 
 RATE = 48000
 
@@ -78,3 +84,24 @@ def test_the_engine_is_not_silent_while_the_tone_plays() -> None:
     engine = Engine(RATE, 2, open_source, Scene(sound=None, keep_alive=True))
     engine.render(1024)
     assert not engine.is_silent
+
+
+def test_a_finishing_audio_thread_fades_the_tone_out_and_stops(tmp_path: Path) -> None:
+    """At shutdown the tone fades out with the rest, so the thread ends, without a click."""
+    record = tmp_path / "heard.wav"
+    thread = PlaybackThread(
+        lambda: ClockOutput(rate=RATE, channels=2, period_frames=1024, record=str(record)),
+        open_source,
+        Scene(sound=None, keep_alive=True),
+    )
+    thread.start()
+    try:
+        assert thread.wait_first_block(30.0)
+        wait_until(lambda: thread.blocks_written > RATE // 1024, "a second of the tone")
+        thread.finish(timeout_s=5.0)  # a tone left on would be cut when this runs out
+    finally:
+        thread.stop()
+    heard, rate = soundfile.read(str(record), dtype="float32", always_2d=True)
+    assert rms_db(heard[rate // 2 : rate]) == pytest.approx(keep_alive.RMS_DB, abs=0.3)
+    assert peak_db(heard[-1024:]) < -80  # ended in silence (16-bit dither aside)
+    assert click_score(heard, rate) < CLICK_THRESHOLD_DB
