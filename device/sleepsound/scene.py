@@ -49,3 +49,7 @@ class Scene:
     layer: Layer | None = None
     sleep_fade: SleepFade | None = None
     restart_token: int = 0
+    keep_alive: bool = False
+    """Mix the sub-audible keep-alive tone (:mod:`sleepsound.sources.keep_alive`): a
+    Bluetooth headband that hears digital silence switches itself off. Its level does not
+    follow ``volume`` or the sleep fade; it fades in and out on its own, without a click."""
