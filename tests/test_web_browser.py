@@ -247,7 +247,7 @@ def test_the_device_panel_shows_the_broker_and_the_output(page: Any) -> None:
         lambda d: "connected to 127.0.0.1" in facts(d) and "not connected" not in facts(d)
     )
     text = page.find_element(By.ID, "facts").text
-    assert "clock (silent)" in text and "GB free" in text and "0.1.0" in text
+    assert "clock · silent" in text and "GB free" in text and "0.1.0" in text
 
 
 def test_a_preset_saved_on_the_page_plays_from_it(

@@ -237,7 +237,9 @@ function renderDevice() {
   const facts = [
     ["Version", device.version],
     ["Up", duration(device.uptime_s)],
-    ["Output", output.name ? `${output.name} (${output.audible ? "audible" : "silent"})` : "—"],
+    ["Output", output.name ? [output.name, output.kind, output.audible ? "audible" : "silent",
+      "connected" in output ? (output.connected ? "connected" : "not connected") : null]
+      .filter(Boolean).join(" · ") : "—"],
     ["MQTT", device.mqtt ? (device.mqtt.configured ? `${device.mqtt.connected ? "connected to" : "not connected to"} ${device.mqtt.broker}` : "off") : "—"],
     ["Clock", "clock_synced" in state ? (state.clock_synced ? "synchronised" : "not synchronised yet") : "—"],
     ["Disk", device.disk ? `${(device.disk.free_bytes / 1e9).toFixed(1)} GB free of ${(device.disk.total_bytes / 1e9).toFixed(1)} GB` : "—"],
