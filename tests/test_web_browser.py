@@ -32,6 +32,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 
 from selenium import webdriver  # noqa: E402 - only once we know it is there
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -92,6 +93,17 @@ def tap(page: Any, element: Any) -> None:
     element.click()
 
 
+def tap_css(page: Any, css: str) -> None:
+    """Tap the element ``css`` finds, finding it again if the page redrew it meanwhile
+    (the sounds and presets lists are redrawn whenever the device tells of a change)."""
+
+    def tapped(driver: Any) -> bool:
+        tap(driver, driver.find_element(By.CSS_SELECTOR, css))
+        return True
+
+    WebDriverWait(page, 10, ignored_exceptions=(StaleElementReferenceException,)).until(tapped)
+
+
 def test_the_page_is_phone_sized(page: Any) -> None:
     assert page.execute_script("return window.innerWidth") == PHONE["width"]
     overflow = page.execute_script(
@@ -130,11 +142,11 @@ def test_an_uploaded_flac_appears_and_plays(
     flac.write_bytes(flac_bytes(tmp_path, 3, seed=5))
     page.find_element(By.ID, "files").send_keys(str(flac))
     WebDriverWait(page, 30).until(lambda d: "added" in d.find_element(By.ID, "upload-log").text)
-    button = WebDriverWait(page, 30).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, '#list .sound[data-id="soft-rain"]')
-    )[0]
-    assert button.text == "Soft Rain"
-    tap(page, button)
+    listed = '#list .sound[data-id="soft-rain"]'
+    WebDriverWait(page, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, listed).text == "Soft Rain"
+    )
+    tap_css(page, listed)
     wait_until(
         lambda: (doc := daemon.status())["sound"] == "soft-rain" and doc["state"] == "playing",
         "the upload to play",
@@ -261,18 +273,13 @@ def test_a_preset_saved_on_the_page_plays_from_it(
     tap(page, page.find_element(By.CSS_SELECTOR, "#preset-form button"))
     wait_until(lambda: "web-night" in daemon.status()["presets"], "the preset to be saved")
     assert daemon.request({"sound": "brown-noise"})["status"] == "ok"
-    button = WebDriverWait(page, 10).until(
-        lambda d: d.find_elements(
-            By.CSS_SELECTOR, '#preset-list button[aria-label="Play preset web-night"]'
-        )
-    )[0]
-    tap(page, button)
+    tap_css(page, '#preset-list button[aria-label="Play preset web-night"]')
     wait_until(
         lambda: (doc := daemon.status())["preset"] == "web-night" and doc["state"] == "playing",
         "the preset to play",
     )
     assert daemon.status()["sound"] == "rain"
-    WebDriverWait(page, 10).until(
+    WebDriverWait(page, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: (
             d.find_element(
                 By.CSS_SELECTOR, '#preset-list button[aria-label="Play preset web-night"]'
