@@ -116,7 +116,7 @@ def round_trips(port: int, count: int) -> tuple[list[float], list[float]]:
     replies, arrivals = [], []
     for i in range(count):
         volume = 10 + i % 40
-        body = json.dumps({"volume": volume})
+        body = json.dumps({"volume": volume}).encode()  # bytes: one packet with the headers
         start = time.perf_counter()
         api.request(
             "POST",

@@ -136,6 +136,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: WebServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed ACK
     timeout = IDLE_TIMEOUT_S
     server_version = "sleepsound"
     sys_version = ""
