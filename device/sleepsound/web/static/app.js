@@ -23,12 +23,12 @@ async function api(path, body, headers) {
   return answer;
 }
 
-async function send(command) {
-  $("error").textContent = "";
+async function send(command, errors = $("error")) {
+  errors.textContent = "";
   try {
     const reply = await api("/api/command", command);
     if (reply.state) render(reply);
-  } catch (e) { $("error").textContent = e.message; }
+  } catch (e) { errors.textContent = e.message; }
 }
 
 // -- Now ----------------------------------------------------------------------------------
@@ -92,10 +92,10 @@ function renderPresets() {
     const play = Object.assign(document.createElement("button"), {type: "button", className: "sound", textContent: name});
     play.setAttribute("aria-current", String(name === state.preset));
     play.setAttribute("aria-label", `Play preset ${name}`);
-    play.addEventListener("click", () => send({preset: name}));
+    play.addEventListener("click", () => send({preset: name}, $("preset-error")));
     const remove = Object.assign(document.createElement("button"), {type: "button", textContent: "Remove"});
     remove.setAttribute("aria-label", `Remove preset ${name}`);
-    remove.addEventListener("click", () => { if (confirm(`Remove the preset “${name}”?`)) send({preset_remove: name}); });
+    remove.addEventListener("click", () => { if (confirm(`Remove the preset “${name}”?`)) send({preset_remove: name}, $("preset-error")); });
     item.append(play, remove);
     return item;
   });
@@ -280,7 +280,7 @@ function wire() {
   $("preset-next").addEventListener("click", () => send({action: "next_preset"}));
   $("preset-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    send({preset_save: $("preset-name").value});
+    send({preset_save: $("preset-name").value}, $("preset-error"));
     $("preset-name").value = "";
   });
   $("search").addEventListener("input", renderSounds);
