@@ -35,7 +35,7 @@ from selenium import webdriver  # noqa: E402 - only once we know it is there
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 PHONE = {"width": 390, "height": 844, "pixelRatio": 3.0}
 
@@ -288,3 +288,19 @@ def test_a_preset_saved_on_the_page_plays_from_it(
         )
     )
     daemon.request({"action": "stop"})
+
+
+def test_the_layer_from_the_page(page: Any, device: tuple[DaemonProcess, MqttProbe]) -> None:
+    daemon, _ = device
+    layer = page.find_element(By.ID, "layer-sound")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", layer)
+    Select(layer).select_by_value("brown-noise")
+    wait_until(
+        lambda: (daemon.status()["layer"] or {}).get("sound") == "brown-noise",
+        "the layer to change",
+    )
+    WebDriverWait(page, 10).until(
+        lambda d: d.find_element(By.ID, "layer-name").text == "Layer: Brown noise"
+    )
+    tap(page, page.find_element(By.ID, "layer-on"))
+    wait_until(lambda: daemon.status()["layer"] is None, "the layer to go off")

@@ -63,6 +63,7 @@ function render(doc) {
   $("layer-name").textContent = layer ? `Layer: ${titleOf(layer.sound)}` : "Layer off";
   $("layer-vol").disabled = !layer;
   if (layer && !dragging) $("layer-vol").value = layer.volume;
+  if (layer) $("layer-sound").value = layer.sound;
   $("error").textContent = state.last_error || "";
   for (const button of document.querySelectorAll("#list .sound")) {
     button.setAttribute("aria-current", String(button.dataset.id === state.sound));
@@ -112,6 +113,8 @@ async function loadSounds() {
   const tags = [...new Set(sounds.flatMap((s) => s.triggers))].sort();
   select.replaceChildren(new Option("all", ""), ...tags.map((t) => new Option(t.replace(/_/g, " "), t)));
   select.value = tags.includes(chosen) ? chosen : "";
+  const layer = $("layer-sound");
+  layer.replaceChildren(...sounds.map((sound) => new Option(sound.title, sound.id)));
   renderSounds();
   render({});
 }
@@ -275,6 +278,7 @@ function wire() {
   }
   $("timer-plus").addEventListener("click", timerPlus);
   $("layer-on").addEventListener("change", (e) => send({layer: e.target.checked ? "on" : "off"}));
+  $("layer-sound").addEventListener("change", (e) => send({layer: e.target.value}));
   $("layer-vol").addEventListener("input", () => { dragging = true; });
   $("layer-vol").addEventListener("change", (e) => { dragging = false; send({layer_volume: Number(e.target.value)}); });
   $("preset-next").addEventListener("click", () => send({action: "next_preset"}));
