@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from library_helpers import material, write
+from sleepsound.config import parse_toml
+from sleepsound.errors import ConfigError
 from sleepsound.web.guard import HostRule, Sessions, cookie_token, host_name_of
 from sleepsound.web.uploads import SoundsFolder, UploadError, safe_name
 
@@ -121,3 +123,16 @@ def test_a_full_disk_is_a_clear_error_and_no_half_file(small_disk: Path, tmp_pat
         SoundsFolder(small_disk, 10**8, 10).save("big.wav", len(data), io.BytesIO(data))
     assert refused.value.status == 507 and "disk is full" in refused.value.message
     assert os.listdir(small_disk) == []
+
+
+def test_the_web_section_names_its_mistakes() -> None:
+    loaded = parse_toml('[web]\nlisten = "[::]:8081"\nallowed_hosts = ["sleep.lan"]\n')
+    web = loaded.section("web")
+    assert web.listen == "[::]:8081" and web.allowed_hosts == ("sleep.lan",)
+    assert web.enabled and web.password_file is None and web.max_files == 500
+    with pytest.raises(ConfigError) as refused:
+        parse_toml('[web]\nlisten = "0.0.0.0:99999"\nallowed_hosts = ["bad host"]\nlistne = 1\n')
+    text = "\n".join(refused.value.problems)
+    assert "web.listen: port 99999" in text
+    assert 'web.allowed_hosts[0]: "bad host" is not a host name' in text
+    assert "web.listne: unknown key (did you mean 'listen'?)" in text
