@@ -316,3 +316,29 @@ def test_the_layer_from_the_page(page: Any, device: tuple[DaemonProcess, MqttPro
     )
     tap(page, page.find_element(By.ID, "layer-on"))
     wait_until(lambda: daemon.status()["layer"] is None, "the layer to go off")
+
+
+def test_with_a_password_the_page_asks_for_it_first(browser: Any, tmp_path: Path) -> None:
+    password_file = tmp_path / "web-password"
+    password_file.write_text("night owl\n")
+    with daemons_in(tmp_path) as make:
+        port = free_port()
+        daemon = make(f'[web]\nlisten = "127.0.0.1:{port}"\npassword_file = "{password_file}"\n')
+        daemon.start()
+        wait_until(lambda: serving(port), "the page to serve")
+        browser.delete_all_cookies()
+        browser.get(f"http://localhost:{port}/")
+        WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/login.html"))
+        field = browser.find_element(By.ID, "password")
+        field.send_keys("wrong")
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        WebDriverWait(browser, 10).until(
+            lambda d: d.find_element(By.ID, "message").text == "wrong password"
+        )
+        field.clear()
+        field.send_keys("night owl")
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "now-title").text != "—")
+        assert not browser.execute_script("return document.cookie")  # HttpOnly: not for scripts
+        tap(browser, browser.find_element(By.ID, "play"))
+        wait_until(lambda: daemon.status()["state"] == "playing", "the daemon to play")
