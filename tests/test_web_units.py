@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +137,21 @@ def test_the_web_section_names_its_mistakes() -> None:
     assert "web.listen: port 99999" in text
     assert 'web.allowed_hosts[0]: "bad host" is not a host name' in text
     assert "web.listne: unknown key (did you mean 'listen'?)" in text
+
+
+def test_the_sidecar_editor_keeps_other_keys_and_refuses_bad_fields(tmp_path: Path) -> None:
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    sound = write(sounds / "brook.flac", 0.1 * material(1, 48000), 48000)
+    (sounds / "brook.toml").write_text('author = "Ana"\ntitle = "Old"\n')
+    folder = SoundsFolder(sounds, 10**7, 10)
+    folder.edit(sound, {"title": 'Brook "at night"', "triggers": ["water"]})
+    text = (sounds / "brook.toml").read_text()
+    assert 'author = "Ana"' in text and "water" in text
+    assert tomllib.loads(text)["title"] == 'Brook "at night"'
+    for bad in ({"triggers": "water"}, {"category": "Not OK"}, {"path": "/etc/passwd"}):
+        with pytest.raises(UploadError) as refused:
+            folder.edit(sound, bad)
+        assert refused.value.status == 400, bad
+    assert tomllib.loads((sounds / "brook.toml").read_text())["triggers"] == ["water"]
+    assert sorted(os.listdir(sounds)) == ["brook.flac", "brook.toml"]

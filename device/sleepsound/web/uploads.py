@@ -185,7 +185,7 @@ class SoundsFolder:
                 document = tomllib.loads(sidecar.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
                 document = {}  # a broken sidecar is replaced by what the page wrote
-        document.update({k: list(v) if k == "triggers" else v for k, v in fields.items()})
+        document.update(fields)
         parsed = apply_fields(document, sidecar.name, SoundMeta(title=path.stem))
         if parsed.problems:
             raise UploadError(400, "; ".join(parsed.problems))
