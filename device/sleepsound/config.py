@@ -452,9 +452,8 @@ class Config:
     def named_outputs(self) -> Any:
         """Every named output and the default one (an ``output_table.OutputTable``):
         the ``[outputs.NAME]`` tables, or one output called ``default`` from ``[audio]``."""
-        from sleepsound.output_config import output_table  # it imports this module
-
-        return output_table(self)
+        # By name, as SECTIONS registers it: that module imports this one.
+        return importlib.import_module("sleepsound.output_config").output_table(self)
 
 
 _CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {

@@ -77,10 +77,12 @@ class Engine:
         self._main: list[_Voice] = []
         self._layers: list[_Voice] = []
         first = scene or self._scene
-        self._volume = SlewedGain(rate, volume_to_gain(first.volume, first.max_volume))
+        self._volume = SlewedGain(
+            rate, volume_to_gain(first.volume, first.max_volume, first.range_db)
+        )
         # The ceiling glides like the volume: a lowered max_volume scales a layered mix
         # down at the volume's pace instead of in one step.
-        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume))
+        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume, range_db=first.range_db))
         self._sleep = Envelope(rate, 1.0)
         self._sleep_token: int | None = None
         self._limiter = PeakLimiter(rate, channels)
@@ -107,8 +109,8 @@ class Engine:
         """Start following ``scene``; the changes it makes are ramped in later blocks."""
         old = self._scene
         self._scene = scene
-        volume = volume_to_gain(scene.volume, scene.max_volume)
-        ceiling = volume_to_gain(scene.max_volume)
+        volume = volume_to_gain(scene.volume, scene.max_volume, scene.range_db)
+        ceiling = volume_to_gain(scene.max_volume, range_db=scene.range_db)
         if self.is_silent:
             self._volume.jump_to(volume)  # nothing audible: no need to slew
             self._ceiling.jump_to(ceiling)

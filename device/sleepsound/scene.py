@@ -49,3 +49,5 @@ class Scene:
     layer: Layer | None = None
     sleep_fade: SleepFade | None = None
     restart_token: int = 0
+    range_db: float = 50.0
+    """The output's volume taper: volume 1 is this many dB below volume 100."""

@@ -49,7 +49,15 @@ def output_silence(document: Mapping[str, Any]) -> str | None:
     if not isinstance(output, Mapping) or output.get("audible", True):
         return None
     name = output.get("name") or "no output"
-    where = "the clock output (no sound card)" if name == "clock" else f"{name} (not writing)"
+    kind = output.get("kind")
+    if kind == "clock":
+        where = "the clock output"
+    elif name == "clock" or (kind in ("alsa", "bluetooth") and output.get("device") is None):
+        where = "the clock output (no sound card)"  # standing in for a missing card
+    elif output.get("connected") is False:
+        where = f"{name} (not connected)"
+    else:
+        where = f"{name} (not writing)"
     return f"SILENT: playing to {where}, nobody hears it"
 
 

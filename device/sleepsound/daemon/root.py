@@ -39,8 +39,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sleepsound import player, runpaths
+from sleepsound import output_switch, player, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
+from sleepsound.commands import Command
 from sleepsound.config import Config, load_config, salvage_ceiling
 from sleepsound.control_socket.server import ControlServer
 from sleepsound.daemon.adapters import Adapters
@@ -198,7 +199,10 @@ class Daemon:
             log.warning("config: %s", warning)
         saved = self._state_file.load()
         self._sounds = self._open_sounds(config)
-        loop.ctx = self._context()
+        named, vanished = config.named_outputs().starting(saved.output)
+        if vanished:
+            log.warning("%s", vanished)
+        loop.ctx = self._context(named.name)
         loop.state = player.initial_state(loop.ctx, saved)
         log_forgotten(saved, loop.state)
         # Bind before any thread starts: binding sets the process umask for a moment.
@@ -272,7 +276,8 @@ class Daemon:
     def _open_output(self, now: float) -> None:
         """Open the output, tell the player what opened, start the audio thread."""
         loop = self._loop
-        info = self._audio.open(self._config.audio)
+        named = self._config.named_outputs().find(loop.ctx.output_name)
+        info = self._audio.open(self._config.audio, named)
         loop.follow(player.output_opened(loop.state, info, now, loop.ctx), now)
         self._audio.start(player.scene_for(loop.state, loop.ctx, loop.ctx.fade_in_s))
 
@@ -327,7 +332,7 @@ class Daemon:
             self._sounds.refresh()
         self._set_context(now)
         self._loop.debouncer.delay_s = config.state.save_delay_s
-        if plan.reopen_output:
+        if self._follow_outputs(old, now) or plan.reopen_output:
             self._reopen_output(now)
         for name in plan.next_restart:
             log.warning("%s changed: takes effect at the next restart", name)
@@ -337,6 +342,25 @@ class Daemon:
             self._adapters.restart(step.index, step.failure, stop_first=bool(step.changed))
         self._notifier.ready(self._loop.status_text)
         log.info("config reloaded from %s", config.path or "built-in defaults")
+
+    def _follow_outputs(self, old: Config, now: float) -> bool:
+        """After a reload: whether the named output playing changed (reopen it); one
+        that is gone from the config gives way to the default output, with a log line."""
+        loop = self._loop
+        name = loop.state.output_name
+        table = self._config.named_outputs()
+        after = table.get(name)
+        if after is not None:
+            return old.named_outputs().get(name) != after
+        log.warning(
+            "reload: output %r is no longer in the config; playing to the default output %r",
+            name,
+            table.default,
+        )
+        moved = output_switch.plan(loop.state, Command(output=table.default), now, loop.ctx)
+        loop.ctx = moved.ctx
+        loop.follow(output_switch.switched(loop.state, moved, loop.state.output), now)
+        return True
 
     def _opener(self) -> Any:
         assert self._sounds is not None
@@ -354,7 +378,8 @@ class Daemon:
         """Follow a new config or catalogue: the player gets a new context."""
         self._loop.reconfigure(self._context(), now)
 
-    def _context(self) -> PlayerContext:
+    def _context(self, output: str | None = None) -> PlayerContext:
+        """The player's context for ``output`` (unset: the output playing now)."""
         assert self._sounds is not None
         return PlayerContext.from_config(
             self._config,
@@ -364,6 +389,7 @@ class Daemon:
             entries=self._sounds.entries(),
             skipped=self._sounds.skipped(),
             check_spec=self._sounds.spec_check(),
+            output=output if output is not None else self._loop.state.output_name,
         )
 
 
