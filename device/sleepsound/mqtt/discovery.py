@@ -16,6 +16,7 @@ sensor         timer_ends   ``device_class: timestamp``
 sensor         state        ``device_class: enum``: stopped/playing/fading_out
 event          events       button gestures, timer expiry, playback errors
 button         next_sound   one press: the next sound
+select         output       the named outputs (``[outputs.NAME]``)
 binary_sensor  audible      diagnostic: on while a person can hear the output
 =============  ===========  ===============================================
 
@@ -52,6 +53,7 @@ ENTITIES: Final[tuple[tuple[str, str], ...]] = (
     ("event", "events"),
     ("button", "next_sound"),
     ("binary_sensor", "audible"),
+    ("select", "output"),
 )
 """(component, object_id) of every entity, in publishing order."""
 
@@ -64,6 +66,8 @@ class DeviceInfo:
     """Stable, per machine: the device identifier and the unique-id stem."""
     name: str
     sw_version: str
+    outputs: tuple[str, ...] = ("default",)
+    """The named outputs (the "Output" select's options)."""
 
 
 def config_topic(topics: Topics, node_id: str, component: str, object_id: str) -> str:
@@ -75,7 +79,7 @@ def discovery_messages(
     topics: Topics, device: DeviceInfo, sounds: Sequence[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every entity's (config topic, config payload); publish them retained at QoS 1."""
-    specific = _specific(topics, sounds)
+    specific = _specific(topics, sounds, device.outputs)
     return [
         (
             config_topic(topics, device.node_id, component, object_id),
@@ -122,7 +126,9 @@ def origin_block(device: DeviceInfo) -> dict[str, Any]:
     return {"name": ORIGIN_NAME, "sw_version": device.sw_version}
 
 
-def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _specific(
+    topics: Topics, sounds: Sequence[str], outputs: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     state = topics.state
     return {
         "playback": {
@@ -209,5 +215,13 @@ def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]
             "payload_off": "OFF",
             "device_class": "sound",
             "entity_category": "diagnostic",
+        },
+        "output": {
+            "name": "Output",
+            "command_topic": topics.set_key("output"),
+            "state_topic": state,
+            "value_template": "{{ value_json.output.name }}",
+            "options": list(outputs),
+            "icon": "mdi:speaker-multiple",
         },
     }
