@@ -50,10 +50,10 @@ def output_silence(document: Mapping[str, Any]) -> str | None:
         return None
     name = output.get("name") or "no output"
     kind = output.get("kind")
-    if kind == "clock":
-        where = "the clock output"
-    elif name == "clock" or (kind in ("alsa", "bluetooth") and output.get("device") is None):
-        where = "the clock output (no sound card)"  # standing in for a missing card
+    stand_in = kind in ("alsa", "bluetooth") and "device" in output and output["device"] is None
+    if kind == "clock" or name == "clock" or stand_in:
+        # Chosen, or standing in for a missing card (no device): nobody hears the clock.
+        where = "the clock output (no sound card)"
     elif output.get("connected") is False:
         where = f"{name} (not connected)"
     else:
