@@ -74,7 +74,14 @@ def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess
         "timer_ends_at": None,
         "layer": None,
         "last_error": None,
-        "output": {"name": "clock", "audible": False},
+        "output": {
+            "name": "default",
+            "kind": "clock",
+            "device": None,
+            "audible": False,
+            "connected": True,
+        },
+        "outputs": ["default"],
     }
 
     code, out, _ = daemon.ctl("play", "brown-noise", "--volume", "40", "--timer", "45")
