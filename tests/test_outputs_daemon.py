@@ -6,12 +6,14 @@ tested through ALSA in ``test_output_switch.py``."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from daemon_helpers import DaemonProcess, daemons_in, read_recording
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +102,35 @@ def test_the_single_output_config_still_works_and_says_default(
     reply = daemon.request({"output": "default"})
     assert reply["status"] == "ok" and "already playing" in reply["warning"]
     assert daemon.terminate() == 0
+
+
+def test_a_reload_applies_a_lower_output_ceiling_and_moves_off_a_removed_output(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    daemon.write_config(outputs(daemon, "pillow", "headphones"))
+    daemon.start()
+    assert daemon.request({"output": "headphones", "volume": 55})["status"] == "ok"
+    assert daemon.request({"action": "play"})["status"] == "ok"
+
+    daemon.write_config(outputs(daemon, "pillow", "headphones") + "max_volume = 45\n")
+    reload(daemon)
+    doc = daemon.status()
+    assert (doc["output"]["name"], doc["volume"], doc["max_volume"]) == ("headphones", 45, 45)
+
+    daemon.write_config(outputs(daemon, "pillow"))
+    reload(daemon)
+    doc = daemon.status()
+    assert (doc["output"]["name"], doc["volume"], doc["max_volume"]) == ("pillow", 40, 80)
+    assert doc["outputs"] == ["pillow"] and doc["state"] == "playing"
+    assert "output 'headphones' is no longer in the config" in daemon.log_text()
+    assert daemon.terminate() == 0
+
+
+def reload(daemon: DaemonProcess) -> None:
+    """SIGHUP, and wait until the daemon has finished reloading."""
+    before = daemon.log_text().count("config reloaded from")
+    daemon.signal(signal.SIGHUP)
+    wait_until(
+        lambda: daemon.log_text().count("config reloaded from") > before, "the reload to finish"
+    )
