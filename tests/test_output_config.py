@@ -208,3 +208,37 @@ def test_start_up_takes_the_saved_outputs_volume_and_remembers_the_rest() -> Non
     assert state.output_name == "headphones" and state.volume == 45
     assert dict(state.output_volumes) == {"pillow": 20}
     assert player.saved_view(state).output == "headphones"
+
+
+# -- a mono output keeps the mono rules --------------------------------------------------------
+
+
+def test_switching_to_a_mono_output_switches_a_refused_binaural_bed_off() -> None:
+    from sleepsound.library.catalog import SoundEntry
+    from sleepsound.sources.metadata import SoundMeta
+
+    def entry(sound_id: str, spatial: str) -> SoundEntry:
+        meta = SoundMeta(title=sound_id, category="x", spatial=spatial)
+        return SoundEntry(id=sound_id, kind="generator", spec=sound_id, meta=meta)
+
+    text = HOUSE.replace("[outputs.pillow]", '[sounds]\nmono_binaural = "refuse"\n[outputs.pillow]')
+    ctx = PlayerContext.from_config(
+        parse_toml(text),
+        ("pink-noise", "binaural-delta"),
+        entries={
+            "pink-noise": entry("pink-noise", "stereo"),
+            "binaural-delta": entry("binaural-delta", "binaural"),
+        },
+        output="headphones",
+    )
+    state = player.initial_state(ctx)
+    state = player.apply(
+        state, parse_command({"action": "play", "layer": "binaural-delta"}), 0, ctx
+    )
+    assert state.reply == {"status": "ok"} and state.state.layer.on
+    plan = switch(state.state, ctx, {"output": "pillow"})
+    assert plan.ctx.out_channels == 1 and not plan.state.layer.on and plan.scene.layer is None
+    assert any("the layer is off" in w for w in plan.warnings)
+    # Back on the stereo headphones, the stereo rules again.
+    back = switch(plan.state, plan.ctx, {"output": "headphones"})
+    assert back.ctx.out_channels == 2
