@@ -84,8 +84,8 @@ def plan(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext)
     new_ctx = context_for(ctx, target)
     if target.name == state.output_name:
         warning = f"already playing to output {target.name!r}"
-        return SwitchPlan(target, state, ctx, player.scene_for(state, ctx, 0.0), 0.0,
-                          (warning,), same=True)  # fmt: skip
+        scene = player.scene_for(state, ctx, 0.0)
+        return SwitchPlan(target, state, ctx, scene, 0.0, (warning,), same=True)
     volumes = dict(state.output_volumes)
     volumes[state.output_name] = state.volume
     volume = volumes.pop(target.name, target.start_volume)
