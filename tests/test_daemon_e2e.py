@@ -82,6 +82,8 @@ def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess
             "connected": True,
         },
         "outputs": ["default"],
+        "preset": None,
+        "presets": [],
     }
 
     code, out, _ = daemon.ctl("play", "brown-noise", "--volume", "40", "--timer", "45")

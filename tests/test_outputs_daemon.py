@@ -53,7 +53,7 @@ def test_the_chosen_output_and_each_outputs_volume_survive_a_restart(
     assert (doc["output"]["name"], doc["volume"], doc["max_volume"]) == ("headphones", 30, 60)
     assert daemon.request({"volume": 25})["status"] == "ok"
     code, out, _ = daemon.ctl("output", "list")
-    assert code == 0 and out.splitlines() == ["  pillow", "* headphones"]
+    assert code == 0 and out.splitlines() == ["pillow", "headphones *"]
     assert daemon.request({"action": "play"})["status"] == "ok"
     assert daemon.terminate() == 0
     saved = json.loads(daemon.state_file.read_text())
@@ -98,7 +98,7 @@ def test_the_single_output_config_still_works_and_says_default(
     doc = daemon.status()
     assert doc["output"]["name"] == "default" and doc["outputs"] == ["default"]
     code, out, _ = daemon.ctl("output", "list")
-    assert code == 0 and out == "* default\n"
+    assert code == 0 and out == "default *\n"
     reply = daemon.request({"output": "default"})
     assert reply["status"] == "ok" and "already playing" in reply["warning"]
     assert daemon.terminate() == 0

@@ -710,6 +710,8 @@ def test_status_document_is_exactly_the_contract() -> None:
             "connected": False,
         },
         "outputs": ["default"],
+        "preset": None,
+        "presets": [],
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
     assert player.status_document(stopped(), T0, wall, CTX)["state"] == "stopped"

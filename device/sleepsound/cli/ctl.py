@@ -6,6 +6,8 @@
     sleepsound ctl timer 45 | off
     sleepsound ctl layer on | off | SOUND [--volume V]
     sleepsound ctl output NAME | next | list
+    sleepsound ctl preset save | play | remove NAME
+    sleepsound ctl preset list
     sleepsound ctl status [--json]
     sleepsound ctl send '{"action": "play", "fade": 10}'
 
@@ -33,6 +35,13 @@ from sleepsound.status_text import document_of, status_line
 EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1
 EXIT_UNREACHABLE: Final = 3
+PRESET_VERBS: Final = {
+    "save": "preset_save",
+    "play": "preset",
+    "remove": "preset_remove",
+    "list": "",
+}
+"""``ctl preset VERB`` -> the command key it sends (``list`` reads the status document)."""
 
 
 def register(subparsers: Any) -> None:
@@ -75,6 +84,11 @@ def register(subparsers: Any) -> None:
         "output", parents=[common], help="switch to a named output, the next one, or list them"
     )
     output.add_argument("output", metavar="NAME|next|list")
+    preset = actions.add_parser(
+        "preset", parents=[common], help="save what plays as NAME, play it, list or remove"
+    )
+    preset.add_argument("verb", choices=PRESET_VERBS, metavar="save|play|list|remove")
+    preset.add_argument("name", nargs="?", metavar="NAME", help="e.g. rainy-night")
     status = actions.add_parser("status", parents=[common], help="what is playing")
     status.add_argument("--json", action="store_true", help="the state document as JSON")
     send = actions.add_parser("send", parents=[common], help="send a raw JSON command")
@@ -103,6 +117,14 @@ def control(args: argparse.Namespace) -> int:
         print(f"sleepsound: {_one_line(str(reply['warning']))}", file=sys.stderr)
     if args.ctl_action == "output" and args.output == "list":
         print(_output_list(document_of(reply)))
+        return EXIT_OK
+    if args.ctl_action == "preset" and args.verb == "list":
+        document = document_of(reply)
+        names = document.get("presets") or []
+        for name in names:
+            print(f"{name} *" if name == document.get("preset") else name)
+        if not names:
+            print("no presets yet: `sleepsound ctl preset save NAME` saves what plays")
         return EXIT_OK
     if args.ctl_action == "status":
         document = document_of(reply)
@@ -151,6 +173,16 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
         if args.output == "next":
             return {"action": "next_output"}
         return {"output": args.output}
+    if action == "preset":
+        if args.verb == "list":
+            if args.name is not None:
+                raise argparse.ArgumentTypeError("ctl preset list takes no NAME")
+            return {"action": "status"}
+        if args.name is None:
+            raise argparse.ArgumentTypeError(
+                f"ctl preset {args.verb} needs a NAME, e.g. rainy-night"
+            )
+        return {PRESET_VERBS[args.verb]: args.name}
     if action == "send":
         try:  # the daemon's own strict decoder: nothing it would refuse is sent
             raw = decode_value(args.command)
@@ -163,10 +195,10 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _output_list(document: dict[str, Any]) -> str:
-    """The named outputs, one a line, the one playing marked ``*``."""
+    """The named outputs, one a line, the one playing marked ``*`` (as presets are)."""
     current = document.get("output", {}).get("name")
     names = document.get("outputs") or [current]
-    return "\n".join(f"{'*' if name == current else ' '} {name}" for name in names)
+    return "\n".join(f"{name} *" if name == current else name for name in names)
 
 
 def _volume(text: str) -> dict[str, Any]:
