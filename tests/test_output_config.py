@@ -69,6 +69,16 @@ def test_the_house_ceiling_bounds_every_output_and_a_lower_one_always_applies() 
     assert {o.max_volume for o in table.outputs} == {50}  # 90 asked for the headband: 50
 
 
+def test_a_gesture_may_be_bound_to_an_output_or_to_the_next_one() -> None:
+    text = HOUSE + (
+        "[[controls.buttons]]\nname = 'main'\npin = 23\n"
+        "double = { output = 'headphones' }\nlong = { action = 'next_output' }\n"
+    )
+    button = parse_toml(text).section("controls").buttons[0]
+    assert parse_command(button.double).output == "headphones"
+    assert parse_command(button.long).action == "next_output"
+
+
 def test_the_default_output_is_the_first_table_when_none_is_named() -> None:
     text = HOUSE.replace('output_default = "pillow"\n', "")
     assert parse_toml(text).named_outputs().default == "pillow"
@@ -111,6 +121,11 @@ def test_a_start_volume_above_the_ceiling_is_a_warning_not_a_refusal() -> None:
         ),
         ("[outputs.a]\nrange_db = 10\n", "outputs.a.range_db: must be a number of decibels"),
         ("[outputs]\ndevice = 'x'\n", "outputs.device: must be a table"),
+        (
+            HOUSE
+            + "[[controls.buttons]]\nname = 'main'\npin = 23\ndouble = { output = 'pilow' }\n",
+            "controls.buttons[0].double.output: no output called 'pilow'; outputs: pillow,",
+        ),
     ],
 )
 def test_config_mistakes_name_the_key(text: str, expected: str) -> None:

@@ -29,7 +29,7 @@ Without any table, the ``[audio]`` keys (``output``, ``device``, ``channels``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -151,18 +151,35 @@ def _check_tables(section: Mapping[str, Any]) -> list[str]:
 
 
 def _check_document(data: Mapping[str, Any]) -> list[str]:
-    audio = data.get("audio")
-    wanted = audio.get("output_default") if isinstance(audio, Mapping) else None
-    if not isinstance(wanted, str):
-        return []
     section = data.get("outputs")
     names = list(section) if isinstance(section, Mapping) and section else [DEFAULT_OUTPUT]
-    if wanted in names:
-        return []
-    return [
-        f"audio.output_default: no output called {wanted!r}; outputs: {', '.join(names)} "
-        f"(add an [outputs.{wanted}] table, or name one of these)"
-    ]
+    problems = []
+    audio = data.get("audio")
+    wanted = audio.get("output_default") if isinstance(audio, Mapping) else None
+    if isinstance(wanted, str) and wanted not in names:
+        problems.append(
+            f"audio.output_default: no output called {wanted!r}; outputs: {', '.join(names)} "
+            f"(add an [outputs.{wanted}] table, or name one of these)"
+        )
+    # A gesture bound to {"output": NAME}: a name that does not exist is a mistake now,
+    # not a refusal at night when the button is pressed.
+    for where, name in _bound_outputs(data.get("controls"), "controls"):
+        if name not in names:
+            problems.append(f"{where}: no output called {name!r}; outputs: {', '.join(names)}")
+    return problems
+
+
+def _bound_outputs(value: object, where: str) -> Iterator[tuple[str, str]]:
+    """(key path, name) of every ``output = NAME`` in a command under ``value``."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "output" and isinstance(item, str):
+                yield f"{where}.output", item
+            else:
+                yield from _bound_outputs(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _bound_outputs(item, f"{where}[{index}]")
 
 
 def _advise_document(data: Mapping[str, Any]) -> list[str]:
