@@ -51,3 +51,7 @@ class Scene:
     restart_token: int = 0
     range_db: float = 50.0
     """The output's volume taper: volume 1 is this many dB below volume 100."""
+    keep_alive: bool = False
+    """Mix the sub-audible keep-alive tone (:mod:`sleepsound.sources.keep_alive`): a
+    Bluetooth headband that hears digital silence switches itself off. Its level does not
+    follow ``volume`` or the sleep fade; it fades in and out on its own, without a click."""

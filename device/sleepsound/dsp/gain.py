@@ -173,6 +173,23 @@ class Envelope:
         self._value = float(value)
         self._segment = None
 
+    def skip(self, frames: int) -> None:
+        """Advance ``frames`` frames without rendering them (time that passed unheard).
+
+        Costs the same for an hour as for a block: a sleep fade can catch up with an
+        output that was away.
+        """
+        seg = self._segment
+        if seg is None or frames <= 0:
+            return
+        seg.position = min(seg.frames, seg.position + int(frames))
+        if seg.position >= seg.frames:
+            self._value = seg.end
+            self._segment = None
+            return
+        where = np.array([seg.position / seg.frames])
+        self._value = float(shape_curve(where, seg.start, seg.end, seg.shape, seg.tail)[0])
+
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` gains as float32 and advance."""
         seg = self._segment
@@ -237,6 +254,10 @@ class SlewedGain:
     def jump_to(self, gain: float) -> None:
         """Take ``gain`` at once: only before anything is audible."""
         self._db = self._target_db = self._to_db(gain)
+
+    def settle(self) -> None:
+        """Take the target at once: only while nothing is audible (an output away)."""
+        self._db = self._target_db
 
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` gains as float32 and advance."""
