@@ -48,9 +48,14 @@ from sleepsound.output_table import (
     single_output,
     worn_by_default,
 )
+from sleepsound.outputs.bluealsa_name import (
+    check_bluealsa_pcm,
+    is_bluealsa_pcm,
+    parse_bluealsa_pcm,
+)
 
 SWITCH_PREFIX: Final = "switch:"
-BLUETOOTH_ONLY: Final = ("keep_alive", "off_after_timer", "on_disconnect")
+BLUETOOTH_ONLY: Final = ("keep_alive", "off_after_timer")
 """Keys that only mean something for ``kind = "bluetooth"``."""
 
 
@@ -80,7 +85,8 @@ class OutputConfig:
     off_after_timer: bool = False
     """Bluetooth: disconnect the device when the sleep timer ends."""
     on_disconnect: str = "hold"
-    """Bluetooth: ``"hold"`` (wait for it to return) or ``"switch:NAME"``."""
+    """When the device goes away: ``"hold"`` (wait for it to return: nothing moves to a
+    speaker by itself, which could wake a partner) or ``"switch:NAME"``."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,13 @@ def _check_tables(section: Mapping[str, Any]) -> list[str]:
                 for key in BLUETOOTH_ONLY
                 if key in table
             )
+        if kind == "clock" and "on_disconnect" in table:
+            problems.append(f"{where}.on_disconnect: a clock output never disconnects; remove it")
+        device = table.get("device", OutputConfig.device)
+        if kind == "bluetooth" and isinstance(device, str):
+            problem = check_bluealsa_pcm(device)
+            if problem is not None:
+                problems.append(f"{where}.device: {problem}")
         target = table.get("on_disconnect")
         if isinstance(target, str) and target.startswith(SWITCH_PREFIX):
             other = target.removeprefix(SWITCH_PREFIX)
@@ -196,6 +209,14 @@ def _advise_document(data: Mapping[str, Any]) -> list[str]:
             for key in ignored
         )
     config_audio = _audio_of(audio)
+    for name, table in section.items():
+        if isinstance(table, Mapping) and table.get("off_after_timer") is True:
+            device = str(table.get("device", OutputConfig.device))
+            if is_bluealsa_pcm(device) and parse_bluealsa_pcm(device).any_device:
+                warnings.append(
+                    f"outputs.{name}.off_after_timer: the device names no headband "
+                    "(DEV=XX:XX:XX:XX:XX:XX), so there is none to disconnect; add its address"
+                )
     for name, table in section.items():
         if not isinstance(table, Mapping):
             continue

@@ -71,6 +71,7 @@ def context_for(ctx: PlayerContext, target: OutputSetting) -> PlayerContext:
         start_volume=target.start_volume,
         out_channels=target.channels,
         range_db=target.range_db,
+        keep_alive=target.keep_alive == "tone",
     )
 
 
@@ -110,6 +111,23 @@ def plan(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext)
     return SwitchPlan(target, fitted, new_ctx, scene, fade_s, tuple(warnings))
 
 
+def on_disconnect(ctx: PlayerContext) -> str | None:
+    """The output to move to when the one playing goes away (``on_disconnect =
+    "switch:NAME"``), or ``None``: hold, and wait for it (nothing moves to a speaker by
+    itself: that could wake a partner)."""
+    current = ctx.outputs.get(ctx.output_name) if ctx.outputs else None
+    return current.switch_on_disconnect if current is not None else None
+
+
+def disconnect_after_timer(ctx: PlayerContext) -> OutputSetting | None:
+    """The Bluetooth output to disconnect now that the sleep timer ended (its
+    ``off_after_timer``: radio quiet for the rest of the night), or ``None``."""
+    current = ctx.outputs.get(ctx.output_name) if ctx.outputs else None
+    if current is not None and current.kind == "bluetooth" and current.off_after_timer:
+        return current
+    return None
+
+
 def switched(old: PlayerState, done: SwitchPlan, info: OutputInfo) -> Outcome:
     """The shell moved the sound to ``done.target``: the new state, published and saved."""
     new = replace(done.state, output=info)
@@ -125,6 +143,8 @@ __all__ = [
     "SWITCH_FADE_S",
     "SwitchPlan",
     "context_for",
+    "disconnect_after_timer",
+    "on_disconnect",
     "plan",
     "rest_of",
     "switched",

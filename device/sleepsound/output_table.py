@@ -72,7 +72,13 @@ class OutputSetting:
     off_after_timer: bool = False
     """Bluetooth: disconnect the device when the sleep timer ends."""
     on_disconnect: str = "hold"
-    """Bluetooth: ``hold`` (wait for it) or ``switch:NAME`` (move to another output)."""
+    """``hold`` (wait for the device to return) or ``switch:NAME`` (move to another output)."""
+
+    @property
+    def switch_on_disconnect(self) -> str | None:
+        """The output to move to when this one goes away, or ``None`` (hold)."""
+        kind, _, name = self.on_disconnect.partition(":")
+        return name if kind == "switch" and name else None
 
     @property
     def start_volume(self) -> float:

@@ -298,6 +298,9 @@ class PlayerContext:
     """The named output this context is for."""
     range_db: float = 50.0
     """The output's taper: volume 1 is this many dB below volume 100."""
+    keep_alive: bool = False
+    """The output wants the sub-audible keep-alive tone (a Bluetooth headband that hears
+    digital silence switches itself off): every scene carries it."""
 
     @classmethod
     def from_config(
@@ -338,6 +341,7 @@ class PlayerContext:
             outputs=table,
             output_name=setting.name,
             range_db=setting.range_db,
+            keep_alive=setting.keep_alive == "tone",
             fade_in_s=audio.fade_in_s,
             fade_out_s=audio.fade_out_s,
             crossfade_s=audio.crossfade_s,
@@ -639,6 +643,7 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
         layer=layer,
         sleep_fade=SleepFade(fade.token, fade.duration_s) if fade else None,
         range_db=ctx.range_db,
+        keep_alive=ctx.keep_alive,
     )
 
 

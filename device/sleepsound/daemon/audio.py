@@ -33,6 +33,7 @@ player functions decide what they mean.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ from sleepsound.engine import SourceFactory
 from sleepsound.errors import DeviceMissingError, OutputError, SleepsoundError, SoundError
 from sleepsound.output_table import OutputSetting
 from sleepsound.outputs.base import Output
+from sleepsound.outputs.bluealsa_name import BlueAlsaNameError, parse_bluealsa_pcm
+from sleepsound.outputs.bluetooth_link import BluetoothLink
 from sleepsound.playback import PlaybackThread
 from sleepsound.player import OutputInfo
 from sleepsound.scene import Scene
@@ -99,6 +102,12 @@ class AudioSupervisor:
         try:
             self._first = outputs.open_output(audio, named)
         except DeviceMissingError as error:
+            if named.kind == "bluetooth":
+                # A headband that is off or away: hold and retry (the thread does), never
+                # the clock in its place; it plays when it connects.
+                log.warning("%s; waiting for it to connect", error)
+                self._first = error
+                return _info(named, audible=False)
             self.missing = (
                 f"no sound card: {error}. Playing to the clock output (silence) instead; "
                 "connect the card, then reload (systemctl reload sleepsound)"
@@ -135,6 +144,21 @@ class AudioSupervisor:
         self.start(scene)
         log.info("switched to output %s (%s)", named.name, opened.description)
         return _info(named, audible=named.kind != "clock")
+
+    def disconnect_later(self, named: OutputSetting, delay_s: float) -> None:
+        """Disconnect ``named`` (a BlueALSA headband) after ``delay_s``, off the loop's
+        thread (``bluetoothctl`` may take seconds); failures are logged, never raised."""
+        try:
+            address = parse_bluealsa_pcm(named.device).disconnect_address
+        except BlueAlsaNameError as error:
+            log.error("off_after_timer: %s", error)
+            return
+        if address is None:
+            log.warning("off_after_timer: %s names no headband to disconnect", named.device)
+            return
+        timer = threading.Timer(delay_s, BluetoothLink().disconnect, args=(address,))
+        timer.daemon = True
+        timer.start()
 
     def start(self, scene: Scene) -> None:
         """Start the audio thread on the output :meth:`open` opened, playing ``scene``."""

@@ -164,7 +164,11 @@ class CommandLoop:
         elif isinstance(message, SoundsChanged):
             self.on_sounds_changed(now)
         elif isinstance(message, OutputFailed):
-            self.follow(player.output_failed(self.state, message.message, now, self.ctx), now)
+            news = self.follow(
+                player.output_failed(self.state, message.message, now, self.ctx), now
+            )
+            if news.effects:  # once per outage, not at every retry
+                self._switch_away(now)
         elif isinstance(message, OutputBack):
             self.follow(player.output_back(self.state, now, self.ctx), now)
         else:
@@ -233,6 +237,18 @@ class CommandLoop:
                 warnings.append(outcome.reply["warning"])
         return reply_ok(warnings=warnings, transaction=transaction)
 
+    def _switch_away(self, now: float) -> None:
+        """The output went away: move to the one its ``on_disconnect`` names, if any."""
+        target = output_switch.on_disconnect(self.ctx)
+        if target is None:
+            return  # hold: the audio thread retries, the sound comes back with the device
+        log.warning(
+            "output %r went away; switching to %r (on_disconnect)", self.ctx.output_name, target
+        )
+        reply = self._switch(parse_command({"output": target}), now)
+        if reply.get("status") != "ok":
+            log.error("on_disconnect: %s", reply.get("error"))
+
     def reconfigure(self, ctx: PlayerContext, now: float) -> None:
         """Follow a new config or catalogue: the new context, re-scene, tell listeners."""
         before, self.ctx = self.ctx.catalogue, ctx
@@ -257,6 +273,8 @@ class CommandLoop:
                 self.debouncer.changed(now)
             elif isinstance(effect, player.Event):
                 events.append(effect.payload)
+                if effect.payload.get("event_type") == "timer_expired":
+                    self._after_timer()
             elif isinstance(effect, favourites.StorePresets):
                 self._store_presets(effect.presets)
         if publish or events:
@@ -265,6 +283,13 @@ class CommandLoop:
             log.info("event: %s", payload)
             self.listeners.event(payload)
         return outcome
+
+    def _after_timer(self) -> None:
+        """The sleep timer ended: a headband with ``off_after_timer`` is disconnected once
+        the fade-out is over (radio quiet for the rest of the night)."""
+        headband = output_switch.disconnect_after_timer(self.ctx)
+        if headband is not None:
+            self._audio.disconnect_later(headband, self.ctx.fade_out_s + 1.0)
 
     def publish(self, now: float) -> None:
         """Send the state document to the listeners (when it changed) and to sd_notify."""
