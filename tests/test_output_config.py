@@ -257,3 +257,41 @@ def test_switching_to_a_mono_output_switches_a_refused_binaural_bed_off() -> Non
     # Back on the stereo headphones, the stereo rules again.
     back = switch(plan.state, plan.ctx, {"output": "headphones"})
     assert back.ctx.out_channels == 2
+
+
+# -- Bluetooth outputs -------------------------------------------------------------------------
+
+
+def test_a_bluetooth_device_is_checked_as_a_bluealsa_pcm_name() -> None:
+    found = problems("[outputs.headband]\nkind = 'bluetooth'\ndevice = 'bluealsa:DEV=12:34'\n")
+    assert len(found) == 1 and found[0].startswith("outputs.headband.device: bluealsa PCM")
+    assert "12:34" in found[0]
+    # An ALSA output may be named anything ALSA knows.
+    assert parse_toml("[outputs.pillow]\ndevice = 'headband'\n").named_outputs()
+
+
+def test_off_after_timer_without_an_address_warns_that_nothing_can_be_disconnected() -> None:
+    text = "[outputs.headband]\nkind = 'bluetooth'\ndevice = 'bluealsa'\noff_after_timer = true\n"
+    assert any(
+        "off_after_timer: the device names no headband" in w for w in parse_toml(text).warnings
+    )
+
+
+def test_on_disconnect_and_off_after_timer_are_the_playing_outputs() -> None:
+    extra = 'off_after_timer = true\nkeep_alive = "tone"\non_disconnect = "switch:pillow"'
+    text = HOUSE.replace('on_disconnect = "switch:pillow"', extra)
+    headband, pillow = context(text, output="headband"), context(text)
+    assert output_switch.on_disconnect(headband) == "pillow"
+    assert output_switch.on_disconnect(pillow) is None  # hold: nothing moves by itself
+    assert output_switch.disconnect_after_timer(headband) is not None
+    assert output_switch.disconnect_after_timer(pillow) is None
+    # The keep-alive tone is in every scene of the headband, stopped or playing.
+    assert player.scene_for(player.initial_state(headband), headband, 0).keep_alive
+    assert not player.scene_for(player.initial_state(pillow), pillow, 0).keep_alive
+    to_pillow = switch(player.initial_state(headband), headband, {"output": "pillow"})
+    assert not to_pillow.scene.keep_alive and not to_pillow.ctx.keep_alive
+
+
+def test_a_clock_output_takes_no_on_disconnect() -> None:
+    found = problems("[outputs.a]\nkind = 'clock'\non_disconnect = 'hold'\n")
+    assert found == ["outputs.a.on_disconnect: a clock output never disconnects; remove it"]
