@@ -134,3 +134,25 @@ def reload(daemon: DaemonProcess) -> None:
     wait_until(
         lambda: daemon.log_text().count("config reloaded from") > before, "the reload to finish"
     )
+
+
+def test_a_lower_output_ceiling_applies_even_from_a_refused_config(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon()
+    daemon.write_config(outputs(daemon, "pillow", "headphones"))
+    daemon.start()
+    assert daemon.request({"output": "headphones", "volume": 55})["status"] == "ok"
+
+    broken = outputs(daemon, "pillow", "headphones") + "max_volume = 35\nvolumee = 3\n"
+    daemon.write_config(broken)
+    before = daemon.log_text().count("keeping the running config")
+    daemon.signal(signal.SIGHUP)
+    wait_until(
+        lambda: daemon.log_text().count("keeping the running config") > before, "the refusal"
+    )
+    doc = wait_until(lambda: (d := daemon.status())["max_volume"] == 35 and d, "the ceiling")
+    assert (doc["output"]["name"], doc["volume"]) == ("headphones", 35)
+    assert "outputs.headphones.volumee: unknown key" in daemon.log_text()
+    assert "lower [outputs] max_volume all the same" in daemon.log_text()
+    assert daemon.terminate() == 0

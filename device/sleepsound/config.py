@@ -644,6 +644,17 @@ def _read_capped(path: str) -> bytes:
     return b"".join(chunks)
 
 
+def salvage_document(path: str | None) -> Mapping[str, Any] | None:
+    """The decoded TOML of a config file refused for other reasons (unchecked), or ``None``
+    when it cannot be read or is not TOML: where lower ceilings are salvaged from."""
+    if path is None:
+        return None
+    try:
+        return tomllib.loads(_read_capped(path).decode("utf-8"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
 def salvage_ceiling(path: str | None) -> float | None:
     """A valid ``[audio] max_volume`` from a config file refused for other reasons.
 
@@ -651,11 +662,8 @@ def salvage_ceiling(path: str | None) -> float | None:
     be fixed: a reload that refuses the file still applies it (see the daemon). ``None``
     when the file cannot be read, is not TOML, or has no valid ``max_volume``.
     """
-    if path is None:
-        return None
-    try:
-        data = tomllib.loads(_read_capped(path).decode("utf-8"))
-    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    data = salvage_document(path)
+    if data is None:
         return None
     audio = data.get("audio")
     value = audio.get("max_volume") if isinstance(audio, Mapping) else None

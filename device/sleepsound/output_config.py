@@ -30,7 +30,7 @@ Without any table, the ``[audio]`` keys (``output``, ``device``, ``channels``,
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sleepsound.config import (
@@ -274,6 +274,35 @@ def _setting(name: str, table: OutputConfig, audio: AudioConfig) -> OutputSettin
     )
 
 
+def lowered_output_ceilings(running: Config, refused: Mapping[str, Any]) -> Config | None:
+    """``running`` with the lower ``[outputs.NAME] max_volume`` values of a refused file.
+
+    A lower ceiling is a safety setting: like ``[audio] max_volume``
+    (:func:`sleepsound.config.salvage_ceiling`) it applies even from a config file that
+    is refused for other reasons. ``refused`` is that file's decoded TOML; only valid
+    numbers for outputs the running config has, and lower than they are now, are taken.
+    ``None`` when nothing is lowered.
+    """
+    section = refused.get("outputs")
+    if not isinstance(section, Mapping):
+        return None
+    current = running.named_outputs()
+    tables = dict(running.section("outputs").tables)
+    lowered = False
+    for name, table in section.items():
+        value = table.get("max_volume") if isinstance(table, Mapping) else None
+        setting = current.get(name) if isinstance(name, str) else None
+        if name not in tables or setting is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and 1 <= value < setting.max_volume:
+            tables[name] = replace(tables[name], max_volume=float(value))
+            lowered = True
+    if not lowered:
+        return None
+    section_config = OutputsConfig(tuple(tables.items()))
+    return replace(running, extra={**running.extra, "outputs": section_config})
+
+
 def output_table(config: Config) -> OutputTable:
     """The named outputs of a checked config (one called ``default`` without tables)."""
     audio = config.audio
@@ -292,4 +321,10 @@ def output_table(config: Config) -> OutputTable:
     return OutputTable(settings, audio.output_default or tables[0][0])
 
 
-__all__ = ["OUTPUTS_SECTION", "OutputConfig", "OutputsConfig", "output_table"]
+__all__ = [
+    "OUTPUTS_SECTION",
+    "OutputConfig",
+    "OutputsConfig",
+    "lowered_output_ceilings",
+    "output_table",
+]

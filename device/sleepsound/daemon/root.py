@@ -42,7 +42,7 @@ from typing import Any, Final
 from sleepsound import output_switch, player, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
 from sleepsound.commands import Command
-from sleepsound.config import Config, load_config, salvage_ceiling
+from sleepsound.config import Config, load_config, salvage_ceiling, salvage_document
 from sleepsound.control_socket.server import ControlServer
 from sleepsound.daemon.adapters import Adapters
 from sleepsound.daemon.audio import AudioSupervisor
@@ -59,6 +59,7 @@ from sleepsound.daemon.reload import lowered_ceiling, plan_reload
 from sleepsound.daemon.saving import PresetFile, StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
 from sleepsound.errors import ConfigError, SleepsoundError
+from sleepsound.output_config import lowered_output_ceilings
 from sleepsound.player import PlayerContext
 from sleepsound.sdnotify import Notifier
 
@@ -312,7 +313,13 @@ class Daemon:
                     "reload: applying its lower max_volume %g all the same",
                     lowered.audio.max_volume,
                 )
-                self._config = lowered
+            refused = salvage_document(error.path)
+            running = lowered or self._config
+            outputs_lowered = lowered_output_ceilings(running, refused) if refused else None
+            if outputs_lowered is not None:
+                log.warning("reload: applying its lower [outputs] max_volume all the same")
+            if lowered is not None or outputs_lowered is not None:
+                self._config = outputs_lowered or running
                 self._set_context(now)
             self._notifier.ready(self._loop.status_text)
             return
