@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import DaemonProcess, daemons_in, read_recording
+from daemon_helpers import DaemonProcess, daemons_in, mqtt_section, read_recording
 from support.waiting import wait_until
+from test_mqtt_helpers import HomeAssistant
 
 pytestmark = pytest.mark.slow
 
@@ -155,4 +156,29 @@ def test_a_lower_output_ceiling_applies_even_from_a_refused_config(
     assert (doc["output"]["name"], doc["volume"]) == ("headphones", 35)
     assert "outputs.headphones.volumee: unknown key" in daemon.log_text()
     assert "lower [outputs] max_volume all the same" in daemon.log_text()
+    assert daemon.terminate() == 0
+
+
+def test_home_assistants_output_select_lists_the_outputs_and_switches(
+    make_daemon: Callable[..., DaemonProcess], mosquitto, mqtt_probe
+) -> None:
+    broker = mosquitto()
+    daemon = make_daemon()
+    daemon.write_config(outputs(daemon, "pillow", "headphones") + mqtt_section(broker))
+    discovery = mqtt_probe(broker)
+    topic = "homeassistant/select/+/output/config"
+    discovery.subscribe(topic)
+    daemon.start()
+    select = json.loads(discovery.wait_for(topic, None, 30.0).payload)
+    assert select["options"] == ["pillow", "headphones"]
+    assert select["command_topic"] == "sleepsound/bedroom/set/output"
+    home = HomeAssistant(mqtt_probe(broker), "sleepsound/bedroom")
+    home.wait_online()
+
+    assert home.ask("headphones", key="output")["status"] == "ok"
+    doc = home.state(lambda d: d["output"]["name"] == "headphones")
+    assert (doc["max_volume"], doc["outputs"]) == (60, ["pillow", "headphones"])
+    refused = home.ask("headband", key="output")
+    assert refused["status"] == "error" and refused["field"] == "output"
+    assert daemon.status()["output"]["name"] == "headphones"
     assert daemon.terminate() == 0
