@@ -265,7 +265,7 @@ AUDIO_SCHEMA: Final[dict[str, Any]] = {
         "pattern": OUTPUT_NAME_PATTERN,
         _MEANS: "an output name such as 'pillow' (lower-case letters, digits, - and _)",
     },
-    "range_db": number_schema(30, 90),
+    "range_db": number_schema(50, 90),
 }
 
 SLEEP_SCHEMA: Final[dict[str, Any]] = {

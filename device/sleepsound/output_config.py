@@ -13,7 +13,7 @@ describes one output::
     [outputs.headphones]         # worn: a lower default ceiling
     device = "plughw:CARD=Headphones"
     worn = true
-    range_db = 60                # finer, lower steps at the bottom
+    range_db = 60                # a lower bottom: volume 1 is 59.4 dB down
 
     [outputs.headband]           # a Bluetooth sleep headband through BlueALSA
     kind = "bluetooth"
@@ -109,7 +109,7 @@ OUTPUT_SCHEMA: Final[dict[str, Any]] = {
     "volume": number_schema(0, 100),
     "record": {"type": "string", "minLength": 1},
     "worn": {"type": "boolean"},
-    "range_db": number_schema(30, 90),
+    "range_db": number_schema(50, 90),
     "keep_alive": {"enum": ["off", "tone"]},
     "off_after_timer": {"type": "boolean"},
     "on_disconnect": {

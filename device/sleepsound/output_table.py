@@ -65,8 +65,8 @@ class OutputSetting:
     worn: bool = False
     """In or on the ears (headphones, earbuds, a headband): a lower default ceiling."""
     range_db: float = VOLUME_RANGE_DB
-    """Volume 1 is this many dB below volume 100 on this output (finer low steps when
-    larger: 60 puts volume 1 10 dB lower than the usual 50)."""
+    """Volume 1 is this many dB below volume 100 on this output (a lower bottom when
+    larger: 60 puts volume 1 10 dB lower than the usual 50; each step is range_db/100)."""
     keep_alive: str = "off"
     """Bluetooth: ``off`` or ``tone`` (a tone below audibility keeps a headband awake)."""
     off_after_timer: bool = False

@@ -58,7 +58,7 @@ def volume_to_db(
     """Map a 0–100 volume, capped at ``max_volume``, to dB on the perceptual taper.
 
     ``0`` (or a ceiling of 0) is ``-inf``: true silence, not merely quiet. Volume 1
-    is ``range_db`` below volume 100 (an output may widen it for finer low steps).
+    is ``range_db`` below volume 100 (an output may widen it for a quieter volume 1).
     """
     effective = min(max(volume, 0.0), max(min(max_volume, 100.0), 0.0))
     if effective <= 0.0:
