@@ -295,3 +295,29 @@ def test_on_disconnect_and_off_after_timer_are_the_playing_outputs() -> None:
 def test_a_clock_output_takes_no_on_disconnect() -> None:
     found = problems("[outputs.a]\nkind = 'clock'\non_disconnect = 'hold'\n")
     assert found == ["outputs.a.on_disconnect: a clock output never disconnects; remove it"]
+
+
+# -- the quietest steps, heard -------------------------------------------------------------------
+
+
+def test_a_wider_range_puts_volume_1_lower_by_the_difference() -> None:
+    import numpy as np
+
+    from sleepsound.engine import Engine
+    from sleepsound.scene import Scene
+    from sleepsound.sources import open_source
+    from support.audio import rms_db
+
+    def level(range_db: float) -> float:
+        scene = Scene(sound="binaural-delta", volume=1, max_volume=60, range_db=range_db)
+        engine = Engine(48000, 2, open_source, scene)
+        try:
+            blocks = [engine.render(1024) for _ in range(200)]  # the fade-in, then steady
+        finally:
+            engine.close()
+        return rms_db(np.concatenate(blocks)[-48000:])
+
+    usual, wide = level(50.0), level(60.0)
+    assert usual - wide == pytest.approx(9.9, abs=0.3)  # 99 steps of 0.6 dB, not 0.5
+    ctx = context(output="headphones")  # range_db = 60 in its table
+    assert player.scene_for(player.initial_state(ctx), ctx, 0).range_db == 60
