@@ -6,6 +6,8 @@ The parts, each in its own module::
     audio.py      the audio supervisor: the output, the audio thread, what happens
                   when the sound card vanishes (facts to the queue)
     reload.py     what happens on SIGHUP: a pure plan from the old and new config
+    output_reload.py  the named outputs on a reload: lower ceilings from a refused
+                  file, an output gone from the config
     adapters.py   the adapter host: MQTT and the controls, each from a factory that
                   gets an AdapterHost (submit, emit_event, add_listener, config, ids)
     listeners.py  who hears each state document and event
@@ -39,11 +41,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sleepsound import output_switch, player, runpaths
+from sleepsound import player, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
-from sleepsound.commands import Command
-from sleepsound.config import Config, load_config, salvage_ceiling, salvage_document
+from sleepsound.config import Config, load_config
 from sleepsound.control_socket.server import ControlServer
+from sleepsound.daemon import output_reload
 from sleepsound.daemon.adapters import Adapters
 from sleepsound.daemon.audio import AudioSupervisor
 from sleepsound.daemon.listeners import Listener
@@ -55,11 +57,10 @@ from sleepsound.daemon.loop import (
     SoundsChanged,
     Submitted,
 )
-from sleepsound.daemon.reload import lowered_ceiling, plan_reload
+from sleepsound.daemon.reload import plan_reload
 from sleepsound.daemon.saving import PresetFile, StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
 from sleepsound.errors import ConfigError, SleepsoundError
-from sleepsound.output_config import lowered_output_ceilings
 from sleepsound.player import PlayerContext
 from sleepsound.sdnotify import Notifier
 
@@ -307,19 +308,9 @@ class Daemon:
             )
             for problem in error.problems:
                 log.error("  %s", problem)
-            lowered = lowered_ceiling(self._config, salvage_ceiling(error.path))
+            lowered = output_reload.salvaged(self._config, error.path)
             if lowered is not None:
-                log.warning(
-                    "reload: applying its lower max_volume %g all the same",
-                    lowered.audio.max_volume,
-                )
-            refused = salvage_document(error.path)
-            running = lowered or self._config
-            outputs_lowered = lowered_output_ceilings(running, refused) if refused else None
-            if outputs_lowered is not None:
-                log.warning("reload: applying its lower [outputs] max_volume all the same")
-            if lowered is not None or outputs_lowered is not None:
-                self._config = outputs_lowered or running
+                self._config = lowered
                 self._set_context(now)
             self._notifier.ready(self._loop.status_text)
             return
@@ -341,7 +332,7 @@ class Daemon:
             self._sounds.refresh()
         self._set_context(now)
         self._loop.debouncer.delay_s = config.state.save_delay_s
-        if self._follow_outputs(old, now) or plan.reopen_output:
+        if output_reload.follow_outputs(self._loop, old, config, now) or plan.reopen_output:
             self._reopen_output(now)
         for name in plan.next_restart:
             log.warning("%s changed: takes effect at the next restart", name)
@@ -351,25 +342,6 @@ class Daemon:
             self._adapters.restart(step.index, step.failure, stop_first=bool(step.changed))
         self._notifier.ready(self._loop.status_text)
         log.info("config reloaded from %s", config.path or "built-in defaults")
-
-    def _follow_outputs(self, old: Config, now: float) -> bool:
-        """After a reload: whether the named output playing changed (reopen it); one
-        that is gone from the config gives way to the default output, with a log line."""
-        loop = self._loop
-        name = loop.state.output_name
-        table = self._config.named_outputs()
-        after = table.get(name)
-        if after is not None:
-            return old.named_outputs().get(name) != after
-        log.warning(
-            "reload: output %r is no longer in the config; playing to the default output %r",
-            name,
-            table.default,
-        )
-        moved = output_switch.plan(loop.state, Command(output=table.default), now, loop.ctx)
-        loop.ctx = moved.ctx
-        loop.follow(output_switch.switched(loop.state, moved, loop.state.output), now)
-        return True
 
     def _opener(self) -> Any:
         assert self._sounds is not None
