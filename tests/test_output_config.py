@@ -321,3 +321,34 @@ def test_a_wider_range_puts_volume_1_lower_by_the_difference() -> None:
     assert usual - wide == pytest.approx(9.9, abs=0.3)  # 99 steps of 0.6 dB, not 0.5
     ctx = context(output="headphones")  # range_db = 60 in its table
     assert player.scene_for(player.initial_state(ctx), ctx, 0).range_db == 60
+
+
+def test_a_switch_during_the_final_fade_starts_the_new_output_where_the_fade_has_got_to() -> None:
+    import numpy as np
+
+    from sleepsound.engine import Engine
+    from sleepsound.scene import Scene, SleepFade
+    from sleepsound.sources import open_source
+    from support.audio import rms_db
+
+    ctx = context()
+    state = player.initial_state(ctx)
+    # A 20-minute timer fades over its last 10 minutes: at 700 s it is 100 s in.
+    state = player.apply(state, parse_command({"action": "play", "sleep_timer": 20}), 0, ctx)
+    state = player.tick(state.state, 600.0, ctx)
+    assert state.state.state is State.SLEEP_FADING
+    plan = output_switch.plan(state.state, parse_command({"output": "headband"}), 700.0, ctx)
+    assert plan.scene.sleep_fade is not None
+    assert plan.scene.sleep_fade.elapsed_s == pytest.approx(100.0)
+
+    def level(fade: SleepFade) -> float:
+        scene = Scene(sound="binaural-delta", volume=60, max_volume=60, sleep_fade=fade)
+        engine = Engine(48000, 2, open_source, scene)
+        try:
+            return rms_db(np.concatenate([engine.render(1024) for _ in range(100)])[-24000:])
+        finally:
+            engine.close()
+
+    # 100 s of a 600 s fade to -inf (linear in dB to -60, then to zero): about 10 dB down.
+    top, mid = level(SleepFade(1, 600.0)), level(SleepFade(1, 600.0, elapsed_s=100.0))
+    assert top - mid == pytest.approx(10.0, abs=1.0)

@@ -231,6 +231,8 @@ class Engine:
         if fade is not None and fade.token != self._sleep_token:
             self._sleep_token = fade.token
             self._sleep.move_to(0.0, ramp_frames(fade.duration_s, self.rate), "db")
+            if fade.elapsed_s > 0:  # opened mid-fade: start where the fade has got to
+                self._sleep.skip(max(0, round(fade.elapsed_s * self.rate)))
         elif fade is None and self._sleep_token is not None:
             self._sleep_token = None
             self._sleep.move_to(1.0, ramp_frames(WAKE_RAMP_S, self.rate), "db")

@@ -108,6 +108,10 @@ def plan(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext)
         warnings.append(f"the layer is off: output {target.name!r} cannot play it")
     fade_s = SWITCH_FADE_S if state.audible else 0.0
     scene = player.scene_for(fitted, new_ctx, SWITCH_FADE_S)
+    if scene.sleep_fade is not None and fitted.sleep_fade is not None:
+        # The new output's engine starts the final fade where it has got to by now.
+        elapsed = max(0.0, now_s - fitted.sleep_fade.start_s)
+        scene = replace(scene, sleep_fade=replace(scene.sleep_fade, elapsed_s=elapsed))
     return SwitchPlan(target, fitted, new_ctx, scene, fade_s, tuple(warnings))
 
 

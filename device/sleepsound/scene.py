@@ -29,6 +29,9 @@ class SleepFade:
 
     token: int
     duration_s: float
+    elapsed_s: float = 0.0
+    """How far the fade had got when this engine first sees its token: an engine opened
+    mid-fade (a switch of output) starts there, never back at the top."""
 
 
 @dataclass(frozen=True)
