@@ -89,10 +89,12 @@ class Engine:
         self._main: list[_Voice] = []
         self._layers: list[_Voice] = []
         first = scene or self._scene
-        self._volume = SlewedGain(rate, volume_to_gain(first.volume, first.max_volume))
+        self._volume = SlewedGain(
+            rate, volume_to_gain(first.volume, first.max_volume, first.range_db)
+        )
         # The ceiling glides like the volume: a lowered max_volume scales a layered mix
         # down at the volume's pace instead of in one step.
-        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume))
+        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume, range_db=first.range_db))
         self._sleep = Envelope(rate, 1.0)
         self._sleep_token: int | None = None
         self._limiter = PeakLimiter(rate, channels)
@@ -128,8 +130,8 @@ class Engine:
         """Start following ``scene``; the changes it makes are ramped in later blocks."""
         old = self._scene
         self._scene = scene
-        volume = volume_to_gain(scene.volume, scene.max_volume)
-        ceiling = volume_to_gain(scene.max_volume)
+        volume = volume_to_gain(scene.volume, scene.max_volume, scene.range_db)
+        ceiling = volume_to_gain(scene.max_volume, range_db=scene.range_db)
         if self._nothing_playing:
             self._volume.jump_to(volume)  # nothing audible: no need to slew
             self._ceiling.jump_to(ceiling)
@@ -229,6 +231,8 @@ class Engine:
         if fade is not None and fade.token != self._sleep_token:
             self._sleep_token = fade.token
             self._sleep.move_to(0.0, ramp_frames(fade.duration_s, self.rate), "db")
+            if fade.elapsed_s > 0:  # opened mid-fade: start where the fade has got to
+                self._sleep.skip(max(0, round(fade.elapsed_s * self.rate)))
         elif fade is None and self._sleep_token is not None:
             self._sleep_token = None
             self._sleep.move_to(1.0, ramp_frames(WAKE_RAMP_S, self.rate), "db")

@@ -52,20 +52,25 @@ def gain_to_db(gain: float) -> float:
     return -math.inf if gain <= 0.0 else 20.0 * math.log10(gain)
 
 
-def volume_to_db(volume: float, max_volume: float = 100.0) -> float:
+def volume_to_db(
+    volume: float, max_volume: float = 100.0, range_db: float = VOLUME_RANGE_DB
+) -> float:
     """Map a 0–100 volume, capped at ``max_volume``, to dB on the perceptual taper.
 
-    ``0`` (or a ceiling of 0) is ``-inf``: true silence, not merely quiet.
+    ``0`` (or a ceiling of 0) is ``-inf``: true silence, not merely quiet. Volume 1
+    is ``range_db`` below volume 100 (an output may widen it for a quieter volume 1).
     """
     effective = min(max(volume, 0.0), max(min(max_volume, 100.0), 0.0))
     if effective <= 0.0:
         return -math.inf
-    return -VOLUME_RANGE_DB * (100.0 - effective) / 100.0
+    return -range_db * (100.0 - effective) / 100.0
 
 
-def volume_to_gain(volume: float, max_volume: float = 100.0) -> float:
+def volume_to_gain(
+    volume: float, max_volume: float = 100.0, range_db: float = VOLUME_RANGE_DB
+) -> float:
     """Map a 0–100 volume, capped at ``max_volume``, to an amplitude factor."""
-    return db_to_gain(volume_to_db(volume, max_volume))
+    return db_to_gain(volume_to_db(volume, max_volume, range_db))
 
 
 def ceiling_scale(

@@ -17,6 +17,7 @@ sensor         timer_ends   ``device_class: timestamp``
 sensor         state        ``device_class: enum``: stopped/playing/fading_out
 event          events       button gestures, timer expiry, playback errors
 button         next_sound   one press: the next sound
+select         output       the named outputs (``[outputs.NAME]``)
 binary_sensor  audible      diagnostic: on while a person can hear the output
 =============  ===========  ===============================================
 
@@ -54,6 +55,7 @@ ENTITIES: Final[tuple[tuple[str, str], ...]] = (
     ("event", "events"),
     ("button", "next_sound"),
     ("binary_sensor", "audible"),
+    ("select", "output"),
 )
 """(component, object_id) of every entity, in publishing order."""
 
@@ -66,6 +68,8 @@ class DeviceInfo:
     """Stable, per machine: the device identifier and the unique-id stem."""
     name: str
     sw_version: str
+    outputs: tuple[str, ...] = ("default",)
+    """The named outputs (the "Output" select's options)."""
 
 
 def config_topic(topics: Topics, node_id: str, component: str, object_id: str) -> str:
@@ -81,7 +85,7 @@ def discovery_messages(
     ``presets`` are the preset names (the state document's ``presets``); with none the
     select is still there, empty (Home Assistant allows an empty ``options``), so it
     does not come and go."""
-    specific = _specific(topics, sounds)
+    specific = _specific(topics, sounds, device.outputs)
     specific["preset"] = {
         "name": "Preset",
         "command_topic": topics.set_key("preset"),
@@ -136,7 +140,9 @@ def origin_block(device: DeviceInfo) -> dict[str, Any]:
     return {"name": ORIGIN_NAME, "sw_version": device.sw_version}
 
 
-def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _specific(
+    topics: Topics, sounds: Sequence[str], outputs: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     state = topics.state
     return {
         "playback": {
@@ -223,5 +229,13 @@ def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]
             "payload_off": "OFF",
             "device_class": "sound",
             "entity_category": "diagnostic",
+        },
+        "output": {
+            "name": "Output",
+            "command_topic": topics.set_key("output"),
+            "state_topic": state,
+            "value_template": "{{ value_json.output.name }}",
+            "options": list(outputs),
+            "icon": "mdi:speaker-multiple",
         },
     }
