@@ -342,3 +342,32 @@ def test_with_a_password_the_page_asks_for_it_first(browser: Any, tmp_path: Path
         assert not browser.execute_script("return document.cookie")  # HttpOnly: not for scripts
         tap(browser, browser.find_element(By.ID, "play"))
         wait_until(lambda: daemon.status()["state"] == "playing", "the daemon to play")
+
+
+def test_choosing_the_output_on_the_page_moves_the_sound_under_its_ceiling(
+    browser: Any, tmp_path: Path
+) -> None:
+    outputs = (
+        '[outputs.pillow]\nkind = "clock"\n[outputs.headphones]\nkind = "clock"\nmax_volume = 40\n'
+    )
+    with daemons_in(tmp_path) as make:
+        port = free_port()
+        daemon = make(outputs + f'[web]\nlisten = "127.0.0.1:{port}"\n')
+        daemon.start()
+        wait_until(lambda: serving(port), "the page to serve")
+        browser.get(f"http://localhost:{port}/")
+        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "outputs").is_displayed())
+        assert daemon.status()["output"]["name"] == "pillow"
+        tap_css(browser, '#output-list button[aria-label="Play on headphones"]')
+        wait_until(
+            lambda: daemon.status()["output"]["name"] == "headphones", "the switch of output"
+        )
+        assert daemon.status()["max_volume"] == 40
+        WebDriverWait(browser, 10).until(
+            lambda d: d.find_element(By.ID, "vol-text").text.endswith("ceiling 40")
+        )
+        pressed = browser.find_element(
+            By.CSS_SELECTOR, '#output-list button[aria-label="Play on headphones"]'
+        )
+        assert pressed.get_attribute("aria-pressed") == "true"
+        assert "ceiling 40" in browser.find_element(By.ID, "output-facts").text

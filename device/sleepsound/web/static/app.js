@@ -68,6 +68,7 @@ function render(doc) {
   for (const button of document.querySelectorAll("#list .sound")) {
     button.setAttribute("aria-current", String(button.dataset.id === state.sound));
   }
+  renderOutputs();
   renderPresets();
   renderDevice();
 }
@@ -81,6 +82,26 @@ function step(direction) {
 function timerPlus() {
   const left = state.timer_ends_at ? (new Date(state.timer_ends_at) - Date.now()) / 60000 : 0;
   send({sleep_timer: Math.min(720, Math.max(0, Math.round(left)) + 10)});
+}
+
+// -- Outputs (shown once the device has more than one: status "outputs") -----------------
+function renderOutputs() {
+  const names = state.outputs;
+  const output = state.output || {};
+  $("outputs").hidden = !(Array.isArray(names) && names.length > 1);
+  if ($("outputs").hidden) return;
+  $("output-list").replaceChildren(...names.map((name) => {
+    const item = document.createElement("li");
+    const choose = Object.assign(document.createElement("button"), {type: "button", className: "sound", textContent: name});
+    choose.setAttribute("aria-pressed", String(name === output.name));
+    choose.setAttribute("aria-label", `Play on ${name}`);
+    choose.addEventListener("click", () => send({output: name}, $("output-error")));
+    item.append(choose);
+    return item;
+  }));
+  $("output-facts").textContent = [output.name, output.kind, output.audible ? "audible" : "silent",
+    output.connected === false ? "not connected" : null, `ceiling ${state.max_volume}`]
+    .filter(Boolean).join(" · ");
 }
 
 // -- Presets (shown once the device has them: status "presets") ---------------------------
