@@ -693,6 +693,7 @@ def test_status_document_is_exactly_the_contract() -> None:
         "layer": None,
         "last_error": None,
         "output": {"name": "none", "audible": False},
+        "program": None,
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
     assert player.status_document(stopped(), T0, wall, CTX)["state"] == "stopped"

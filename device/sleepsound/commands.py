@@ -12,6 +12,7 @@ optional ``action``::
     {"volume": 40}  {"volume_step": -5}  {"sleep_timer": 0}  {"sound": "rain"}
     {"layer": "on" | "off" | "<sound id>"}  {"layer_volume": 25}
     {"action": "status"}                # a query: the state, no change, not a "touch"
+    {"action": "snooze"}  {"action": "dismiss"}   # while a wake program runs
 
 ``transaction`` (any JSON scalar) is echoed in the reply. Home Assistant's MQTT
 entities send bare values on ``<base>/set/<key>`` (``45``, ``45.0``, ``rain``,
@@ -37,7 +38,9 @@ from typing import Any, Final, Literal
 
 from sleepsound.errors import CommandError
 
-Action = Literal["play", "stop", "toggle", "next", "previous", "timer_cycle", "status"]
+Action = Literal[
+    "play", "stop", "toggle", "next", "previous", "timer_cycle", "status", "snooze", "dismiss"
+]
 Transaction = str | int | float | bool
 
 ACTIONS: Final[tuple[Action, ...]] = (
@@ -48,6 +51,8 @@ ACTIONS: Final[tuple[Action, ...]] = (
     "previous",
     "timer_cycle",
     "status",
+    "snooze",
+    "dismiss",
 )
 """Every value ``action`` may take."""
 

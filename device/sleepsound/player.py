@@ -84,8 +84,9 @@ from sleepsound.errors import CommandError
 from sleepsound.library import rotation
 from sleepsound.library.beds import MonoBinaural, plan_bed, playback_warning
 from sleepsound.library.catalog import SoundEntry
+from sleepsound.program_run import ProgramRun
 from sleepsound.saved_state import SavedState
-from sleepsound.scene import Layer, Scene, SleepFade
+from sleepsound.scene import Layer, Rise, Scene, SleepFade
 
 MIN_FADE_IN_S: Final = 0.5
 """Play from silence never rises faster than this, even with ``"fade": 0``."""
@@ -221,6 +222,8 @@ class PlayerState:
     history: tuple[str, ...] = ()
     """Sounds selected, newest last (``next`` avoids recent repeats; ``previous`` goes
     back through it). Not saved across restarts."""
+    program: ProgramRun | None = None
+    """The program that runs now (:mod:`sleepsound.program_player` starts and steps it)."""
 
     @property
     def audible(self) -> bool:
@@ -384,6 +387,10 @@ def apply(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext
     """Apply a checked command. A refusal leaves ``state`` untouched and replies with why."""
     if command.is_query:
         return Outcome(state, (PublishStatus(),), reply_ok(transaction=command.transaction))
+    if command.action in ("snooze", "dismiss"):
+        # sleepsound.program_player takes these while a wake runs; here, none does.
+        refused = CommandError(f"nothing to {command.action}: no wake program is running", "action")
+        return Outcome(state, (), reply_error(refused, transaction=command.transaction))
     try:
         new, warnings, transition, events = _apply(state, command, now_s, ctx)
     except CommandError as error:
@@ -531,6 +538,7 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
             layer_spec = _spec(state.layer.sound, ctx)
             layer = Layer(sound=layer_spec, volume=state.layer.volume)
     fade = state.sleep_fade
+    run = state.program
     return Scene(
         sound=sound,
         volume=min(state.volume, ctx.max_volume),
@@ -538,6 +546,7 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
         transition_s=transition_s,
         layer=layer,
         sleep_fade=SleepFade(fade.token, fade.duration_s) if fade else None,
+        rise=Rise(run.rise_token, run.rise_s) if run and run.rise_token else None,
     )
 
 
@@ -569,6 +578,7 @@ def status_document(
         "layer": layer,
         "last_error": state.last_error,
         "output": {"name": state.output.name, "audible": state.output.audible},
+        "program": state.program.describe() if state.program else None,
     }
 
 

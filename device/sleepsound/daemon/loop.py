@@ -4,7 +4,7 @@ Everything that changes the state arrives on one queue and is applied here, on o
 thread, by pure player functions; their effects are carried out here too::
 
     submit(command, reply), signals, audio facts, library changes  -->  queue
-    player.apply / tick / output_failed / ...  ->  effects:
+    program_player.apply / tick, player.output_failed / ...  ->  effects:
         SetScene       -> the audio supervisor (an immutable snapshot to the thread)
         PublishStatus  -> listeners' on_status(document), sd_notify STATUS
         SaveState      -> Debouncer, then statefile.save (atomic)
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sleepsound import player, statefile, wallclock
+from sleepsound import player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
 from sleepsound.commands import Command, parse_command, reply_error, transaction_of
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
@@ -165,7 +165,8 @@ class CommandLoop:
         elif isinstance(message, OutputBack):
             self.follow(player.output_back(self.state, now, self.ctx), now)
         else:
-            self.follow(player.playback_failed(self.state, message.message, now, self.ctx), now)
+            failed = program_player.playback_failed(self.state, message.message, now, self.ctx)
+            self.follow(failed, now)
 
     def _command(self, message: Submitted, now: float) -> None:
         raw = message.command
@@ -176,7 +177,7 @@ class CommandLoop:
             self._answer(message.reply, refused)
             self.listeners.command(raw, refused)
             return
-        outcome = self.follow(player.apply(self.state, command, now, self.ctx), now)
+        outcome = self.follow(program_player.apply(self.state, command, now, self.ctx), now)
         reply = dict(outcome.reply or {})
         if command.is_query and reply.get("status") == "ok":
             reply.update(self.document)
@@ -251,10 +252,10 @@ class CommandLoop:
             self.publish(now)
 
     def _do_due(self, now: float) -> None:
-        deadline = player.next_deadline(self.state)
+        deadline = program_player.next_deadline(self.state)
         if deadline is not None and now >= deadline and now >= self._last_tick_s + MIN_TICK_S:
             self._last_tick_s = now
-            self.follow(player.tick(self.state, now, self.ctx), now)
+            self.follow(program_player.tick(self.state, now, self.ctx), now)
         if self.debouncer.due(now):
             self.save_now()
         if self._next_watchdog_s is not None and now >= self._next_watchdog_s:
@@ -266,7 +267,7 @@ class CommandLoop:
 
     def _next_wake(self) -> float | None:
         candidates = [self._next_health_s]
-        deadline = player.next_deadline(self.state)
+        deadline = program_player.next_deadline(self.state)
         if deadline is not None:
             candidates.append(max(deadline, self._last_tick_s + MIN_TICK_S))
         save = self.debouncer.deadline()
