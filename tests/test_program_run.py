@@ -296,7 +296,12 @@ def test_bedtime_starts_from_silence_with_its_fade_in_and_sleep_timer() -> None:
     assert room.state.program.phase is Phase.PLAYING
     assert room.events == [{"event_type": "program_started", "program": "night", "kind": "bedtime"}]
     document = player.status_document(room.state, room.now, 1.7e9, CTX)
-    assert document["program"] == {"name": "night", "kind": "bedtime", "phase": "playing"}
+    assert document["program"] == {
+        "name": "night",
+        "kind": "bedtime",
+        "phase": "playing",
+        "until": None,
+    }
     room.wait_until(T0 + 46 * 60)
     assert room.state.state is State.STOPPED and room.state.program is None
     assert "timer_expired" in room.event_types()
@@ -335,6 +340,22 @@ def test_a_wake_replaces_a_running_bedtime() -> None:
 
 
 # -- the pure run -------------------------------------------------------------------------------
+
+
+def test_the_document_says_when_the_rise_and_the_snooze_end() -> None:
+    room, due = woken_room()
+    wall = 1_800_000_000.0  # 2027-01-15T08:00:00Z at room.now
+    program = player.status_document(room.state, room.now, wall, CTX)["program"]
+    assert program == {
+        "name": "weekday",
+        "kind": "wake",
+        "phase": "rising",
+        "until": "2027-01-15T08:20:00Z",
+    }
+    room.wait_until(due + 60)
+    room.send({"action": "snooze"})
+    program = player.status_document(room.state, room.now, wall, CTX)["program"]
+    assert program["phase"] == "snoozed" and program["until"] == "2027-01-15T08:09:00Z"
 
 
 def test_heard_volume_follows_the_db_linear_rise() -> None:

@@ -578,7 +578,7 @@ def status_document(
         "layer": layer,
         "last_error": state.last_error,
         "output": {"name": state.output.name, "audible": state.output.audible},
-        "program": state.program.describe() if state.program else None,
+        "program": state.program.describe(now_s, wall_now_s) if state.program else None,
     }
 
 

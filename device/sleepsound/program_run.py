@@ -19,6 +19,8 @@ A wake, step by step::
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
@@ -120,9 +122,16 @@ class ProgramRun:
         """True for a wake program."""
         return self.kind is Kind.WAKE
 
-    def describe(self) -> dict[str, Any]:
-        """The status document's ``program`` object."""
-        return {"name": self.name, "kind": str(self.kind), "phase": str(self.phase)}
+    def describe(self, now_s: float, wall_now_s: float) -> dict[str, Any]:
+        """The status document's ``program`` object; ``until`` (when this phase ends:
+        the rise reaches the volume, the snooze is over, the second phase begins) is
+        ISO 8601 UTC, from ``wall_now_s`` (``time.time()`` at ``now_s``), or None."""
+        ends = deadline_s(self)
+        until = None
+        if ends is not None:
+            moment = dt.datetime.fromtimestamp(math.floor(wall_now_s + ends - now_s + 0.5), dt.UTC)
+            until = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"name": self.name, "kind": str(self.kind), "phase": str(self.phase), "until": until}
 
 
 def rise_length_s(now_s: float, due_s: float, fade_min: float) -> float:
