@@ -41,6 +41,7 @@ import math
 import os
 import stat
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -48,12 +49,16 @@ from typing import Any, Final
 import jsonschema
 
 from sleepsound.commands import TIMER_PRESETS_MIN, did_you_mean, type_name
-from sleepsound.errors import ConfigError
+from sleepsound.errors import ConfigError, ProgramError
+from sleepsound.schedule import Program, parse_program
 
 DEFAULT_PATH: Final = "/etc/sleepsound/config.toml"
 ENV_VAR: Final = "SLEEPSOUND_CONFIG"
 USER_CONFIG: Final = "sleepsound/config.toml"
 """The user's config, under ``$XDG_CONFIG_HOME`` (``~/.config``): no root needed."""
+PROGRAMS: Final = "programs"
+"""The one top-level array of tables: ``[[programs]]`` (each checked by
+:func:`sleepsound.schedule.parse_program`, the parser runtime edits use too)."""
 MAX_CONFIG_BYTES: Final = 1024 * 1024
 """A real config is a few KiB; more means the wrong file (or ``/dev/zero``)."""
 
@@ -191,6 +196,23 @@ class MqttConfig:
     discovery_prefix: str = "homeassistant"
 
 
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """``[schedule]``: how programs (``[[programs]]``) keep time."""
+
+    timezone: str | None = None
+    """An IANA zone (``"Europe/London"``) for the programs' ``at``. Unset: the system's
+    local time (``$TZ`` honoured, else ``/etc/localtime``); see :mod:`sleepsound.local_time`."""
+    require_clock_sync: bool = True
+    """Fire programs only once the clock is NTP-synchronised (a Pi without a clock
+    battery boots with a stale clock). False for boxes with a real-time clock."""
+    grace_min: float = 15.0
+    """A program that came due while the clock was unsynchronised or the device off
+    still plays if it is less than this late; otherwise it is skipped with an event."""
+    snooze_min: float = 9.0
+    """How long a wake's snooze lasts, unless the program sets its own."""
+
+
 # -- sections: the schemas ---------------------------------------------------------------
 
 
@@ -306,6 +328,30 @@ MQTT_SCHEMA: Final[dict[str, Any]] = {
 }
 
 
+SCHEDULE_SCHEMA: Final[dict[str, Any]] = {
+    "timezone": {"type": "string", "minLength": 1},
+    "require_clock_sync": {"type": "boolean"},
+    "grace_min": number_schema(0, 720),
+    "snooze_min": number_schema(1, 60),
+}
+
+
+def _check_schedule(table: Mapping[str, Any]) -> list[str]:
+    name = table.get("timezone")
+    if not isinstance(name, str):
+        return []
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zones = sorted(zoneinfo.available_timezones())
+        hint = did_you_mean(name, zones) or did_you_mean(name.replace(" ", "_"), zones)
+        return [
+            f"schedule.timezone: {name!r} is not a time zone{hint}; use an IANA name such as "
+            '"Europe/London" or "America/New_York", or leave it unset for the system\'s'
+        ]
+    return []
+
+
 def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
     problems = []
     if table.get("password") and table.get("password_file"):
@@ -374,6 +420,7 @@ SECTIONS: dict[str, SectionSpec | str] = {
     "socket": SectionSpec(SOCKET_SCHEMA, SocketConfig),
     "state": SectionSpec(STATE_SCHEMA, StateConfig),
     "mqtt": SectionSpec(MQTT_SCHEMA, MqttConfig, _check_mqtt),
+    "schedule": SectionSpec(SCHEDULE_SCHEMA, ScheduleConfig, _check_schedule),
     "controls": "sleepsound.controls.schema:CONTROLS_SECTION",
     "led": "sleepsound.controls.schema:LED_SECTION",
 }
@@ -411,6 +458,10 @@ class Config:
     socket: SocketConfig = field(default_factory=SocketConfig)
     state: StateConfig = field(default_factory=StateConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    programs: tuple[Program, ...] = ()
+    """``[[programs]]``: the bedtime and wake programs written in the file (the runtime
+    ones are stored beside the state file: :mod:`sleepsound.program_store`)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = field(default=None, compare=False)
     """The file it came from, ``None`` for the built-in defaults."""
@@ -428,6 +479,7 @@ class Config:
 
 
 _CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {
+    "programs",
     "extra",
     "path",
     "warnings",
@@ -578,7 +630,8 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
         if spec.advise is not None
         for warning in spec.advise(_table(data.get(name)))
     ]
-    return Config(**core, extra=built, path=path, warnings=tuple(advice))
+    programs = tuple(parse_program(table) for table in data.get(PROGRAMS, ()))
+    return Config(**core, programs=programs, extra=built, path=path, warnings=tuple(advice))
 
 
 def schema() -> dict[str, Any]:
@@ -600,6 +653,7 @@ def schema() -> dict[str, Any]:
             "additionalProperties": False,
             "deprecated": True,
         }
+    sections[PROGRAMS] = {"type": "array", "items": {"type": "object"}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -641,6 +695,10 @@ def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list
         for old, renamed in RENAMED_SECTIONS.items()
         if old in data and renamed.new in data
     )
+    given = {p.split(":")[0] for p in problems}
+    problems.extend(
+        p for p in _program_problems(data.get(PROGRAMS)) if p.split(":")[0] not in given
+    )
     # Cross-field checks only look at keys that passed the schema on their own.
     bad = {p.split(":")[0] for p in problems}
     for name, spec in specs.items():
@@ -663,6 +721,9 @@ def _describe(
         for key in error.instance:
             if key not in known:
                 yield _unknown_key(where, str(key), specs, known)
+        return
+    if where == PROGRAMS and error.validator == "type":
+        yield f"{where}: must be an array of tables ([[programs]]), not {type_name(error.instance)}"
         return
     if error.validator == "type" and len(error.absolute_path) == 1:
         yield f"{where}: must be a table ([{where}]), not {type_name(error.instance)}"
@@ -748,6 +809,8 @@ def _unknown_key(
 ) -> str:
     owners = [name for name, spec in specs.items() if key in spec.properties]
     if not section:
+        if difflib.get_close_matches(key, [PROGRAMS], n=1, cutoff=0.6):
+            return f"[{key}]: unknown section (did you mean [[{PROGRAMS}]]?)"
         hint = difflib.get_close_matches(key, list(specs), n=1, cutoff=0.6)
         if hint:
             return f"[{key}]: unknown section (did you mean [{hint[0]}]?)"
@@ -815,6 +878,35 @@ def _build(spec: SectionSpec, table: Mapping[str, Any]) -> Any:
             value = tuple(float(v) if items == "number" else v for v in value)
         values[key] = value
     return spec.build(**values)
+
+
+def _program_problems(tables: object) -> list[str]:
+    """Each ``[[programs]]`` table checked by the programs' own parser, keys prefixed
+    with its place (``programs[2].at``); names must be unique."""
+    if not isinstance(tables, list):
+        return []  # not an array: the schema said so
+    problems: list[str] = []
+    first_of: dict[str, int] = {}
+    for index, table in enumerate(tables):
+        if not isinstance(table, Mapping):
+            continue  # the schema said so
+        where = f"{PROGRAMS}[{index}]"
+        try:
+            program = parse_program(table)
+        except ProgramError as error:
+            problems.extend(
+                f"{where}.{key}: {message}" if key else f"{where}: {message}"
+                for key, message in error.problems
+            )
+            continue
+        if program.name in first_of:
+            problems.append(
+                f"{where}.name: {program.name!r} is already the name of "
+                f"{PROGRAMS}[{first_of[program.name]}]; give each program its own name"
+            )
+        else:
+            first_of[program.name] = index
+    return problems
 
 
 def _key_path(path: Any) -> str:

@@ -65,3 +65,17 @@ class CommandError(SleepsoundError):
         super().__init__(message)
         self.field = field
         self.transaction = transaction
+
+
+class ProgramError(CommandError):
+    """A program (``[[programs]]`` table or a ``program`` command) is not valid.
+
+    :attr:`problems` lists every ``(key, message)`` found, :attr:`field` is the first
+    key; ``str()`` reads ``at: "25:00" is not a time of day "HH:MM"; ...``. The config
+    prefixes each key with its place (``programs[2].at``); a command reply names it.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], transaction: object = None) -> None:
+        self.problems = list(problems)
+        text = "; ".join(f"{key}: {message}" if key else message for key, message in problems)
+        super().__init__(text, problems[0][0] if problems else None, transaction)

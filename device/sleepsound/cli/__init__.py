@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "sleepsound.cli.ctl",
     "sleepsound.cli.mqtt",
     "sleepsound.cli.sounds",
+    "sleepsound.cli.programs",
 )
 
 EXIT_USAGE = 2
