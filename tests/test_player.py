@@ -694,6 +694,8 @@ def test_status_document_is_exactly_the_contract() -> None:
         "last_error": None,
         "output": {"name": "none", "audible": False},
         "program": None,
+        "next_program": None,
+        "clock_synced": None,
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
     assert player.status_document(stopped(), T0, wall, CTX)["state"] == "stopped"

@@ -13,6 +13,13 @@ optional ``action``::
     {"layer": "on" | "off" | "<sound id>"}  {"layer_volume": 25}
     {"action": "status"}                # a query: the state, no change, not a "touch"
     {"action": "snooze"}  {"action": "dismiss"}   # while a wake program runs
+    {"program_add": {"name": "weekday", "kind": "wake", "at": "07:00", ...}}
+    {"program_remove": "weekday"}  {"program_enable": "weekday"}  {"program_disable": ...}
+    {"program_skip": "weekday"}  {"program_unskip": "weekday"}  {"program_list": true}
+
+A ``program_*`` key goes alone (with ``transaction`` at most): the daemon's schedule
+answers it, with the programs in force in the reply; ``program_add``'s object is
+checked by :func:`sleepsound.schedule.parse_program` (here only its shape).
 
 ``transaction`` (any JSON scalar) is echoed in the reply. Home Assistant's MQTT
 entities send bare values on ``<base>/set/<key>`` (``45``, ``45.0``, ``rain``,
@@ -70,7 +77,18 @@ SETTERS: Final[tuple[str, ...]] = (
 """Keys that change a setting; they apply before the action, in this order."""
 
 KEYS: Final[tuple[str, ...]] = ("action", *SETTERS, "fade", "transaction")
-"""Every key a command object may hold."""
+"""Every key a player command object may hold."""
+
+PROGRAM_KEYS: Final[tuple[str, ...]] = (
+    "program_add",
+    "program_remove",
+    "program_enable",
+    "program_disable",
+    "program_skip",
+    "program_unskip",
+    "program_list",
+)
+"""Keys of the schedule's edits (each alone in its command): the programs' vocabulary."""
 
 VOLUME_RANGE: Final = (0.0, 100.0)
 VOLUME_STEP_RANGE: Final = (-100.0, 100.0)
@@ -114,16 +132,21 @@ class Command:
     fade: float | None = None
     """Seconds: fade-in for ``play``, fade-out for ``stop`` (and ``toggle`` either way)."""
     transaction: Transaction | None = None
+    program_edit: tuple[str, Any] | None = None
+    """A schedule edit: ``(key, value)`` of one of :data:`PROGRAM_KEYS` (the daemon's
+    schedule applies it; the player never sees one)."""
 
     @property
     def is_query(self) -> bool:
         """True for a pure status query: it changes nothing and is no "touch" of a control."""
-        return self.action in (None, "status") and not self.has_setters
+        return self.action in (None, "status") and not self.has_setters and not self.program_edit
 
     def as_object(self) -> dict[str, Any]:
         """The command as the JSON object it came from: its keys in vocabulary order, absent
         ones left out (what a log line or a relay shows, whichever adapter sent it)."""
         values = {key: getattr(self, key) for key in KEYS}
+        if self.program_edit is not None:
+            values[self.program_edit[0]] = self.program_edit[1]
         return {key: value for key, value in values.items() if value is not None}
 
     @property
@@ -143,9 +166,12 @@ def parse_command(raw: object) -> Command:
             f'a command must be a JSON object such as {{"action": "play"}}, not {type_name(raw)}'
         )
     for key in raw:
-        if not isinstance(key, str) or key not in KEYS:
-            raise CommandError(_unknown("key", key, KEYS), str(key))
+        if not isinstance(key, str) or (key not in KEYS and key not in PROGRAM_KEYS):
+            raise CommandError(_unknown("key", key, KEYS + PROGRAM_KEYS), str(key))
     transaction = _transaction(raw.get("transaction"))
+    edits = [key for key in PROGRAM_KEYS if key in raw]
+    if edits:
+        return Command(program_edit=_program_edit(raw, edits), transaction=transaction)
     action = _action(raw["action"]) if "action" in raw else None
     values: dict[str, Any] = {
         "sound": _name(raw, "sound"),
@@ -205,6 +231,30 @@ def parse_plain(key: str, text: str | bytes) -> Command:
     if not math.isfinite(number):  # 1e999 overflows to inf
         raise CommandError(f"{key} must be a finite number", key)
     return parse_command({key: int(number) if number.is_integer() else number})
+
+
+def _program_edit(raw: Mapping[str, Any], edits: list[str]) -> tuple[str, Any]:
+    """The one ``program_*`` key of ``raw`` and its value, shape-checked."""
+    key = edits[0]
+    others = [k for k in raw if k not in (key, "transaction")]
+    if others:
+        raise CommandError(f"{key} goes alone in a command; give {others[0]} in another", key)
+    value = raw[key]
+    if key == "program_add":
+        if not isinstance(value, Mapping):
+            raise CommandError(
+                f'program_add takes a program object such as {{"name": "weekday", "kind": '
+                f'"wake", "at": "07:00", "sound": "birds"}}, not {type_name(value)}',
+                key,
+            )
+        return key, dict(value)
+    if key == "program_list":
+        if value is not True:
+            raise CommandError("program_list takes true", key)
+        return key, True
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_CHARS:
+        raise CommandError(f"{key} takes a program's name (a string), not {type_name(value)}", key)
+    return key, value
 
 
 def transaction_of(raw: object) -> Transaction | None:

@@ -387,6 +387,9 @@ def apply(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext
     """Apply a checked command. A refusal leaves ``state`` untouched and replies with why."""
     if command.is_query:
         return Outcome(state, (PublishStatus(),), reply_ok(transaction=command.transaction))
+    if command.program_edit is not None:
+        refused = CommandError("programs are edited through the daemon's schedule", "program")
+        return Outcome(state, (), reply_error(refused, transaction=command.transaction))
     if command.action in ("snooze", "dismiss"):
         # sleepsound.program_player takes these while a wake runs; here, none does.
         refused = CommandError(f"nothing to {command.action}: no wake program is running", "action")
@@ -579,6 +582,9 @@ def status_document(
         "last_error": state.last_error,
         "output": {"name": state.output.name, "audible": state.output.audible},
         "program": state.program.describe(now_s, wall_now_s) if state.program else None,
+        # The daemon's schedule fills these (sleepsound.daemon.programs).
+        "next_program": None,
+        "clock_synced": None,
     }
 
 

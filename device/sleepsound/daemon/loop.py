@@ -25,9 +25,10 @@ from typing import Any, Final
 
 from sleepsound import player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
-from sleepsound.commands import Command, parse_command, reply_error, transaction_of
+from sleepsound.commands import Command, parse_command, reply_error, reply_ok, transaction_of
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
 from sleepsound.daemon.listeners import Listener, Listeners, call
+from sleepsound.daemon.programs import DaemonSchedule, StartProgram
 from sleepsound.errors import CommandError
 from sleepsound.player import Outcome, PlayerContext, PlayerState
 from sleepsound.sdnotify import Notifier
@@ -111,6 +112,8 @@ class CommandLoop:
         self._next_watchdog_s: float | None = None
         self._next_health_s = 0.0
         self._clocks: wallclock.Reading | None = None
+        self.schedule: DaemonSchedule | None = None
+        """The programs (set by the daemon before it runs; none in some tests)."""
 
     def start_watchdog(self, now: float) -> None:
         """Feed the watchdog from now on, if systemd asked for one."""
@@ -177,12 +180,44 @@ class CommandLoop:
             self._answer(message.reply, refused)
             self.listeners.command(raw, refused)
             return
+        if command.program_edit is not None:
+            self._edit_programs(message, command, now)
+            return
         outcome = self.follow(program_player.apply(self.state, command, now, self.ctx), now)
         reply = dict(outcome.reply or {})
         if command.is_query and reply.get("status") == "ok":
             reply.update(self.document)
         self._answer(message.reply, reply)
         self.listeners.command(raw, reply)
+
+    def _edit_programs(self, message: Submitted, command: Command, now: float) -> None:
+        assert command.program_edit is not None
+        key, value = command.program_edit
+        try:
+            if self.schedule is None:
+                raise CommandError("this daemon runs no programs", key)
+            extra = self.schedule.edit(key, value)
+        except CommandError as error:
+            reply = reply_error(error, transaction=command.transaction)
+        else:
+            warning = extra.pop("warning", None)
+            reply = {**reply_ok(warnings=[warning] if warning else []), **extra}
+            if command.transaction is not None:
+                reply["transaction"] = command.transaction
+            self.publish(now)  # next_program may have changed
+        self._answer(message.reply, reply)
+        self.listeners.command(message.command, reply)
+
+    def _step_schedule(self, now: float) -> None:
+        assert self.schedule is not None
+        for step in self.schedule.step(now):
+            if isinstance(step, StartProgram):
+                start = program_player.start(self.state, step.start, step.due_s, now, self.ctx)
+                self.follow(start, now)
+            else:
+                reason = f"{step.reason} (due {step.at})"
+                skip = program_player.skipped(self.state, step.name, step.kind, reason, self.ctx)
+                self.follow(skip, now)
 
     def reconfigure(self, ctx: PlayerContext, now: float) -> None:
         """Follow a new config or catalogue: the new context, re-scene, tell listeners."""
@@ -218,6 +253,8 @@ class CommandLoop:
     def publish(self, now: float) -> None:
         """Send the state document to the listeners (when it changed) and to sd_notify."""
         document = player.status_document(self.state, now, self._wall_clock(), self.ctx)
+        if self.schedule is not None:
+            document.update(self.schedule.status())
         changed = document != self.document
         self.document = document
         if changed:
@@ -256,6 +293,8 @@ class CommandLoop:
         if deadline is not None and now >= deadline and now >= self._last_tick_s + MIN_TICK_S:
             self._last_tick_s = now
             self.follow(program_player.tick(self.state, now, self.ctx), now)
+        if self.schedule is not None and now >= self.schedule.due_s:
+            self._step_schedule(now)
         if self.debouncer.due(now):
             self.save_now()
         if self._next_watchdog_s is not None and now >= self._next_watchdog_s:
@@ -267,6 +306,8 @@ class CommandLoop:
 
     def _next_wake(self) -> float | None:
         candidates = [self._next_health_s]
+        if self.schedule is not None:
+            candidates.append(self.schedule.due_s)
         deadline = program_player.next_deadline(self.state)
         if deadline is not None:
             candidates.append(max(deadline, self._last_tick_s + MIN_TICK_S))

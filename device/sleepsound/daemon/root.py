@@ -3,6 +3,7 @@
 The parts, each in its own module::
 
     loop.py       the command loop: owns the PlayerState; queue, effects, deadlines
+    programs.py   the schedule: programs in force, stepped on the wall clock, stored
     audio.py      the audio supervisor: the output, the audio thread, what happens
                   when the sound card vanishes (facts to the queue)
     reload.py     what happens on SIGHUP: a pure plan from the old and new config
@@ -39,7 +40,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sleepsound import player, runpaths
+from sleepsound import player, program_store, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
 from sleepsound.config import Config, load_config, salvage_ceiling
 from sleepsound.control_socket.server import ControlServer
@@ -54,6 +55,7 @@ from sleepsound.daemon.loop import (
     SoundsChanged,
     Submitted,
 )
+from sleepsound.daemon.programs import DaemonSchedule
 from sleepsound.daemon.reload import lowered_ceiling, plan_reload
 from sleepsound.daemon.saving import StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
@@ -110,6 +112,12 @@ class Daemon:
             save_delay_s=config.state.save_delay_s,
             wall_clock=wall_clock,
             health_check_s=health_check_s,
+        )
+        self._loop.schedule = DaemonSchedule(
+            config,
+            program_store.path_beside(self.state_path),
+            wall_clock=wall_clock,
+            environ=self._environ,
         )
         self._loop.on_reload = self._reload
         self._loop.on_sounds_changed = self._set_context
@@ -326,6 +334,8 @@ class Daemon:
         else:
             self._sounds.refresh()
         self._set_context(now)
+        if self._loop.schedule is not None:
+            self._loop.schedule.reconfigure(config, self._environ)
         self._loop.debouncer.delay_s = config.state.save_delay_s
         if plan.reopen_output:
             self._reopen_output(now)
