@@ -132,6 +132,9 @@ def test_a_late_wake_still_rises_over_at_least_a_minute() -> None:
     assert room.scene.rise.duration_s == pytest.approx(60.0)
     assert program_run.rise_length_s(T0, T0 + 5 * 60, fade_min=20) == pytest.approx(300)
     assert program_run.rise_length_s(T0, T0 + 10, fade_min=0.5) == pytest.approx(30)
+    # A couple of seconds late (a busy loop turn): still up exactly at the due time.
+    assert program_run.rise_length_s(T0, T0 + 28, fade_min=0.5) == pytest.approx(28)
+    assert program_run.rise_length_s(T0, T0 + 57, fade_min=20) == pytest.approx(57)
 
 
 def test_a_sleep_sound_still_playing_crossfades_into_the_wake() -> None:

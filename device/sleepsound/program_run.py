@@ -40,6 +40,9 @@ DISMISS_FADE_S: Final = 5.0
 SECOND_PHASE_CROSSFADE_S: Final = 10.0
 """The second phase's new sound crossfades in over this long (a new volume glides at
 the engine's pace, 20 dB/s up)."""
+ON_TIME_SLACK_S: Final = 5.0
+"""A wake started up to this late (a busy loop turn) still reaches its volume exactly at
+the due time: its rise is this much shorter rather than late."""
 MIN_RISE_S: Final = 0.5
 """Even a program with ``fade_min = 0`` rises over this long: no jump from silence."""
 DEFAULT_SNOOZE_MIN: Final = 9.0
@@ -137,12 +140,17 @@ class ProgramRun:
 def rise_length_s(now_s: float, due_s: float, fade_min: float) -> float:
     """How long a wake started at ``now_s`` rises so that it is up at ``due_s``.
 
-    On time (``due_s - now_s`` is the program's rise): exactly until ``due_s``. Late
-    (the clock synced or the device came up within the grace): the time left, but never
-    shorter than :data:`LATE_RISE_S` (or the program's own rise, when that is shorter).
+    On time (``due_s - now_s`` is the program's rise, or up to :data:`ON_TIME_SLACK_S`
+    less): exactly until ``due_s``. Late (the clock synced or the device came up within
+    the grace): the time left, but never shorter than :data:`LATE_RISE_S` (or the
+    program's own rise, when that is shorter), so the sound is up a little after ``due_s``.
     """
     fade_s = max(fade_min * 60.0, 0.0)
-    return max(due_s - now_s, min(fade_s, LATE_RISE_S), MIN_RISE_S)
+    shortest = min(fade_s, LATE_RISE_S)
+    left = due_s - now_s
+    if left >= shortest - ON_TIME_SLACK_S:
+        return max(left, MIN_RISE_S)  # (nearly) on time: up exactly at the due time
+    return max(left, shortest, MIN_RISE_S)
 
 
 def begin_bedtime(start: ProgramStart) -> ProgramRun:
@@ -272,6 +280,7 @@ __all__ = [
     "DISMISS_FADE_S",
     "LATE_RISE_S",
     "MIN_RISE_S",
+    "ON_TIME_SLACK_S",
     "SECOND_PHASE_CROSSFADE_S",
     "SNOOZE_FADE_S",
     "SNOOZE_RISE_S",
