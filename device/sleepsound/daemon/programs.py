@@ -122,8 +122,10 @@ class DaemonSchedule:
         upcoming = schedule.next_program(self.state, programs, now_utc, self._tz)
         if upcoming is None:
             return STEP_S
-        start = schedule.start_of(upcoming[0], upcoming[1])
-        return min(STEP_S, max((start - now_utc).total_seconds(), 0.0) + 0.001)
+        ahead = (schedule.start_of(upcoming[0], upcoming[1]) - now_utc).total_seconds()
+        # A start already passed is one that could not fire (an unsynchronised clock):
+        # ask again at the ordinary pace, never in a busy loop.
+        return min(STEP_S, ahead + 0.001) if ahead > 0 else STEP_S
 
     def _translate(
         self, decision: Fire | Missed, wall: float, now_s: float
