@@ -131,3 +131,29 @@ def test_a_wake_rises_to_its_volume_at_the_due_time_snoozes_and_rises_again(
     assert np.max(np.abs(levels[linear] - expected)) < 2.5
     reached = float(times[np.argmax((times > again_start) & (levels > steady - 1.0))])
     assert reached == pytest.approx(again_end, abs=1.0)
+
+
+def test_ctl_program_edits_reach_the_daemon_and_survive_a_restart(
+    make_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = make_daemon('[schedule]\ntimezone = "UTC"\n').start()
+    code, out, err = daemon.ctl("program", "list")
+    assert code == 0 and "no programs yet" in out
+    code, out, err = daemon.ctl(
+        "program", "add", "weekday", "--kind", "wake", "--at", "07:00", "--days", "mon,tue",
+        "--sound", "brown-noise", "--volume", "40", "--fade", "20",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.strip() == "weekday: wake at 07:00 mon,tue, brown-noise"
+    assert daemon.status()["next_program"]["name"] == "weekday"
+    assert daemon.ctl("program", "skip", "weekday")[1].strip().endswith("(next one skipped)")
+    code, out, err = daemon.ctl("program", "disable", "weekdya")
+    assert code == 1 and "did you mean 'weekday'" in err.lower()
+    code, _, err = daemon.ctl("snooze")
+    assert code == 1 and "no wake program is running" in err
+    assert daemon.terminate() == 0
+    daemon.start()  # the runtime programs were stored beside the state file
+    code, out, _ = daemon.ctl("program", "list")
+    assert out.strip() == "weekday: wake at 07:00 mon,tue, brown-noise (next one skipped)"
+    assert daemon.ctl("program", "remove", "weekday")[0] == 0
+    assert daemon.status()["next_program"] is None
