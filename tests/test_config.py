@@ -297,7 +297,7 @@ def test_no_jsonschema_wording_reaches_people_for_any_key_of_any_type() -> None:
     whole = config.schema()["properties"]
     tried = 0
     for section, table in whole.items():
-        for key, spec in table.get("properties", {}).items():  # [[programs]]: its own tests
+        for key, spec in table.get("properties", {}).items():  # [[programs]], [presets]: own tests
             if spec.get("type") == "object":
                 continue  # a sub-table: its own keys are tried with the same wording
             for wrong in ("'x'", "5", "true", "{ x = 1 }"):

@@ -236,6 +236,19 @@ def test_the_knobs_push_switch_is_a_button_of_its_own(harness: Harness) -> None:
     assert harness.run(scenario) == 0
 
 
+def test_the_knobs_push_plays_the_next_preset_while_stopped(harness: Harness) -> None:
+    def scenario(bench: Bench) -> None:
+        bench.finger.click("encoder")
+        doc = bench.wait_status(lambda d: d["state"] == "playing", "playing after a knob push")
+        assert (doc["preset"], doc["sound"], doc["volume"]) == ("bath", "rain", 21)
+        time.sleep(LIFT_S)
+        bench.finger.click("encoder")  # playing: the push stops, as the button's press does
+        bench.wait_status(lambda d: d["state"] != "playing", "stopping after a second push")
+
+    presets = '[presets.bath]\nsound = "rain"\nvolume = 21\n'
+    assert harness.run(scenario, WIDE_WINDOWS + presets) == 0
+
+
 def test_gesture_events_reach_the_listeners_on_the_loop_thread(harness: Harness) -> None:
     def scenario(bench: Bench) -> None:
         bench.finger.double_click("main")

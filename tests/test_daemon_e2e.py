@@ -75,6 +75,8 @@ def test_ctl_commands_change_the_status(make_daemon: Callable[..., DaemonProcess
         "layer": None,
         "last_error": None,
         "output": {"name": "clock", "audible": False},
+        "preset": None,
+        "presets": [],
     }
 
     code, out, _ = daemon.ctl("play", "brown-noise", "--volume", "40", "--timer", "45")

@@ -38,6 +38,8 @@ STATE_KEYS = frozenset(
         "layer",
         "last_error",
         "output",
+        "preset",
+        "presets",
     }
 )
 """The keys of the state document, as Home Assistant's templates read them."""

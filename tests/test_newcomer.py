@@ -35,7 +35,7 @@ import pytest
 from support import waiting
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("Quick start", "Local control", "Your own sounds")
+SECTIONS = ("Quick start", "Local control", "Presets", "Your own sounds")
 """The README sections whose ``sh`` blocks a newcomer copies, in reading order."""
 DAEMON_COMMANDS = ("./scripts/start", "sleepsound run")
 """Commands that start the device and keep running until stopped."""
@@ -116,7 +116,8 @@ def test_the_commands_are_read_as_a_shell_would() -> None:
         "sleepsound render a     --seconds 3",
     ]
     readme = "## Quick start\n\n1. Set up:\n\n   ```sh\n   ./scripts/setup\n   ```\n## Next\n"
-    assert readme_commands(readme + "## Local control\n## Your own sounds\n") == ["./scripts/setup"]
+    sections = "## Local control\n## Presets\n## Your own sounds\n"
+    assert readme_commands(readme + sections) == ["./scripts/setup"]
 
 
 # -- the clone ----------------------------------------------------------------------------

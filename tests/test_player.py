@@ -693,6 +693,8 @@ def test_status_document_is_exactly_the_contract() -> None:
         "layer": None,
         "last_error": None,
         "output": {"name": "none", "audible": False},
+        "preset": None,
+        "presets": [],
         "program": None,
         "next_program": None,
         "clock_synced": None,

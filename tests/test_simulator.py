@@ -197,7 +197,7 @@ def test_ctrl_c_fades_out_exits_0_and_gives_the_terminal_back(pane: Pane) -> Non
     pane.wait_for(r'^  controls +button "main" on GPIO23 \(header pin 16\)')
     pane.keys("d")  # a double press: the next sound
     pane.wait_for(r"^  event +double \(main\)")
-    pane.keys("Enter")  # the knob's push: toggle, as the main button's single press
+    pane.keys("Enter")  # the knob's push: no presets here, so toggle, as the main button's press
     pane.wait_for(r"^  event +single \(encoder\)")
     pane.keys("C-c")
     pane.wait_for(r"^EXIT=0$")

@@ -13,11 +13,14 @@ optional ``action``::
     {"layer": "on" | "off" | "<sound id>"}  {"layer_volume": 25}
     {"action": "status"}                # a query: the state, no change, not a "touch"
     {"action": "snooze"}  {"action": "dismiss"}   # while a wake program runs
+    {"preset": "rainy-night"}  {"preset_save": "rainy-night"}  {"preset_remove": "old"}
+    {"action": "next_preset"}  {"action": "preset_toggle"}    # presets: sleepsound.favourites
     {"program_add": {"name": "weekday", "kind": "wake", "at": "07:00", ...}}
     {"program_remove": "weekday"}  {"program_enable": "weekday"}  {"program_disable": ...}
     {"program_skip": "weekday"}  {"program_unskip": "weekday"}  {"program_list": true}
 
-A ``program_*`` key goes alone (with ``transaction`` at most): the daemon's schedule
+A preset key stands alone (with ``transaction``; ``preset`` also takes ``fade``).
+A ``program_*`` key goes alone too (with ``transaction`` at most): the daemon's schedule
 answers it, with the programs in force in the reply; ``program_add``'s object is
 checked by :func:`sleepsound.schedule.parse_program` (here only its shape).
 
@@ -46,7 +49,17 @@ from typing import Any, Final, Literal
 from sleepsound.errors import CommandError
 
 Action = Literal[
-    "play", "stop", "toggle", "next", "previous", "timer_cycle", "status", "snooze", "dismiss"
+    "play",
+    "stop",
+    "toggle",
+    "next",
+    "previous",
+    "timer_cycle",
+    "next_preset",
+    "preset_toggle",
+    "status",
+    "snooze",
+    "dismiss",
 ]
 Transaction = str | int | float | bool
 
@@ -57,11 +70,14 @@ ACTIONS: Final[tuple[Action, ...]] = (
     "next",
     "previous",
     "timer_cycle",
+    "next_preset",
+    "preset_toggle",
     "status",
     "snooze",
     "dismiss",
 )
-"""Every value ``action`` may take."""
+"""Every value ``action`` may take. ``next_preset`` plays the next preset by name;
+``preset_toggle`` (the knob's push) is ``next_preset`` while stopped, else ``toggle``."""
 
 FADE_ACTIONS: Final = frozenset({"play", "stop", "toggle"})
 """Actions that accept ``fade`` (fade-in for play, fade-out for stop)."""
@@ -76,8 +92,11 @@ SETTERS: Final[tuple[str, ...]] = (
 )
 """Keys that change a setting; they apply before the action, in this order."""
 
-KEYS: Final[tuple[str, ...]] = ("action", *SETTERS, "fade", "transaction")
-"""Every key a player command object may hold."""
+PRESET_KEYS: Final[tuple[str, ...]] = ("preset", "preset_save", "preset_remove")
+"""Keys naming a preset: play it, save what plays as it, remove it. Each stands alone."""
+
+KEYS: Final[tuple[str, ...]] = ("action", *SETTERS, *PRESET_KEYS, "fade", "transaction")
+"""Every key a command object may hold."""
 
 PROGRAM_KEYS: Final[tuple[str, ...]] = (
     "program_add",
@@ -132,6 +151,12 @@ class Command:
     fade: float | None = None
     """Seconds: fade-in for ``play``, fade-out for ``stop`` (and ``toggle`` either way)."""
     transaction: Transaction | None = None
+    preset: str | None = None
+    """Play the preset of this name (its settings, then ``play``)."""
+    preset_save: str | None = None
+    """Save what plays now (or is selected) as the preset of this name."""
+    preset_remove: str | None = None
+    """Remove the saved preset of this name."""
     program_edit: tuple[str, Any] | None = None
     """A schedule edit: ``(key, value)`` of one of :data:`PROGRAM_KEYS` (the daemon's
     schedule applies it; the player never sees one)."""
@@ -139,7 +164,17 @@ class Command:
     @property
     def is_query(self) -> bool:
         """True for a pure status query: it changes nothing and is no "touch" of a control."""
-        return self.action in (None, "status") and not self.has_setters and not self.program_edit
+        return (
+            self.action in (None, "status")
+            and not self.has_setters
+            and not self.names_preset
+            and not self.program_edit
+        )
+
+    @property
+    def names_preset(self) -> bool:
+        """True when the command plays, saves or removes a preset."""
+        return any(getattr(self, key) is not None for key in PRESET_KEYS)
 
     def as_object(self) -> dict[str, Any]:
         """The command as the JSON object it came from: its keys in vocabulary order, absent
@@ -184,6 +219,14 @@ def parse_command(raw: object) -> Command:
         "layer_volume": _number(raw, "layer_volume", VOLUME_RANGE, "a number from 0 to 100"),
         "fade": _number(raw, "fade", FADE_RANGE_S, "a number of seconds from 0 to 3600"),
     }
+    presets = {key: _preset_name(raw, key) for key in PRESET_KEYS}
+    given = [key for key in (*PRESET_KEYS, "action", *SETTERS) if key in raw]
+    if any(presets.values()) and len(given) > 1:
+        raise CommandError(
+            f"{given[0]} stands alone: send it without {', '.join(given[1:])}", given[1]
+        )
+    if presets["preset"] is not None and values["fade"] is not None:
+        action = "play"  # a preset fades in like play, and takes play's fade
     if values["sleep_timer"] is not None and 0 < values["sleep_timer"] < MIN_SLEEP_TIMER_MIN:
         raise CommandError(
             f"sleep_timer must be 0 (off) or at least {MIN_SLEEP_TIMER_MIN:g} minute",
@@ -193,12 +236,15 @@ def parse_command(raw: object) -> Command:
         raise CommandError("give volume or volume_step, not both", "volume_step")
     if values["fade"] is not None and action not in FADE_ACTIONS:
         raise CommandError('fade only goes with "action": "play", "stop" or "toggle"', "fade")
-    if not raw or (action is None and all(v is None for v in values.values())):
+    empty = all(v is None for v in (*values.values(), *presets.values()))
+    if not raw or (action is None and empty):
         raise CommandError(
             'the command is empty: give an action (e.g. {"action": "play"}) or a setting '
             f"({', '.join(SETTERS)})"
         )
-    return Command(action=action, transaction=transaction, **values)
+    if presets["preset"] is not None:
+        action = None  # play is implied; kept out so the command reads as it was sent
+    return Command(action=action, transaction=transaction, **values, **presets)
 
 
 def parse_plain(key: str, text: str | bytes) -> Command:
@@ -223,7 +269,7 @@ def parse_plain(key: str, text: str | bytes) -> Command:
         raise CommandError(f"{key} cannot be sent on its own", key)
     if key not in KEYS:
         raise CommandError(_unknown("key", key, (*KEYS[:-2], "state")), key)
-    if key in ("action", "sound", "layer"):
+    if key in ("action", "sound", "layer", *PRESET_KEYS):
         return parse_command({key: value.lower() if key == "action" else value})
     if not _PLAIN_NUMBER.fullmatch(value):
         raise CommandError(f"{key} must be a number, not {shorten(value)!r}", key)
@@ -371,6 +417,20 @@ def _name(raw: Mapping[str, object], key: str) -> str | None:
     if key not in raw:
         return None
     return check_sound_name(raw[key], key)
+
+
+def _preset_name(raw: Mapping[str, object], key: str) -> str | None:
+    """The shape of a preset name; its rules are :func:`sleepsound.favourites.check_name`'s."""
+    if key not in raw:
+        return None
+    value = raw[key]
+    if not isinstance(value, str) or not value.strip():
+        raise CommandError(f"{key} must be a preset name such as 'rainy-night'", key)
+    if len(value) > MAX_NAME_CHARS:
+        raise CommandError(f"{key} is too long (at most {MAX_NAME_CHARS} characters)", key)
+    if any(unicodedata.category(ch).startswith("C") for ch in value):
+        raise CommandError(f"{key} contains control characters", key)
+    return value
 
 
 def _number(

@@ -48,6 +48,7 @@ from typing import Any, Final
 
 import jsonschema
 
+from sleepsound import favourites
 from sleepsound.commands import TIMER_PRESETS_MIN, did_you_mean, type_name
 from sleepsound.errors import ConfigError, ProgramError
 from sleepsound.schedule import Program, parse_program
@@ -352,6 +353,39 @@ def _check_schedule(table: Mapping[str, Any]) -> list[str]:
     return []
 
 
+PRESETS_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "propertyNames": {
+        "pattern": favourites.NAME_PATTERN,
+        "maxLength": favourites.MAX_PRESET_NAME_CHARS,
+        _MEANS: "a preset name such as 'rainy-night' (lower-case letters, digits, single dashes)",
+    },
+    "additionalProperties": {
+        "type": "object",
+        "properties": {
+            "sound": _SOUND_ID,
+            "volume": number_schema(0, 100),
+            "layer": _SOUND_ID,
+            "layer_volume": number_schema(0, 100),
+            "sleep_timer": number_schema(0, 720),
+        },
+        "required": ["sound"],
+        "additionalProperties": False,
+    },
+}
+"""``[presets.NAME]``: one table per preset (:mod:`sleepsound.favourites`); the names are
+the user's, so this is not a :class:`SectionSpec` (whose keys are fixed)."""
+
+
+def _check_presets(data: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for name, table in _table(data.get("presets")).items():
+        timer = _table(table).get("sleep_timer")
+        if _is_number(timer) and 0 < timer < 1:
+            problems.append(f"presets.{name}.sleep_timer: use 0 (off) or 1 to 720 minutes")
+    return problems
+
+
 def _check_mqtt(table: Mapping[str, Any]) -> list[str]:
     problems = []
     if table.get("password") and table.get("password_file"):
@@ -462,6 +496,8 @@ class Config:
     programs: tuple[Program, ...] = ()
     """``[[programs]]``: the bedtime and wake programs written in the file (the runtime
     ones are stored beside the state file: :mod:`sleepsound.program_store`)."""
+    presets: Mapping[str, favourites.Preset] = field(default_factory=dict)
+    """``[presets.NAME]`` tables by name (sorted)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = field(default=None, compare=False)
     """The file it came from, ``None`` for the built-in defaults."""
@@ -480,6 +516,7 @@ class Config:
 
 _CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {
     "programs",
+    "presets",
     "extra",
     "path",
     "warnings",
@@ -630,8 +667,14 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
         if spec.advise is not None
         for warning in spec.advise(_table(data.get(name)))
     ]
+    presets = {
+        name: favourites.from_table(name, table, f"presets.{name}")
+        for name, table in sorted(_table(data.get("presets")).items())
+    }
     programs = tuple(parse_program(table) for table in data.get(PROGRAMS, ()))
-    return Config(**core, programs=programs, extra=built, path=path, warnings=tuple(advice))
+    return Config(
+        **core, programs=programs, presets=presets, extra=built, path=path, warnings=tuple(advice)
+    )
 
 
 def schema() -> dict[str, Any]:
@@ -644,6 +687,7 @@ def schema() -> dict[str, Any]:
         }
         for name, spec in ((n, _spec(n)) for n in SECTIONS)
     }
+    sections["presets"] = PRESETS_SCHEMA
     for old, renamed in RENAMED_SECTIONS.items():
         # Each old key takes what its new key takes, so its problems name the old key.
         properties = _spec(renamed.new).properties
@@ -707,6 +751,8 @@ def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list
             continue
         clean = {k: v for k, v in table.items() if f"{name}.{k}" not in bad}
         problems.extend(spec.check(clean))
+    if not problems:
+        problems.extend(_check_presets(data))
     return problems
 
 
@@ -737,6 +783,11 @@ def _describe(
         return
     if error.validator == "minLength" and error.validator_value == 1:
         yield f"{where}: must not be empty"
+        return
+    if error.validator == "required":
+        missing = ", ".join(k for k in error.validator_value if k not in error.instance)
+        example = ' (e.g. sound = "rain")' if missing == "sound" else ""
+        yield f"{where}: needs {missing}{example}"
         return
     if error.validator == "uniqueItems":
         yield f"{where}: {_shown(error.instance)} lists a value twice; give each value once"

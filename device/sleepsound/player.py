@@ -70,6 +70,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
+from sleepsound import favourites
 from sleepsound.commands import (
     LAYER_OFF,
     LAYER_ON,
@@ -222,6 +223,10 @@ class PlayerState:
     history: tuple[str, ...] = ()
     """Sounds selected, newest last (``next`` avoids recent repeats; ``previous`` goes
     back through it). Not saved across restarts."""
+    preset: str | None = None
+    """The last preset played (or saved); cleared when another sound is chosen."""
+    presets: favourites.Presets = ()
+    """The presets saved at runtime (``presets.json``); the config's are in the context."""
     program: ProgramRun | None = None
     """The program that runs now (:mod:`sleepsound.program_player` starts and steps it)."""
 
@@ -270,6 +275,8 @@ class PlayerContext:
     """A binaural bed on a mono output: play its monaural variant, or refuse it."""
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Ids of files the library skipped -> why (the scan's message), for replies."""
+    presets: Mapping[str, favourites.Preset] = field(default_factory=dict)
+    """The config's ``[presets.NAME]`` tables; runtime saves are in the state."""
     check_spec: Callable[[str], str | None] | None = None
     """Why a built-in sound with parameters (``rain:spells=true``, given as its source
     spec) cannot play, or ``None`` (the shell's opener knows the parameters). Unset:
@@ -312,6 +319,7 @@ class PlayerContext:
             fade_min=sleep.fade_min,
             presets_min=tuple(sorted(sleep.presets_min)),
             default_sound=config.sounds.default,
+            presets=dict(config.presets),
         )
 
 
@@ -341,7 +349,8 @@ class Event:
     payload: Mapping[str, Any]
 
 
-Effect = SetScene | PublishStatus | SaveState | Event
+Effect = SetScene | PublishStatus | SaveState | Event | favourites.StorePresets
+"""``StorePresets``: write the runtime presets to ``presets.json`` (at once, not debounced)."""
 
 
 @dataclass(frozen=True)
@@ -356,8 +365,11 @@ class Outcome:
 # -- entry points ------------------------------------------------------------------------------
 
 
-def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> PlayerState:
-    """The state at start-up: stopped, with the saved settings where they are still valid."""
+def initial_state(
+    ctx: PlayerContext, saved: SavedState | None = None, presets: favourites.Presets = ()
+) -> PlayerState:
+    """The state at start-up: stopped, with the saved settings where they are still valid
+    and the runtime presets read from ``presets.json``."""
     saved = saved or SavedState()
     volume = saved.volume if saved.volume is not None else ctx.start_volume
     preset = ctx.timer_min if ctx.timer_min is not None else (saved.sleep_timer or 0.0)
@@ -371,6 +383,7 @@ def initial_state(ctx: PlayerContext, saved: SavedState | None = None) -> Player
         volume=min(volume, ctx.max_volume),
         timer_preset_min=preset,
         layer=_fit_layer(layer, ctx),
+        presets=presets,
     )
 
 
@@ -394,12 +407,58 @@ def apply(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext
         # sleepsound.program_player takes these while a wake runs; here, none does.
         refused = CommandError(f"nothing to {command.action}: no wake program is running", "action")
         return Outcome(state, (), reply_error(refused, transaction=command.transaction))
+    named = None
     try:
-        new, warnings, transition, events = _apply(state, command, now_s, ctx)
+        if command.names_preset or command.action in PRESET_ACTIONS:
+            new, warnings, transition, events, named = _apply_preset(state, command, now_s, ctx)
+        else:
+            new, warnings, transition, events = _apply(state, command, now_s, ctx)
+            if new.sound != state.sound:
+                new = replace(new, preset=None)  # another sound: no longer that preset
     except CommandError as error:
         return Outcome(state, (), reply_error(error, transaction=command.transaction))
     reply = reply_ok(warnings=warnings, transaction=command.transaction)
+    if named is not None:
+        reply["preset"] = named
     return _outcome(state, new, ctx, transition, events, reply)
+
+
+PRESET_ACTIONS: Final = frozenset({favourites.NEXT_PRESET, favourites.PRESET_TOGGLE})
+
+
+def _apply_preset(
+    old: PlayerState, cmd: Command, now: float, ctx: PlayerContext
+) -> tuple[PlayerState, list[str], float, list[dict[str, Any]], str | None]:
+    """Play, save or remove a preset; the rules are :mod:`sleepsound.favourites`'."""
+    config, runtime = ctx.presets, old.presets
+    if cmd.preset_save is not None or cmd.preset_remove is not None:
+        # Still a touch: during the final fade it wakes, as any setter does.
+        s, _, transition, events = _apply(old, Command(), now, ctx)
+        if cmd.preset_save is not None:
+            name = cmd.preset_save
+            layer = s.layer
+            mix = favourites.snapshot(
+                s.sound, s.volume, layer.sound, layer.on, layer.volume, s.timer_preset_min
+            )
+            presets, warnings = favourites.save_as(name, mix, config, runtime)
+            return replace(s, presets=presets, preset=name), warnings, transition, events, name
+        name = cmd.preset_remove
+        presets, warnings = favourites.remove(name, config, runtime)
+        last = s.preset if s.preset != name or name in config else None
+        return replace(s, presets=presets, preset=last), warnings, transition, events, name
+    has_presets = bool(favourites.names(config, runtime))
+    action = favourites.effective_action(cmd.action, old.audible, has_presets)
+    if action == "toggle":
+        new, warnings, transition, events = _apply(old, replace(cmd, action="toggle"), now, ctx)
+        return new, warnings, transition, events, None
+    name = (
+        cmd.preset if cmd.preset is not None else favourites.following(old.preset, config, runtime)
+    )
+    play = favourites.find(name, config, runtime).as_command()
+    if cmd.fade is not None:
+        play["fade"] = cmd.fade
+    new, warnings, transition, events = _apply(old, parse_command(play), now, ctx)
+    return replace(new, preset=name), warnings, transition, events, name
 
 
 def tick(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome:
@@ -581,6 +640,8 @@ def status_document(
         "layer": layer,
         "last_error": state.last_error,
         "output": {"name": state.output.name, "audible": state.output.audible},
+        "preset": state.preset,
+        "presets": favourites.names(ctx.presets, state.presets),
         "program": state.program.describe(now_s, wall_now_s) if state.program else None,
         # The daemon's schedule fills these (sleepsound.daemon.programs).
         "next_program": None,
@@ -763,6 +824,8 @@ def _outcome(
         effects.append(PublishStatus())
     if saved_view(old) != saved_view(new):
         effects.append(SaveState(saved_view(new)))
+    if old.presets != new.presets:
+        effects.append(favourites.StorePresets(new.presets))
     effects.extend(Event(payload) for payload in events)
     return Outcome(new, tuple(effects), reply)
 

@@ -24,13 +24,15 @@ from dataclasses import replace
 from typing import Any
 
 from sleepsound import program_run
-from sleepsound.commands import Command, reply_error, reply_ok
+from sleepsound.commands import Command, reply_ok
 from sleepsound.errors import CommandError
 from sleepsound.player import (
     MIN_FADE_IN_S,
+    Event,
     Outcome,
     PlayerContext,
     PlayerState,
+    SetScene,
     State,
     _advance,
     _apply,
@@ -90,16 +92,18 @@ def apply(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext
         # Awake: the run ends. During the rise the sound stays where the rise had
         # brought it (a volume in the command wins).
         before = replace(state, program=None, volume=program_run.heard_volume(run, now_s))
-    if command.action in ("snooze", "dismiss"):
-        return player_apply(before, command, now_s, ctx)  # refused: no wake runs
-    try:
-        new, warnings, transition, events = _apply(before, command, now_s, ctx)
-    except CommandError as error:
-        return Outcome(state, (), reply_error(error, transaction=command.transaction))
+    outcome = player_apply(before, command, now_s, ctx)
+    if outcome.reply is None or outcome.reply.get("status") != "ok":
+        return Outcome(state, (), outcome.reply)  # refused: the program goes on
+    new = outcome.state
     if new.program is not None and (not new.audible or new.sound != state.sound):
         new = replace(new, program=None)  # stopped, or another sound: the program is over
-    reply = reply_ok(warnings=warnings, transaction=command.transaction)
-    return _outcome(state, new, ctx, transition, events, reply)
+    # The player judged the command against ``before``; the scene and the document
+    # are judged against what was heard (the rise), so the engine stops the rise.
+    events = [effect.payload for effect in outcome.effects if isinstance(effect, Event)]
+    scenes = [effect.scene for effect in outcome.effects if isinstance(effect, SetScene)]
+    transition = scenes[-1].transition_s if scenes else ctx.crossfade_s
+    return _outcome(state, new, ctx, transition, events, outcome.reply)
 
 
 def tick(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome:

@@ -23,6 +23,8 @@ def status_line(document: Mapping[str, Any], tz: dt.tzinfo | None = None) -> str
     state = document.get("state", "unknown")
     sound = document.get("sound") or "no sound"
     parts = [f"{state.replace('_', ' ')} {sound}" if state != "stopped" else f"stopped ({sound})"]
+    if document.get("preset"):
+        parts[0] += f" (preset {document['preset']})"
     parts.append(f"volume {document.get('volume')} (max {document.get('max_volume')})")
     timer = document.get("sleep_timer") or 0
     ends = _local_time(document.get("timer_ends_at"), tz)

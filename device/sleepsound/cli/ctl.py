@@ -5,6 +5,8 @@
     sleepsound ctl volume 40 | +5 | -5
     sleepsound ctl timer 45 | off
     sleepsound ctl layer on | off | SOUND [--volume V]
+    sleepsound ctl preset save | play | remove NAME
+    sleepsound ctl preset list
     sleepsound ctl status [--json]
     sleepsound ctl send '{"action": "play", "fade": 10}'
     sleepsound ctl snooze | dismiss                 # while a wake program runs
@@ -35,6 +37,13 @@ from sleepsound.status_text import document_of, status_line
 EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1
 EXIT_UNREACHABLE: Final = 3
+PRESET_VERBS: Final = {
+    "save": "preset_save",
+    "play": "preset",
+    "remove": "preset_remove",
+    "list": "",
+}
+"""``ctl preset VERB`` -> the command key it sends (``list`` reads the status document)."""
 
 
 def register(subparsers: Any) -> None:
@@ -76,6 +85,11 @@ def register(subparsers: Any) -> None:
     layer = actions.add_parser("layer", parents=[common], help="a bed under the main sound")
     layer.add_argument("layer", metavar="on|off|SOUND")
     layer.add_argument("--volume", type=finite_number, metavar="V", help="layer volume 0-100")
+    preset = actions.add_parser(
+        "preset", parents=[common], help="save what plays as NAME, play it, list or remove"
+    )
+    preset.add_argument("verb", choices=PRESET_VERBS, metavar="save|play|list|remove")
+    preset.add_argument("name", nargs="?", metavar="NAME", help="e.g. rainy-night")
     status = actions.add_parser("status", parents=[common], help="what is playing")
     status.add_argument("--json", action="store_true", help="the state document as JSON")
     send = actions.add_parser("send", parents=[common], help="send a raw JSON command")
@@ -104,6 +118,13 @@ def control(args: argparse.Namespace) -> int:
         print(f"sleepsound: {_one_line(str(reply['warning']))}", file=sys.stderr)
     if args.ctl_action == "program":
         print("\n".join(ctl_program.lines(reply)))
+    if args.ctl_action == "preset" and args.verb == "list":
+        document = document_of(reply)
+        names = document.get("presets") or []
+        for name in names:
+            print(f"{name} *" if name == document.get("preset") else name)
+        if not names:
+            print("no presets yet: `sleepsound ctl preset save NAME` saves what plays")
         return EXIT_OK
     if args.ctl_action == "status":
         document = document_of(reply)
@@ -148,6 +169,16 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
         if args.volume is not None:
             command["layer_volume"] = args.volume
         return command
+    if action == "preset":
+        if args.verb == "list":
+            if args.name is not None:
+                raise argparse.ArgumentTypeError("ctl preset list takes no NAME")
+            return {"action": "status"}
+        if args.name is None:
+            raise argparse.ArgumentTypeError(
+                f"ctl preset {args.verb} needs a NAME, e.g. rainy-night"
+            )
+        return {PRESET_VERBS[args.verb]: args.name}
     if action == "send":
         try:  # the daemon's own strict decoder: nothing it would refuse is sent
             raw = decode_value(args.command)

@@ -39,6 +39,9 @@ Pin = int | str
 DEFAULT_SINGLE: Final[Mapping[str, Any]] = {"action": "toggle"}
 DEFAULT_DOUBLE: Final[Mapping[str, Any]] = {"action": "next"}
 DEFAULT_LONG: Final[Mapping[str, Any]] = {"action": "timer_cycle"}
+DEFAULT_ENCODER_SINGLE: Final[Mapping[str, Any]] = {"action": "preset_toggle"}
+"""The knob's push: the next preset while stopped, else play/stop (a plain toggle on a
+box without presets); see :func:`sleepsound.favourites.effective_action`."""
 
 DEFAULT_BUTTON_PIN: Final = "GPIO23"
 DEFAULT_ENCODER_A_PIN: Final = "GPIO17"
@@ -99,14 +102,17 @@ class EncoderConfig:
     acceleration_max: int = encoder.DEFAULT_ACCELERATION_MAX
     """Steps per detent multiply up to this when turned fast; 1 = no acceleration."""
     button: ButtonConfig = field(
-        default_factory=lambda: ButtonConfig(name="encoder", pin=DEFAULT_ENCODER_BUTTON_PIN)
+        default_factory=lambda: ButtonConfig(
+            name="encoder", pin=DEFAULT_ENCODER_BUTTON_PIN, single=dict(DEFAULT_ENCODER_SINGLE)
+        )
     )
-    """The push switch (KY-040: SW)."""
+    """The push switch (KY-040: SW); its single press cycles presets while stopped."""
 
     def __post_init__(self) -> None:
         if isinstance(self.button, Mapping):
+            table = {"single": dict(DEFAULT_ENCODER_SINGLE), **self.button}
             object.__setattr__(
-                self, "button", _button(self.button, "encoder", DEFAULT_ENCODER_BUTTON_PIN)
+                self, "button", _button(table, "encoder", DEFAULT_ENCODER_BUTTON_PIN)
             )
 
 

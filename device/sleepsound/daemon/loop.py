@@ -8,6 +8,7 @@ thread, by pure player functions; their effects are carried out here too::
         SetScene       -> the audio supervisor (an immutable snapshot to the thread)
         PublishStatus  -> listeners' on_status(document), sd_notify STATUS
         SaveState      -> Debouncer, then statefile.save (atomic)
+        StorePresets   -> presets.json at once (favourites_store, atomic)
         Event          -> listeners' on_event(payload)
 
 The loop blocks on the queue until the next deadline (player timer, debounced save,
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sleepsound import player, program_player, statefile, wallclock
+from sleepsound import favourites, player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
 from sleepsound.commands import Command, parse_command, reply_error, reply_ok, transaction_of
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
@@ -88,6 +89,7 @@ class CommandLoop:
         save_delay_s: float,
         wall_clock: Callable[[], float],
         health_check_s: float = HEALTH_CHECK_S,
+        store_presets: Callable[[favourites.Presets], None] = lambda presets: None,
     ) -> None:
         # SimpleQueue: its put() is reentrant, so a signal handler may call it safely
         # even when the signal lands while the main thread is inside the queue.
@@ -105,6 +107,7 @@ class CommandLoop:
         self._audio = audio
         self._notifier = notifier
         self._saver = saver
+        self._store_presets = store_presets
         self._wall_clock = wall_clock
         self._health_check_s = health_check_s
         self._pending: statefile.SavedState | None = None
@@ -208,6 +211,17 @@ class CommandLoop:
         self._answer(message.reply, reply)
         self.listeners.command(message.command, reply)
 
+    def preset_settings(self, name: str) -> dict[str, Any]:
+        """A preset's settings as a program takes them (``CommandError`` if unknown)."""
+        preset = favourites.find(name, self.ctx.presets, self.state.presets)
+        return {
+            "sound": preset.sound,
+            "volume": preset.volume,
+            "layer": preset.layer if preset.layer is not None else "off",
+            "layer_volume": preset.layer_volume,
+            "timer_min": preset.sleep_timer,
+        }
+
     def _step_schedule(self, now: float) -> None:
         assert self.schedule is not None
         for step in self.schedule.step(now):
@@ -243,6 +257,8 @@ class CommandLoop:
                 self.debouncer.changed(now)
             elif isinstance(effect, player.Event):
                 events.append(effect.payload)
+            elif isinstance(effect, favourites.StorePresets):
+                self._store_presets(effect.presets)
         if publish or events:
             self.publish(now)
         for payload in events:

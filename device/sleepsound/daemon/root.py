@@ -57,7 +57,7 @@ from sleepsound.daemon.loop import (
 )
 from sleepsound.daemon.programs import DaemonSchedule
 from sleepsound.daemon.reload import lowered_ceiling, plan_reload
-from sleepsound.daemon.saving import StateFile, log_forgotten
+from sleepsound.daemon.saving import PresetFile, StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
 from sleepsound.errors import ConfigError, SleepsoundError
 from sleepsound.player import PlayerContext
@@ -99,6 +99,7 @@ class Daemon:
         self._on_controls_started = on_controls_started
         self.state_path = runpaths.state_file_path(config.state.file, self._environ)
         self._state_file = StateFile(self.state_path)
+        self._preset_file = PresetFile(self.state_path)
         self.socket_path = runpaths.daemon_socket_path(config.socket.path, self._environ)
         self._sounds: DaemonSounds | None = None
         self._control: ControlServer | None = None
@@ -112,6 +113,7 @@ class Daemon:
             save_delay_s=config.state.save_delay_s,
             wall_clock=wall_clock,
             health_check_s=health_check_s,
+            store_presets=self._preset_file.save,
         )
         self._loop.schedule = DaemonSchedule(
             config,
@@ -119,6 +121,7 @@ class Daemon:
             wall_clock=wall_clock,
             environ=self._environ,
         )
+        self._loop.schedule.resolve_preset = self._loop.preset_settings
         self._loop.on_reload = self._reload
         self._loop.on_sounds_changed = self._set_context
         self._loop.on_health = self._check_control
@@ -207,7 +210,7 @@ class Daemon:
         saved = self._state_file.load()
         self._sounds = self._open_sounds(config)
         loop.ctx = self._context()
-        loop.state = player.initial_state(loop.ctx, saved)
+        loop.state = player.initial_state(loop.ctx, saved, self._preset_file.load())
         log_forgotten(saved, loop.state)
         # Bind before any thread starts: binding sets the process umask for a moment.
         self._control = ControlServer(self.socket_path, self.submit)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
-from sleepsound import statefile
+from sleepsound import favourites, favourites_store, statefile
 from sleepsound.player import PlayerState
 
 log = logging.getLogger("sleepsound.daemon")
@@ -49,6 +49,33 @@ class StateFile:
             )
         else:
             log.debug("state saved to %s", self.path)
+
+
+class PresetFile:
+    """``presets.json`` beside the state file: the presets saved at runtime."""
+
+    def __init__(self, state_path: str) -> None:
+        self.path = favourites_store.path_beside(state_path)
+
+    def load(self) -> favourites.Presets:
+        """The stored presets (none when the file is missing or damaged: logged)."""
+        presets, warnings = favourites_store.load(self.path)
+        for warning in warnings:
+            log.warning("%s", warning)
+        return presets
+
+    def save(self, presets: favourites.Presets) -> None:
+        """Write ``presets``; a failure is logged with the fix, never raised."""
+        try:
+            favourites_store.save(self.path, presets)
+        except OSError as error:
+            log.error(
+                "cannot save the presets to %s: %s; set [state] file to a writable place",
+                self.path,
+                error.strerror or error,
+            )
+        else:
+            log.info("presets saved to %s", self.path)
 
 
 def log_forgotten(saved: statefile.SavedState, state: PlayerState) -> None:

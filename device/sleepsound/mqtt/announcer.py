@@ -6,7 +6,7 @@ message, answered after a random 1-5 s so a house full of devices does not answe
 once). While disconnected nothing is kept for them: the next connect says it whole.
 The state goes through the outbox's one-slot state, so the retained state always ends
 at the latest document; the sound select's options are re-published when the library
-changes.
+changes, the preset select's when the document's ``presets`` do.
 """
 
 from __future__ import annotations
@@ -67,13 +67,23 @@ class Announcer:
         self._status: Mapping[str, Any] | None = None
         self._sounds: tuple[str, ...] = tuple(sounds)
         self._published_sounds: tuple[str, ...] | None = None
+        self._presets: tuple[str, ...] = ()
+        self._published_presets: tuple[str, ...] | None = None
         self._rebirth: threading.Timer | None = None
 
     def on_status(self, doc: Mapping[str, Any]) -> None:
         """The state document changed (or was asked for): publish it, retained."""
+        presets = doc.get("presets")
         with self._lock:
             self._status = dict(doc)
+            if isinstance(presets, list):
+                self._presets = tuple(str(name) for name in presets)
+            republish = self._published_presets is not None and (
+                self._presets != self._published_presets
+            )
         if self._connection.connected:
+            if republish:
+                self._publish_discovery(only="preset")
             self._outbox.set_state(self.topics.state, encode(doc))
 
     def set_sounds(self, sounds: Sequence[str]) -> None:
@@ -136,9 +146,10 @@ class Announcer:
         if not self._settings.discovery:
             return
         with self._lock:
-            sounds = self._sounds
+            sounds, presets = self._sounds, self._presets
             self._published_sounds = sounds
-        for topic, config in discovery_messages(self.topics, self._device, sounds):
+            self._published_presets = presets
+        for topic, config in discovery_messages(self.topics, self._device, sounds, presets):
             if only is None or topic.endswith(f"/{only}/config"):
                 self._publish(topic, encode(config), retain=True)
 

@@ -11,6 +11,7 @@ component      object_id    what it is
 switch         playback     play/stop; ``name: null``: the device's main entity
 number         volume       0–100 %, slider
 select         sound        the library (re-published when it changes)
+select         preset       the presets (re-published when one is saved or removed)
 number         sleep_timer  minutes, ``device_class: duration``
 sensor         timer_ends   ``device_class: timestamp``
 sensor         state        ``device_class: enum``: stopped/playing/fading_out
@@ -46,6 +47,7 @@ ENTITIES: Final[tuple[tuple[str, str], ...]] = (
     ("switch", "playback"),
     ("number", "volume"),
     ("select", "sound"),
+    ("select", "preset"),
     ("number", "sleep_timer"),
     ("sensor", "timer_ends"),
     ("sensor", "state"),
@@ -72,10 +74,22 @@ def config_topic(topics: Topics, node_id: str, component: str, object_id: str) -
 
 
 def discovery_messages(
-    topics: Topics, device: DeviceInfo, sounds: Sequence[str]
+    topics: Topics, device: DeviceInfo, sounds: Sequence[str], presets: Sequence[str] = ()
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Every entity's (config topic, config payload); publish them retained at QoS 1."""
+    """Every entity's (config topic, config payload); publish them retained at QoS 1.
+
+    ``presets`` are the preset names (the state document's ``presets``); with none the
+    select is still there, empty (Home Assistant allows an empty ``options``), so it
+    does not come and go."""
     specific = _specific(topics, sounds)
+    specific["preset"] = {
+        "name": "Preset",
+        "command_topic": topics.set_key("preset"),
+        "state_topic": topics.state,
+        "value_template": "{{ value_json.preset }}",
+        "options": list(presets),
+        "icon": "mdi:star-outline",
+    }
     return [
         (
             config_topic(topics, device.node_id, component, object_id),
