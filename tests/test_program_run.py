@@ -386,3 +386,20 @@ def test_a_snooze_before_the_second_phase_moves_it_after_the_next_rise() -> None
     assert room.scene.volume == 50
     room.wait_until(up_again + 5 * 60 + 1)
     assert room.scene.volume == 70 and room.state.program.phase is Phase.SECOND_PHASE
+
+
+def test_a_setting_that_changes_nothing_audible_still_stops_the_rise() -> None:
+    room, due = woken_room()
+    room.wait_until(due - 10 * 60)
+    before = len(room.scenes)
+    room.send({"sleep_timer": 30})  # awake: the rise must stop in the engine too
+    assert len(room.scenes) == before + 1 and room.scene.rise is None
+    assert room.state.program is None and room.state.timer_deadline_s is not None
+
+
+def test_a_refused_command_during_the_rise_leaves_the_wake_running() -> None:
+    room, due = woken_room()
+    room.wait_until(due - 60)
+    outcome = room.send({"preset": "nope"})
+    assert outcome.reply["status"] == "error"  # refused: the wake goes on
+    assert room.state.program is not None and room.state.program.phase is Phase.RISING

@@ -118,6 +118,7 @@ def control(args: argparse.Namespace) -> int:
         print(f"sleepsound: {_one_line(str(reply['warning']))}", file=sys.stderr)
     if args.ctl_action == "program":
         print("\n".join(ctl_program.lines(reply)))
+        return EXIT_OK
     if args.ctl_action == "preset" and args.verb == "list":
         document = document_of(reply)
         names = document.get("presets") or []
