@@ -173,3 +173,26 @@ def test_a_program_naming_a_preset_without_presets_is_skipped_with_why(tmp_path:
     clocks.advance(24 * 3600)
     steps = run_until(keeper, clocks, clocks.wall + 3600)
     assert steps[0].start.sound == "ocean-surf" and steps[0].start.volume == 45
+
+
+def test_skip_next_wake_skips_whichever_wake_is_next_and_the_document_lists_programs(
+    tmp_path: Path,
+) -> None:
+    clocks = Clocks(MONDAY_0600)
+    keeper = make(tmp_path, clocks)
+    nap = {"name": "nap", "kind": "bedtime", "at": "06:30", "days": "daily", "sound": "rain"}
+    keeper.edit("program_add", nap)
+    status = keeper.status()
+    assert status["next_program"]["name"] == "nap"  # the bedtime comes first...
+    assert status["next_wake"] == "2026-11-23T07:00:00Z"  # ...the wake after it
+    keeper.edit("skip_next_wake", True)
+    status = keeper.status()
+    assert status["next_wake"] == "2026-11-24T07:00:00Z"
+    assert status["programs"] == [
+        {"name": "weekday", "kind": "wake", "at": "07:00", "enabled": True, "skip_next": True},
+        {"name": "nap", "kind": "bedtime", "at": "06:30", "enabled": True, "skip_next": False},
+    ]
+    keeper.edit("program_disable", "weekday")
+    assert keeper.status()["next_wake"] is None
+    with pytest.raises(ProgramError, match="no wake program"):
+        keeper.edit("skip_next_wake", True)

@@ -697,6 +697,8 @@ def test_status_document_is_exactly_the_contract() -> None:
         "presets": [],
         "program": None,
         "next_program": None,
+        "next_wake": None,
+        "programs": [],
         "clock_synced": None,
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None

@@ -18,6 +18,7 @@ optional ``action``::
     {"program_add": {"name": "weekday", "kind": "wake", "at": "07:00", ...}}
     {"program_remove": "weekday"}  {"program_enable": "weekday"}  {"program_disable": ...}
     {"program_skip": "weekday"}  {"program_unskip": "weekday"}  {"program_list": true}
+    {"skip_next_wake": true}            # whichever wake program is next
 
 A preset key stands alone (with ``transaction``; ``preset`` also takes ``fade``).
 A ``program_*`` key goes alone too (with ``transaction`` at most): the daemon's schedule
@@ -106,6 +107,7 @@ PROGRAM_KEYS: Final[tuple[str, ...]] = (
     "program_skip",
     "program_unskip",
     "program_list",
+    "skip_next_wake",
 )
 """Keys of the schedule's edits (each alone in its command): the programs' vocabulary."""
 
@@ -202,7 +204,12 @@ def parse_command(raw: object) -> Command:
         )
     for key in raw:
         if not isinstance(key, str) or (key not in KEYS and key not in PROGRAM_KEYS):
-            raise CommandError(_unknown("key", key, KEYS + PROGRAM_KEYS), str(key))
+            hint = did_you_mean(str(key), KEYS + PROGRAM_KEYS)
+            raise CommandError(
+                f"unknown key {shorten(str(key))!r}{hint}; known: {', '.join(KEYS)}, "
+                "and the program_* keys (program_add, program_skip, ...)",
+                str(key),
+            )
     transaction = _transaction(raw.get("transaction"))
     edits = [key for key in PROGRAM_KEYS if key in raw]
     if edits:
@@ -267,6 +274,12 @@ def parse_plain(key: str, text: str | bytes) -> Command:
         return parse_command({"action": action})
     if key in ("transaction", "fade"):
         raise CommandError(f"{key} cannot be sent on its own", key)
+    if key == "program_add":
+        raise CommandError("program_add takes a JSON object: send it on <base>/set", key)
+    if key in ("program_list", "skip_next_wake"):
+        return parse_command({key: True})  # a button: any payload presses it
+    if key in PROGRAM_KEYS:
+        return parse_command({key: value})  # a program's name
     if key not in KEYS:
         raise CommandError(_unknown("key", key, (*KEYS[:-2], "state")), key)
     if key in ("action", "sound", "layer", *PRESET_KEYS):
@@ -294,9 +307,9 @@ def _program_edit(raw: Mapping[str, Any], edits: list[str]) -> tuple[str, Any]:
                 key,
             )
         return key, dict(value)
-    if key == "program_list":
+    if key in ("program_list", "skip_next_wake"):
         if value is not True:
-            raise CommandError("program_list takes true", key)
+            raise CommandError(f"{key} takes true", key)
         return key, True
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_CHARS:
         raise CommandError(f"{key} takes a program's name (a string), not {type_name(value)}", key)

@@ -645,6 +645,8 @@ def status_document(
         "program": state.program.describe(now_s, wall_now_s) if state.program else None,
         # The daemon's schedule fills these (sleepsound.daemon.programs).
         "next_program": None,
+        "next_wake": None,
+        "programs": [],
         "clock_synced": None,
     }
 

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from sleepsound import clock_sync, local_time, program_store, schedule
 from sleepsound.config import Config
+from sleepsound.errors import ProgramError
 from sleepsound.program_run import Kind, ProgramStart
 from sleepsound.schedule import Fire, Missed, Program, SchedulerState
 
@@ -194,7 +195,28 @@ class DaemonSchedule:
         if upcoming is not None:
             program, due = upcoming
             next_program = {"name": program.name, "kind": program.kind, "at": schedule.iso_utc(due)}
-        return {"next_program": next_program, "clock_synced": self._synced}
+        wake = self._next_wake(self.programs)
+        return {
+            "next_program": next_program,
+            "next_wake": schedule.iso_utc(wake[1]) if wake else None,
+            "programs": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "at": p.at.strftime("%H:%M"),
+                    "enabled": p.enabled,
+                    "skip_next": p.name in self.state.skip_next,
+                }
+                for p in self.programs
+            ],
+            "clock_synced": self._synced,
+        }
+
+    def _next_wake(self, programs: tuple[Program, ...]) -> tuple[Program, dt.datetime] | None:
+        """The wake program due next (its skipped occurrence passed over) and when."""
+        now_utc = dt.datetime.fromtimestamp(self._wall(), dt.UTC)
+        wakes = [p for p in programs if p.kind == "wake"]
+        return schedule.next_program(self.state, wakes, now_utc, self._tz)
 
     # -- edits ------------------------------------------------------------------------------
 
@@ -218,6 +240,11 @@ class DaemonSchedule:
             skip = schedule.skip_next(skip, programs, value)
         elif key == "program_unskip":
             skip = schedule.unskip(skip, programs, value)
+        elif key == "skip_next_wake":
+            upcoming = self._next_wake(programs)
+            if upcoming is None:
+                raise ProgramError([("skip_next_wake", "no wake program is enabled")])
+            skip = skip | {upcoming[0].name}
         extra: dict[str, Any] = {}
         if (stored, skip) != (self._stored, self.state.skip_next):
             self._stored = stored
