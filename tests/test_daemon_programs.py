@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from sleepsound import program_store
+from sleepsound import favourites, program_store
 from sleepsound.config import parse_config
-from sleepsound.daemon.programs import STEP_S, DaemonSchedule, SkipProgram, StartProgram
-from sleepsound.errors import ProgramError
+from sleepsound.daemon.programs import (
+    STEP_S,
+    DaemonSchedule,
+    SkipProgram,
+    StartProgram,
+    preset_settings,
+)
+from sleepsound.errors import CommandError, ProgramError
 from sleepsound.program_run import Kind
 
 MONDAY_0600 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC).timestamp()
@@ -196,3 +202,17 @@ def test_skip_next_wake_skips_whichever_wake_is_next_and_the_document_lists_prog
     assert keeper.status()["next_wake"] is None
     with pytest.raises(ProgramError, match="no wake program"):
         keeper.edit("skip_next_wake", True)
+
+
+def test_a_preset_becomes_the_program_s_settings() -> None:
+    morning = favourites.Preset(sound="ocean-surf", volume=40, layer=None, sleep_timer=0)
+    runtime = (("morning", morning),)
+    assert preset_settings("morning", {}, runtime) == {
+        "sound": "ocean-surf",
+        "volume": 40,
+        "layer": "off",  # a preset without a layer plays without one
+        "layer_volume": None,
+        "timer_min": 0,
+    }
+    with pytest.raises(CommandError, match="morning"):
+        preset_settings("mornin", {}, runtime)

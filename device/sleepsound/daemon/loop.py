@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from sleepsound import favourites, player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
-from sleepsound.commands import Command, parse_command, reply_error, reply_ok, transaction_of
+from sleepsound.commands import Command, parse_command, reply_error, transaction_of
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
 from sleepsound.daemon.listeners import Listener, Listeners, call
 from sleepsound.daemon.programs import DaemonSchedule, StartProgram
@@ -199,28 +199,13 @@ class CommandLoop:
         try:
             if self.schedule is None:
                 raise CommandError("this daemon runs no programs", key)
-            extra = self.schedule.edit(key, value)
+            reply = self.schedule.edit(key, value, command.transaction)
         except CommandError as error:
             reply = reply_error(error, transaction=command.transaction)
         else:
-            warning = extra.pop("warning", None)
-            reply = {**reply_ok(warnings=[warning] if warning else []), **extra}
-            if command.transaction is not None:
-                reply["transaction"] = command.transaction
             self.publish(now)  # next_program may have changed
         self._answer(message.reply, reply)
         self.listeners.command(message.command, reply)
-
-    def preset_settings(self, name: str) -> dict[str, Any]:
-        """A preset's settings as a program takes them (``CommandError`` if unknown)."""
-        preset = favourites.find(name, self.ctx.presets, self.state.presets)
-        return {
-            "sound": preset.sound,
-            "volume": preset.volume,
-            "layer": preset.layer if preset.layer is not None else "off",
-            "layer_volume": preset.layer_volume,
-            "timer_min": preset.sleep_timer,
-        }
 
     def _step_schedule(self, now: float) -> None:
         assert self.schedule is not None

@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sleepsound import clock_sync, local_time, program_store, schedule
+from sleepsound import clock_sync, favourites, local_time, program_store, schedule
+from sleepsound.commands import Transaction, reply_ok
 from sleepsound.config import Config
 from sleepsound.errors import ProgramError
 from sleepsound.program_run import Kind, ProgramStart
@@ -220,8 +221,8 @@ class DaemonSchedule:
 
     # -- edits ------------------------------------------------------------------------------
 
-    def edit(self, key: str, value: Any) -> dict[str, Any]:
-        """Apply one ``program_*`` edit; the reply's extra keys (the programs in force).
+    def edit(self, key: str, value: Any, transaction: Transaction | None = None) -> dict[str, Any]:
+        """Apply one ``program_*`` edit; the reply, with the programs in force.
 
         Raises :class:`~sleepsound.errors.ProgramError` (a ``CommandError``) naming what
         was wrong; nothing changes then.
@@ -245,16 +246,15 @@ class DaemonSchedule:
             if upcoming is None:
                 raise ProgramError([("skip_next_wake", "no wake program is enabled")])
             skip = skip | {upcoming[0].name}
-        extra: dict[str, Any] = {}
+        warnings = []
         if (stored, skip) != (self._stored, self.state.skip_next):
             self._stored = stored
             self.state = replace(self.state, skip_next=skip)
             self.due_s = 0.0
             problem = self._save()
             if problem:
-                extra["warning"] = problem
-        extra["programs"] = self.listing()
-        return extra
+                warnings.append(problem)
+        return {**reply_ok(warnings=warnings, transaction=transaction), "programs": self.listing()}
 
     def listing(self) -> list[dict[str, Any]]:
         """Every program in force as its table, with ``skip_next`` and ``stored``."""
@@ -278,4 +278,18 @@ class DaemonSchedule:
         return None
 
 
-__all__ = ["STEP_S", "DaemonSchedule", "SkipProgram", "StartProgram"]
+def preset_settings(
+    name: str, config: Mapping[str, favourites.Preset], runtime: favourites.Presets
+) -> dict[str, Any]:
+    """Preset ``name``'s settings as a program takes them (``CommandError`` if unknown)."""
+    preset = favourites.find(name, config, runtime)
+    return {
+        "sound": preset.sound,
+        "volume": preset.volume,
+        "layer": preset.layer if preset.layer is not None else "off",
+        "layer_volume": preset.layer_volume,
+        "timer_min": preset.sleep_timer,
+    }
+
+
+__all__ = ["STEP_S", "DaemonSchedule", "SkipProgram", "StartProgram", "preset_settings"]

@@ -55,7 +55,7 @@ from sleepsound.daemon.loop import (
     SoundsChanged,
     Submitted,
 )
-from sleepsound.daemon.programs import DaemonSchedule
+from sleepsound.daemon.programs import DaemonSchedule, preset_settings
 from sleepsound.daemon.reload import lowered_ceiling, plan_reload
 from sleepsound.daemon.saving import PresetFile, StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
@@ -121,7 +121,9 @@ class Daemon:
             wall_clock=wall_clock,
             environ=self._environ,
         )
-        self._loop.schedule.resolve_preset = self._loop.preset_settings
+        self._loop.schedule.resolve_preset = lambda name: preset_settings(
+            name, self._loop.ctx.presets, self._loop.state.presets
+        )
         self._loop.on_reload = self._reload
         self._loop.on_sounds_changed = self._set_context
         self._loop.on_health = self._check_control
