@@ -216,3 +216,12 @@ def test_a_preset_becomes_the_program_s_settings() -> None:
     }
     with pytest.raises(CommandError, match="morning"):
         preset_settings("mornin", {}, runtime)
+
+
+def test_a_reload_brings_the_config_s_new_programs(tmp_path: Path) -> None:
+    clocks = Clocks(MONDAY_0600)
+    keeper = make(tmp_path, clocks)
+    later = CONFIG.replace('at = "07:00"', 'at = "07:30"')
+    keeper.reconfigure(parse_config(tomllib.loads(later)))
+    assert keeper.status()["next_wake"] == "2026-11-23T07:30:00Z"
+    assert keeper.due_s == 0.0  # stepped at once
