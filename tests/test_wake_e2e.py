@@ -75,7 +75,8 @@ def test_a_wake_rises_to_its_volume_at_the_due_time_snoozes_and_rises_again(
         "kind": "wake",
         "at": due.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    assert status["clock_synced"] is None  # a container cannot tell: trusted
+    # require_clock_sync = false: it fires whatever the system says (None in a container).
+    assert status["clock_synced"] in (True, False, None)
     due_wall = due.timestamp()
 
     sleep_until(due_wall - RISE_S / 2)
