@@ -18,6 +18,7 @@ import pytest
 from support.alsa import AlsaCapture, use_test_alsa_config
 from support.audio import make_corrupt_files
 from support.broker import MosquittoBroker, MqttProbe, TlsFiles, make_tls_files
+from support.clocked_alsa import PulseClock, missing_tools
 from support.encoders import Mp3Case, make_mp3_matrix
 
 _ALSA_DIR = Path(tempfile.mkdtemp(prefix="sleepsound-alsa-"))
@@ -39,6 +40,39 @@ def make_alsa_capture(tmp_path: Path) -> Callable[[str], AlsaCapture]:
         return AlsaCapture(tmp_path / f"alsa-capture-{name}.raw")
 
     return make
+
+
+@pytest.fixture
+def pulse_clock(tmp_path: Path) -> Iterator[PulseClock]:
+    """A private PulseAudio server with a clocked null sink, stopped after the test."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(
+            f"needs the Debian packages {', '.join(missing)} "
+            "(./scripts/setup installs them, except on a Raspberry Pi)"
+        )
+    clock = PulseClock(tmp_path / "pulse").start()
+    try:
+        yield clock
+    finally:
+        clock.stop()
+
+
+@pytest.fixture
+def pulse_env(pulse_clock: PulseClock, monkeypatch: pytest.MonkeyPatch) -> PulseClock:
+    """Point this process's ALSA ``pulse`` plugin at the private server.
+
+    alsa-lib evaluates the pulseaudio package's hook (``/etc/alsa/conf.d/99-pulse.conf``)
+    when it loads its configuration: with a server reachable through ``PULSE_SERVER`` at
+    that moment, ``default`` would become PulseAudio for the rest of the test session.
+    Loading the configuration first (listing the PCMs does) keeps ``default`` as it was.
+    """
+    import alsaaudio  # only the tests that need a pulse clock load pyalsaaudio
+
+    alsaaudio.pcms()
+    for key, value in pulse_clock.client_env.items():
+        monkeypatch.setenv(key, value)
+    return pulse_clock
 
 
 @pytest.fixture

@@ -14,12 +14,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import alsaaudio
 import numpy as np
-import pytest
 
 import support.clocked_alsa
 from sleepsound.dsp.dither import to_int32
@@ -32,44 +29,12 @@ from support.clocked_alsa import (
     WRITING,
     PulseClock,
     audible,
-    missing_tools,
     ramp,
     trailing_silence,
 )
 
 STALL_SILENCE_FRAMES = RATE // 2
 """The stall lasts until the sink has played this much silence (0.5 s, ~6 buffers)."""
-
-
-@pytest.fixture
-def pulse_clock(tmp_path: Path) -> Iterator[PulseClock]:
-    """A private PulseAudio server with a clocked null sink, stopped after the test."""
-    missing = missing_tools()
-    if missing:
-        pytest.skip(
-            f"needs the Debian packages {', '.join(missing)} "
-            "(./scripts/setup installs them, except on a Raspberry Pi)"
-        )
-    clock = PulseClock(tmp_path / "pulse").start()
-    try:
-        yield clock
-    finally:
-        clock.stop()
-
-
-@pytest.fixture
-def pulse_env(pulse_clock: PulseClock, monkeypatch: pytest.MonkeyPatch) -> PulseClock:
-    """Point this process's ALSA ``pulse`` plugin at the private server.
-
-    alsa-lib evaluates the pulseaudio package's hook (``/etc/alsa/conf.d/99-pulse.conf``)
-    when it loads its configuration: with a server reachable through ``PULSE_SERVER`` at
-    that moment, ``default`` would become PulseAudio for the rest of the test session.
-    Loading the configuration first (listing the PCMs does) keeps ``default`` as it was.
-    """
-    alsaaudio.pcms()
-    for key, value in pulse_clock.client_env.items():
-        monkeypatch.setenv(key, value)
-    return pulse_clock
 
 
 def test_a_stall_longer_than_the_buffer_is_counted_and_playback_carries_on_intact(

@@ -423,18 +423,28 @@ def publishes(outcome: player.Outcome) -> bool:
 
 
 def test_a_missing_card_plays_to_the_clock_and_says_why_until_the_card_is_back() -> None:
-    clock = player.OutputInfo(name="clock", audible=False, problem=NO_CARD)
+    clock = player.OutputInfo(
+        name="default", kind="alsa", audible=False, problem=NO_CARD, stand_in=True
+    )
     missing = player.output_opened(playing(), clock, T0, CTX)
     doc = player.status_document(missing.state, T0, 0, CTX)
-    assert doc["output"] == {"name": "clock", "audible": False}
+    assert doc["output"]["audible"] is False and doc["output"]["connected"] is False
     assert doc["last_error"] == NO_CARD and publishes(missing)
     assert missing.state.state is State.PLAYING  # the sound goes on, to the clock
     # Writing to the clock is not being heard: the health check changes nothing.
     assert player.output_back(missing.state, T0 + 10, CTX).state == missing.state
-    card = player.OutputInfo(name="hw:CARD=Device", audible=True)
+    card = player.OutputInfo(
+        name="default", kind="alsa", device="hw:CARD=Device", audible=True, connected=True
+    )
     back = player.output_opened(missing.state, card, T0 + 20, CTX)
     doc = player.status_document(back.state, T0 + 20, 0, CTX)
-    assert doc["output"] == {"name": "hw:CARD=Device", "audible": True}
+    assert doc["output"] == {
+        "name": "default",
+        "kind": "alsa",
+        "device": "hw:CARD=Device",
+        "audible": True,
+        "connected": True,
+    }
     assert doc["last_error"] is None and publishes(back)
 
 
@@ -692,7 +702,14 @@ def test_status_document_is_exactly_the_contract() -> None:
         "timer_ends_at": "2026-01-02T22:44:00Z",
         "layer": None,
         "last_error": None,
-        "output": {"name": "none", "audible": False},
+        "output": {
+            "name": "none",
+            "kind": "none",
+            "device": None,
+            "audible": False,
+            "connected": False,
+        },
+        "outputs": ["default"],
         "preset": None,
         "presets": [],
         "program": None,

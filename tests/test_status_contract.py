@@ -102,9 +102,7 @@ def _socket_document(daemon: DaemonProcess) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_every_published_document_keeps_the_contract(
-    mosquitto, mqtt_probe, make_daemon
-) -> None:
+def test_every_published_document_keeps_the_contract(mosquitto, mqtt_probe, make_daemon) -> None:
     broker = mosquitto()
     daemon = make_daemon(mqtt_section(broker, "contract"), "contract").start()
     ha = HomeAssistant(mqtt_probe(broker), "sleepsound/contract")

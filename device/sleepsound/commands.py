@@ -11,6 +11,7 @@ optional ``action``::
     {"action": "next"}  {"action": "previous"}  {"action": "timer_cycle"}
     {"volume": 40}  {"volume_step": -5}  {"sleep_timer": 0}  {"sound": "rain"}
     {"layer": "on" | "off" | "<sound id>"}  {"layer_volume": 25}
+    {"output": "headphones"}  {"action": "next_output"}   # named outputs ([outputs.NAME])
     {"action": "status"}                # a query: the state, no change, not a "touch"
     {"action": "snooze"}  {"action": "dismiss"}   # while a wake program runs
     {"preset": "rainy-night"}  {"preset_save": "rainy-night"}  {"preset_remove": "old"}
@@ -59,6 +60,7 @@ Action = Literal[
     "next_preset",
     "preset_toggle",
     "status",
+    "next_output",
     "snooze",
     "dismiss",
 ]
@@ -74,6 +76,7 @@ ACTIONS: Final[tuple[Action, ...]] = (
     "next_preset",
     "preset_toggle",
     "status",
+    "next_output",
     "snooze",
     "dismiss",
 )
@@ -90,8 +93,10 @@ SETTERS: Final[tuple[str, ...]] = (
     "sleep_timer",
     "layer",
     "layer_volume",
+    "output",
 )
-"""Keys that change a setting; they apply before the action, in this order."""
+"""Keys that change a setting; they apply before the action, in this order (``output``
+first of all, in fact: the daemon switches, then applies the rest to the new output)."""
 
 PRESET_KEYS: Final[tuple[str, ...]] = ("preset", "preset_save", "preset_remove")
 """Keys naming a preset: play it, save what plays as it, remove it. Each stands alone."""
@@ -130,6 +135,7 @@ LAYER_OFF: Final = "off"
 PLAIN_STATE: Final[Mapping[str, Action]] = {"ON": "play", "OFF": "stop", "TOGGLE": "toggle"}
 """``set/state`` payloads (what a Home Assistant switch sends) and the action each means."""
 
+_OUTPUT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -150,6 +156,8 @@ class Command:
     layer: str | None = None
     """``"on"``, ``"off"`` or a sound id to layer under the main sound."""
     layer_volume: float | None = None
+    output: str | None = None
+    """A named output (``[outputs.NAME]``) to move the sound to."""
     fade: float | None = None
     """Seconds: fade-in for ``play``, fade-out for ``stop`` (and ``toggle`` either way)."""
     transaction: Transaction | None = None
@@ -224,6 +232,7 @@ def parse_command(raw: object) -> Command:
         ),
         "layer": _name(raw, "layer"),
         "layer_volume": _number(raw, "layer_volume", VOLUME_RANGE, "a number from 0 to 100"),
+        "output": _output_name(raw),
         "fade": _number(raw, "fade", FADE_RANGE_S, "a number of seconds from 0 to 3600"),
     }
     presets = {key: _preset_name(raw, key) for key in PRESET_KEYS}
@@ -282,7 +291,7 @@ def parse_plain(key: str, text: str | bytes) -> Command:
         return parse_command({key: value})  # a program's name
     if key not in KEYS:
         raise CommandError(_unknown("key", key, (*KEYS[:-2], "state")), key)
-    if key in ("action", "sound", "layer", *PRESET_KEYS):
+    if key in ("action", "sound", "layer", "output", *PRESET_KEYS):
         return parse_command({key: value.lower() if key == "action" else value})
     if not _PLAIN_NUMBER.fullmatch(value):
         raise CommandError(f"{key} must be a number, not {shorten(value)!r}", key)
@@ -430,6 +439,20 @@ def _name(raw: Mapping[str, object], key: str) -> str | None:
     if key not in raw:
         return None
     return check_sound_name(raw[key], key)
+
+
+def _output_name(raw: Mapping[str, object]) -> str | None:
+    if "output" not in raw:
+        return None
+    value = raw["output"]
+    if not isinstance(value, str) or not _OUTPUT_NAME.fullmatch(value):
+        shown = shorten(value) if isinstance(value, str) else type_name(value)
+        raise CommandError(
+            f"output must be an output name such as 'headphones' (lower-case letters, "
+            f"digits, - and _), not {shown!r}",
+            "output",
+        )
+    return value
 
 
 def _preset_name(raw: Mapping[str, object], key: str) -> str | None:

@@ -93,6 +93,11 @@ class AudioConfig:
     periods: int = 4
     format: str = "auto"
     """Sample format written to the device: ``"auto"``, ``"S16_LE"`` or ``"S32_LE"``."""
+    output_default: str | None = None
+    """The named output (``[outputs.NAME]``) played to at first start; unset: the first
+    table, or ``default`` (the output these ``[audio]`` keys describe) without tables."""
+    range_db: float = 50.0
+    """Volume 1 is this many dB below volume 100 (every output that sets none)."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,8 @@ def integer_schema(low: int, high: int) -> dict[str, Any]:
 
 
 _PATH: Final = {"type": "string", "minLength": 1}
+OUTPUT_NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+"""What a named output's name looks like (``[outputs.pillow]``)."""
 _MEANS: Final = "x-means"
 """Our schema annotation: what a ``pattern`` asks for, in words, for its message."""
 _SOUND_ID: Final = {
@@ -253,6 +260,12 @@ AUDIO_SCHEMA: Final[dict[str, Any]] = {
     "period_frames": integer_schema(64, 65536),
     "periods": integer_schema(2, 32),
     "format": {"enum": ["auto", "S16_LE", "S32_LE"]},
+    "output_default": {
+        "type": "string",
+        "pattern": OUTPUT_NAME_PATTERN,
+        _MEANS: "an output name such as 'pillow' (lower-case letters, digits, - and _)",
+    },
+    "range_db": number_schema(50, 90),
 }
 
 SLEEP_SCHEMA: Final[dict[str, Any]] = {
@@ -445,6 +458,15 @@ class SectionSpec:
     """Problems that span keys, given the raw table once its keys passed the schema."""
     advise: Callable[[Mapping[str, Any]], list[str]] | None = None
     """Warnings about a valid table (what will be adjusted, and how): never refusals."""
+    named: Callable[[Mapping[str, Any]], Any] | None = None
+    """Set for a section of named tables (``[outputs.pillow]``): ``properties`` are the
+    keys of each table, ``build`` makes one table, and this makes the section from
+    ``{name: built table}`` (also given ``{}`` when the section is absent)."""
+    check_document: Callable[[Mapping[str, Any]], list[str]] | None = None
+    """Problems that span sections (a name in ``[audio]`` that ``[outputs]`` must
+    define), given the whole document once every section passed its schema."""
+    advise_document: Callable[[Mapping[str, Any]], list[str]] | None = None
+    """Warnings that span sections, given the whole (valid) document."""
 
 
 SECTIONS: dict[str, SectionSpec | str] = {
@@ -457,6 +479,7 @@ SECTIONS: dict[str, SectionSpec | str] = {
     "schedule": SectionSpec(SCHEDULE_SCHEMA, ScheduleConfig, _check_schedule),
     "controls": "sleepsound.controls.schema:CONTROLS_SECTION",
     "led": "sleepsound.controls.schema:LED_SECTION",
+    "outputs": "sleepsound.output_config:OUTPUTS_SECTION",
 }
 """Every known section. Values are specs or ``"module:ATTRIBUTE"`` names of one."""
 
@@ -511,7 +534,13 @@ class Config:
             return getattr(self, name)
         if name in self.extra:
             return self.extra[name]
-        return _spec(name).build()
+        return _build(_spec(name), {})
+
+    def named_outputs(self) -> Any:
+        """Every named output and the default one (an ``output_table.OutputTable``):
+        the ``[outputs.NAME]`` tables, or one output called ``default`` from ``[audio]``."""
+        # By name, as SECTIONS registers it: that module imports this one.
+        return importlib.import_module("sleepsound.output_config").output_table(self)
 
 
 _CORE: Final = frozenset(f.name for f in dataclasses.fields(Config)) - {
@@ -615,6 +644,17 @@ def _read_capped(path: str) -> bytes:
     return b"".join(chunks)
 
 
+def salvage_document(path: str | None) -> Mapping[str, Any] | None:
+    """The decoded TOML of a config file refused for other reasons (unchecked), or ``None``
+    when it cannot be read or is not TOML: where lower ceilings are salvaged from."""
+    if path is None:
+        return None
+    try:
+        return tomllib.loads(_read_capped(path).decode("utf-8"))
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+
+
 def salvage_ceiling(path: str | None) -> float | None:
     """A valid ``[audio] max_volume`` from a config file refused for other reasons.
 
@@ -622,11 +662,8 @@ def salvage_ceiling(path: str | None) -> float | None:
     be fixed: a reload that refuses the file still applies it (see the daemon). ``None``
     when the file cannot be read, is not TOML, or has no valid ``max_volume``.
     """
-    if path is None:
-        return None
-    try:
-        data = tomllib.loads(_read_capped(path).decode("utf-8"))
-    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    data = salvage_document(path)
+    if data is None:
         return None
     audio = data.get("audio")
     value = audio.get("max_volume") if isinstance(audio, Mapping) else None
@@ -667,6 +704,12 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
         if spec.advise is not None
         for warning in spec.advise(_table(data.get(name)))
     ]
+    advice += [
+        warning
+        for spec in specs.values()
+        if spec.advise_document is not None
+        for warning in spec.advise_document(data)
+    ]
     presets = {
         name: favourites.from_table(name, table, f"presets.{name}")
         for name, table in sorted(_table(data.get("presets")).items())
@@ -679,14 +722,7 @@ def parse_config(data: Mapping[str, Any], path: str | None = None) -> Config:
 
 def schema() -> dict[str, Any]:
     """The JSON schema of the whole file (for documentation and editors)."""
-    sections = {
-        name: {
-            "type": "object",
-            "properties": dict(spec.properties),
-            "additionalProperties": False,
-        }
-        for name, spec in ((n, _spec(n)) for n in SECTIONS)
-    }
+    sections = {name: _section_schema(spec) for name, spec in ((n, _spec(n)) for n in SECTIONS)}
     sections["presets"] = PRESETS_SCHEMA
     for old, renamed in RENAMED_SECTIONS.items():
         # Each old key takes what its new key takes, so its problems name the old key.
@@ -753,7 +789,26 @@ def _problems(data: Mapping[str, Any], specs: Mapping[str, SectionSpec]) -> list
         problems.extend(spec.check(clean))
     if not problems:
         problems.extend(_check_presets(data))
+        for spec in specs.values():
+            if spec.check_document is not None:
+                problems.extend(spec.check_document(data))
     return problems
+
+
+def _section_schema(spec: SectionSpec) -> dict[str, Any]:
+    """The JSON schema of one section: a table of keys, or a table of named tables."""
+    keys = {"type": "object", "properties": dict(spec.properties), "additionalProperties": False}
+    if spec.named is None:
+        return keys
+    return {
+        "type": "object",
+        "properties": {},
+        "propertyNames": {
+            "pattern": OUTPUT_NAME_PATTERN,
+            _MEANS: "a name of lower-case letters, digits, - and _ (at most 32)",
+        },
+        "additionalProperties": keys,
+    }
 
 
 def _describe(
@@ -917,6 +972,12 @@ def _read_renamed(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]
 
 
 def _build(spec: SectionSpec, table: Mapping[str, Any]) -> Any:
+    if spec.named is not None:
+        return spec.named({name: _build_keys(spec, _table(t)) for name, t in table.items()})
+    return _build_keys(spec, table)
+
+
+def _build_keys(spec: SectionSpec, table: Mapping[str, Any]) -> Any:
     values: dict[str, Any] = {}
     for key, value in table.items():
         kind = spec.properties.get(key, {}).get("type")

@@ -13,6 +13,14 @@ Signal flow for one block::
                              × sleep fade (dB-linear to silence)
                              → peak limiter (≤ -1 dBFS) → output
 
+A keep-alive tone (``Scene.keep_alive``: a Bluetooth headband switches itself off on
+digital silence) is added after the volume and the sleep fade, at its own fixed,
+sub-audible level, before the limiter.
+
+When the output goes away and comes back (a headband out of range), the driver calls
+:meth:`Engine.resume` with the time that passed: the sleep fade and every fade catch up
+with it, and the whole mix comes back in from silence to the level it would have now.
+
 A wake rise (:class:`~sleepsound.scene.Rise`) is the new voice's own envelope,
 dB-linear from silence over the rise: the master jumps to the wake volume at the
 start (what still plays keeps its level, folded into its own gain, and fades out),
@@ -43,6 +51,7 @@ from sleepsound.dsp.gain import (
 from sleepsound.dsp.limiter import PeakLimiter
 from sleepsound.errors import SoundError
 from sleepsound.scene import Layer, Rise, Scene, SleepFade
+from sleepsound.sources import keep_alive
 from sleepsound.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,9 @@ SourceFactory = Callable[[str, int, int], Source]
 
 WAKE_RAMP_S = 3.0
 """A cancelled sleep fade comes back up over this long: awake, but never startled."""
+
+RETURN_FADE_S = 4.0
+"""An output that comes back (a headband back in range) fades in from silence over this."""
 
 MAX_ERRORS_KEPT = 16
 
@@ -82,14 +94,20 @@ class Engine:
         self._main: list[_Voice] = []
         self._layers: list[_Voice] = []
         first = scene or self._scene
-        self._volume = SlewedGain(rate, volume_to_gain(first.volume, first.max_volume))
+        self._volume = SlewedGain(
+            rate, volume_to_gain(first.volume, first.max_volume, first.range_db)
+        )
         # The ceiling glides like the volume: a lowered max_volume scales a layered mix
         # down at the volume's pace instead of in one step.
-        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume))
+        self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume, range_db=first.range_db))
         self._sleep = Envelope(rate, 1.0)
         self._sleep_token: int | None = None
         self._rise_token: int | None = None
         self._limiter = PeakLimiter(rate, channels)
+        self._return = Envelope(rate, 1.0)
+        """Multiplies everything: 1, except while fading back in after the output was away."""
+        self._keep_alive: keep_alive.KeepAliveTone | None = None
+        self._keep_alive_level = Envelope(rate, 0.0)
         self.errors: collections.deque[SoundError] = collections.deque(maxlen=MAX_ERRORS_KEPT)
         if scene is not None:
             self.apply(scene)
@@ -107,6 +125,11 @@ class Engine:
     @property
     def is_silent(self) -> bool:
         """True when nothing is playing or fading (only silence comes out)."""
+        return self._nothing_playing and self._keep_alive is None
+
+    @property
+    def _nothing_playing(self) -> bool:
+        """No sound or layer voice (the keep-alive tone does not follow the volume)."""
         return not self._main and not self._layers
 
     def apply(self, scene: Scene) -> None:
@@ -115,12 +138,14 @@ class Engine:
         self._scene = scene
         if scene.rise is not None and scene.rise.token != self._rise_token:
             self._start_rise(scene, scene.rise)
+            if scene.keep_alive != old.keep_alive:
+                self._follow_keep_alive(scene.keep_alive)
             return
         if scene.rise is None and self._rise_token is not None:
             self._stop_rise()
-        volume = volume_to_gain(scene.volume, scene.max_volume)
-        ceiling = volume_to_gain(scene.max_volume)
-        if self.is_silent:
+        volume = volume_to_gain(scene.volume, scene.max_volume, scene.range_db)
+        ceiling = volume_to_gain(scene.max_volume, range_db=scene.range_db)
+        if self._nothing_playing:
             self._volume.jump_to(volume)  # nothing audible: no need to slew
             self._ceiling.jump_to(ceiling)
         else:
@@ -143,6 +168,62 @@ class Engine:
                 if not voice.leaving:
                     voice.level.set_target(volume_to_gain(new_layer.volume))
         self._follow_sleep_fade(scene.sleep_fade)
+        if scene.keep_alive != old.keep_alive:
+            self._follow_keep_alive(scene.keep_alive)
+
+    def resume(self, away_s: float, fade_s: float = RETURN_FADE_S) -> None:
+        """The output was away for ``away_s`` and is back: catch up, then fade in.
+
+        Nothing was heard meanwhile, so every fade (the sleep fade, a crossfade, the
+        volume's glide) moves on by ``away_s`` at once, and what the limiter held back is
+        dropped (it would come out at the old level before the fade-in). Then the whole
+        mix rises from silence to where it would be now over ``fade_s``: never a jump,
+        and never louder than before the output went away. Sources continue where they
+        stopped.
+        """
+        frames = max(0, round(away_s * self.rate))
+        self._sleep.skip(frames)
+        self._keep_alive_level.skip(frames)
+        for voices in (self._main, self._layers):
+            for voice in list(voices):
+                voice.envelope.skip(frames)
+                voice.level.settle()
+                if voice.leaving and not voice.envelope.is_moving:
+                    self._drop(voices, voice)
+        self._volume.settle()
+        self._ceiling.settle()
+        self._limiter = PeakLimiter(self.rate, self.channels)
+        self._return.set(0.0)
+        self._return.move_to(1.0, ramp_frames(fade_s, self.rate), "db")
+
+    def _follow_keep_alive(self, on: bool) -> None:
+        """Fade the keep-alive tone in (opening it) or out (it is closed once silent)."""
+        if on and self._keep_alive is None:
+            self._keep_alive = keep_alive.KeepAliveTone(self.rate, self.channels)
+        frames = ramp_frames(keep_alive.FADE_S, self.rate)
+        self._keep_alive_level.move_to(1.0 if on else 0.0, frames, "db")
+
+    def _add_keep_alive(
+        self, out: np.ndarray | None, frames: int, back: float | np.ndarray
+    ) -> np.ndarray | None:
+        """Add the keep-alive tone × its own fade × ``back`` (the return fade) into ``out``."""
+        tone = self._keep_alive
+        if tone is None:
+            return out
+        level = self._keep_alive_level
+        gain = (level.render(frames) if level.is_moving else level.value) * back
+        block = tone.read(frames)
+        if isinstance(gain, np.ndarray):
+            block *= gain.astype(np.float32, copy=False)[:, None]
+        else:
+            block *= np.float32(gain)
+        if not level.is_moving and level.value == 0.0:
+            tone.close()
+            self._keep_alive = None
+        if out is None:
+            return block
+        out += block
+        return out
 
     def _switch(self, voices: list[_Voice], spec: str | None, level: float, frames: int) -> None:
         """Fade the current voice(s) out and, if ``spec`` is set, a new one in."""
@@ -171,7 +252,7 @@ class Engine:
         already audible moves until its fade-out starts.
         """
         self._rise_token = rise.token
-        volume = volume_to_gain(scene.volume, scene.max_volume)
+        volume = volume_to_gain(scene.volume, scene.max_volume, scene.range_db)
         heard = self._volume.gain * self._sleep.value
         keep = heard / volume if volume > 0.0 else 0.0
         fade_frames = ramp_frames(scene.transition_s, self.rate)
@@ -181,7 +262,7 @@ class Engine:
                 voice.leaving = True
                 voice.envelope.move_to(0.0, fade_frames, "db")
         self._volume.jump_to(volume)
-        self._ceiling.jump_to(volume_to_gain(scene.max_volume))
+        self._ceiling.jump_to(volume_to_gain(scene.max_volume, range_db=scene.range_db))
         self._sleep.set(1.0)
         self._sleep_token = None
         rise_frames = ramp_frames(rise.duration_s, self.rate)
@@ -231,12 +312,16 @@ class Engine:
         if fade is not None and fade.token != self._sleep_token:
             self._sleep_token = fade.token
             self._sleep.move_to(0.0, ramp_frames(fade.duration_s, self.rate), "db")
+            if fade.elapsed_s > 0:  # opened mid-fade: start where the fade has got to
+                self._sleep.skip(max(0, round(fade.elapsed_s * self.rate)))
         elif fade is None and self._sleep_token is not None:
             self._sleep_token = None
             self._sleep.move_to(1.0, ramp_frames(WAKE_RAMP_S, self.rate), "db")
 
-    def _master(self, frames: int, layer_gains: list[float | np.ndarray]) -> float | np.ndarray:
-        """Volume × ceiling scale × sleep fade for the next ``frames``.
+    def _master(
+        self, frames: int, layer_gains: list[float | np.ndarray], back: float | np.ndarray
+    ) -> float | np.ndarray:
+        """Volume × ceiling scale × sleep fade × ``back`` (the return fade) for ``frames``.
 
         A number when everything is settled (most blocks), else a per-sample curve.
         ``layer_gains`` are the layer voices' own gains this block (relative to main):
@@ -255,7 +340,7 @@ class Engine:
                 else:
                     unrelated = unrelated + np.square(gain)
             volume = volume * ceiling_scale(volume, ceiling, np.sqrt(unrelated), same)
-        return volume * sleep
+        return volume * sleep * back
 
     @staticmethod
     def _voice_gain(voice: _Voice, frames: int) -> float | np.ndarray:
@@ -313,9 +398,11 @@ class Engine:
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` frames as a float32 ``(frames, channels)`` array."""
         layer_gains = [self._voice_gain(voice, frames) for voice in self._layers]
-        master = self._master(frames, layer_gains)
+        back = self._return.render(frames) if self._return.is_moving else self._return.value
+        master = self._master(frames, layer_gains, back)
         out = self._mix(self._main, frames, master, None)
         out = self._mix(self._layers, frames, master, out, layer_gains)
+        out = self._add_keep_alive(out, frames, back)
         if out is None:
             out = np.zeros((frames, self.channels), dtype=np.float32)
         return self._limiter.process(out)

@@ -4,8 +4,17 @@ The command loop owns all state and hands this thread immutable
 :class:`~sleepsound.scene.Scene` snapshots through :meth:`PlaybackThread.set_scene`
 (a single reference assignment, so no lock is needed). The thread never decides
 anything: it applies the scene between blocks and reports errors back through a
-callback. When the device vanishes it closes it, says so once, and retries; the
-engine is rebuilt on the new output and fades the current scene back in.
+callback.
+
+When the device vanishes (a sound card unplugged, a Bluetooth headband out of range:
+the write fails with ENODEV or EIO) the thread holds: it closes the device, says so
+once, and tries to open it again every :data:`RETRY_S`. The scene stays what the
+command loop last said, and the loop's timers keep running on their own clock, so a
+sleep timer still ends when it was going to. When the device is back, the same engine
+carries on: :meth:`~sleepsound.engine.Engine.resume` moves every fade on by the time
+that passed and brings the sound in from silence to the level it had (never a jump,
+never the device's own 100 %). Only a device that comes back in another format (rate,
+channels) gets a fresh engine, which fades the scene in from silence too.
 """
 
 from __future__ import annotations
@@ -14,8 +23,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
-from sleepsound.engine import Engine, SourceFactory
+from sleepsound.engine import RETURN_FADE_S, Engine, SourceFactory
 from sleepsound.errors import OutputError, SleepsoundError
 from sleepsound.outputs.base import Output, render_frames
 from sleepsound.scene import Scene
@@ -24,6 +34,10 @@ log = logging.getLogger(__name__)
 
 RETRY_S = 2.0
 """How long to wait before opening a missing output again."""
+
+RETRY_LOG_EVERY_S = 600.0
+"""The same failure to open is logged once, then again only this often: a headband
+switched off for the night is retried all night, and must not fill the journal."""
 
 
 class PlaybackThread:
@@ -50,9 +64,15 @@ class PlaybackThread:
         self._thread = threading.Thread(target=self._run, name="sleepsound-audio", daemon=True)
         self._output: Output | None = None
         self._engine: Engine | None = None
+        self._lost_at: float | None = None
+        """Monotonic time the output went away (None while it plays or before the first)."""
+        self._open_failure: tuple[str, float] | None = None
+        """The last failure to open and when it was last logged (None once open)."""
         self.heartbeat = clock()
         """Monotonic time of the last block handed to the output."""
         self.blocks_written = 0
+        """Blocks the current output took since it was opened: 0 while it is away, so a
+        health check that asks "is the thread writing?" hears no while a headband is gone."""
 
     @property
     def scene(self) -> Scene:
@@ -64,6 +84,11 @@ class PlaybackThread:
         """What the output is, or None while there is none."""
         output = self._output
         return output.description if output is not None else None
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the output is open and takes blocks (False while it is away)."""
+        return self._output is not None and self.blocks_written > 0
 
     @property
     def underruns(self) -> int:
@@ -112,18 +137,47 @@ class PlaybackThread:
         try:
             self._output = self._open_output()
         except OutputError as error:
-            log.warning("%s; retrying in %.0f s", error, self._retry_s)
+            self._log_open_failure(str(error))
             self._report(error)
             self.heartbeat = self._clock()
             self._quit.wait(self._retry_s)
             return False
-        if self._engine is not None:
-            self._engine.close()
-        self._engine = Engine(
-            self._output.rate, self._output.channels, self._open_source, self._scene
+        output, engine, lost_at = self._output, self._engine, self._lost_at
+        self._lost_at = None
+        self._open_failure = None
+        same_format = engine is not None and (engine.rate, engine.channels) == (
+            output.rate,
+            output.channels,
         )
-        log.info("playing to %s", self._output.description)
+        if engine is not None and same_format and lost_at is not None:
+            away_s = max(0.0, self._clock() - lost_at)
+            engine.resume(away_s, RETURN_FADE_S)
+            log.info(
+                "%s is back after %.0f s; fading the sound in over %.0f s",
+                output.description,
+                away_s,
+                RETURN_FADE_S,
+            )
+            return True
+        scene = self._scene
+        if engine is not None:
+            engine.close()
+            # Back in another format: a fresh engine, still fading in from silence.
+            scene = replace(scene, transition_s=max(scene.transition_s, RETURN_FADE_S))
+        self._engine = Engine(output.rate, output.channels, self._open_source, scene)
+        log.info("playing to %s", output.description)
         return True
+
+    def _log_open_failure(self, message: str) -> None:
+        """A new failure as a warning; the same one again at debug level, with a reminder
+        every :data:`RETRY_LOG_EVERY_S`."""
+        now = self._clock()
+        last = self._open_failure
+        if last is None or last[0] != message or now - last[1] >= RETRY_LOG_EVERY_S:
+            log.warning("%s; retrying every %g s", message, self._retry_s)
+            self._open_failure = (message, now)
+        else:
+            log.debug("%s; retrying in %g s", message, self._retry_s)
 
     def _disconnect(self) -> None:
         output, self._output = self._output, None
@@ -143,6 +197,10 @@ class PlaybackThread:
                 assert self._output is not None and self._engine is not None
                 engine = self._engine
                 scene = self._scene
+                if self._finish.is_set() and scene.keep_alive:
+                    scene = replace(scene, keep_alive=False)  # the tone fades out too
+                    if scene == engine.scene:
+                        scene = engine.scene
                 if scene is not engine.scene:
                     engine.apply(scene)
                 block = engine.render(render_frames(self._output))
@@ -151,8 +209,12 @@ class PlaybackThread:
                 try:
                     self._output.write(block)
                 except OutputError as error:
-                    log.warning("%s; reopening", error)
+                    log.warning(
+                        "%s; holding, and opening it again every %g s", error, self._retry_s
+                    )
                     self._report(error)
+                    self._lost_at = self._clock()
+                    self.blocks_written = 0
                     self._disconnect()
                     continue
                 self.blocks_written += 1

@@ -85,6 +85,7 @@ from sleepsound.errors import CommandError
 from sleepsound.library import rotation
 from sleepsound.library.beds import MonoBinaural, plan_bed, playback_warning
 from sleepsound.library.catalog import SoundEntry
+from sleepsound.output_table import DEFAULT_OUTPUT, OutputTable
 from sleepsound.program_run import ProgramRun
 from sleepsound.saved_state import SavedState
 from sleepsound.scene import Layer, Rise, Scene, SleepFade
@@ -185,9 +186,17 @@ class OutputInfo:
     """
 
     name: str = "none"
-    """The ALSA device name (``default``, ``plughw:CARD=Headphones``) or ``clock``."""
+    """The named output (``default``, ``pillow``), or ``none`` before one opened."""
     audible: bool = False
     """False on the clock output (silence at real-time pace): nobody hears it."""
+    kind: str = "none"
+    """``alsa``, ``bluetooth`` or ``clock`` (the named output's kind)."""
+    device: str | None = None
+    """The ALSA PCM name it plays to (``None`` for the clock)."""
+    connected: bool = False
+    """Whether the device is there (false while a card or a headband is away)."""
+    stand_in: bool = False
+    """The clock plays instead of a missing card: never heard, whatever it writes."""
     problem: str | None = None
     """Why the output is not heard (no card, a failure being retried), said once per
     outage; not in the document (``last_error`` carries it there)."""
@@ -223,6 +232,10 @@ class PlayerState:
     history: tuple[str, ...] = ()
     """Sounds selected, newest last (``next`` avoids recent repeats; ``previous`` goes
     back through it). Not saved across restarts."""
+    output_name: str = DEFAULT_OUTPUT
+    """The chosen named output (``volume`` is its volume)."""
+    output_volumes: tuple[tuple[str, float], ...] = ()
+    """The volumes the other named outputs had when last chosen (saved across restarts)."""
     preset: str | None = None
     """The last preset played (or saved); cleared when another sound is chosen."""
     presets: favourites.Presets = ()
@@ -281,6 +294,16 @@ class PlayerContext:
     """Why a built-in sound with parameters (``rain:spells=true``, given as its source
     spec) cannot play, or ``None`` (the shell's opener knows the parameters). Unset:
     any parameters are accepted and the engine reports bad ones."""
+    outputs: OutputTable | None = None
+    """Every named output; ``max_volume``, ``start_volume``, ``out_channels`` and
+    ``range_db`` above are those of ``output_name`` (see :mod:`sleepsound.output_switch`)."""
+    output_name: str = DEFAULT_OUTPUT
+    """The named output this context is for."""
+    range_db: float = 50.0
+    """The output's taper: volume 1 is this many dB below volume 100."""
+    keep_alive: bool = False
+    """The output wants the sub-audible keep-alive tone (a Bluetooth headband that hears
+    digital silence switches itself off): every scene carries it."""
 
     @classmethod
     def from_config(
@@ -293,13 +316,19 @@ class PlayerContext:
         entries: Mapping[str, SoundEntry] | None = None,
         skipped: Mapping[str, str] | None = None,
         check_spec: Callable[[str], str | None] | None = None,
+        output: str | None = None,
     ) -> PlayerContext:
         """Build from a :class:`sleepsound.config.Config` and the library's ids.
 
         ``rotation`` is the configured scope already resolved to ids (the library
-        knows categories and triggers; the player does not).
+        knows categories and triggers; the player does not). ``output`` names the
+        output the context is for (the config's default output when ``None`` or
+        unknown); its ceiling, start volume and channels are the context's.
         """
         audio, sleep = config.audio, config.sleep
+        table: OutputTable = config.named_outputs()
+        chosen = table.get(output) if output is not None else None
+        setting = chosen or table.first
         return cls(
             catalogue=tuple(catalogue),
             specs=dict(specs or {}),
@@ -308,10 +337,14 @@ class PlayerContext:
             entries=dict(entries or {}),
             skipped=dict(skipped or {}),
             check_spec=check_spec,
-            out_channels=audio.channels,
+            out_channels=setting.channels,
             mono_binaural=config.sounds.mono_binaural,
-            max_volume=audio.max_volume,
-            start_volume=min(audio.volume, audio.max_volume),
+            max_volume=setting.max_volume,
+            start_volume=setting.start_volume,
+            outputs=table,
+            output_name=setting.name,
+            range_db=setting.range_db,
+            keep_alive=setting.keep_alive == "tone",
             fade_in_s=audio.fade_in_s,
             fade_out_s=audio.fade_out_s,
             crossfade_s=audio.crossfade_s,
@@ -371,7 +404,15 @@ def initial_state(
     """The state at start-up: stopped, with the saved settings where they are still valid
     and the runtime presets read from ``presets.json``."""
     saved = saved or SavedState()
-    volume = saved.volume if saved.volume is not None else ctx.start_volume
+    # The saved volume is the saved output's; another output's comes from its memory.
+    remembered = dict(saved.output_volumes)
+    if saved.output in (None, ctx.output_name):
+        volume = saved.volume if saved.volume is not None else ctx.start_volume
+    else:
+        volume = remembered.get(ctx.output_name, ctx.start_volume)
+        if saved.volume is not None:
+            remembered[saved.output] = saved.volume
+    remembered.pop(ctx.output_name, None)
     preset = ctx.timer_min if ctx.timer_min is not None else (saved.sleep_timer or 0.0)
     layer = LayerSetting(
         sound=saved.layer_sound,
@@ -383,6 +424,8 @@ def initial_state(
         volume=min(volume, ctx.max_volume),
         timer_preset_min=preset,
         layer=_fit_layer(layer, ctx),
+        output_name=ctx.output_name,
+        output_volumes=tuple(sorted(remembered.items())),
         presets=presets,
     )
 
@@ -531,7 +574,7 @@ def output_failed(state: PlayerState, message: str, now_s: float, ctx: PlayerCon
     """
     if state.output.problem == message:
         return Outcome(state)
-    output = replace(state.output, audible=False, problem=message)
+    output = replace(state.output, audible=False, connected=False, problem=message)
     new = replace(state, last_error=message, output=output)
     events = [{"event_type": "playback_error", "error": message}]
     return _outcome(state, new, ctx, 0.0, events, None)
@@ -543,9 +586,9 @@ def output_back(state: PlayerState, now_s: float, ctx: PlayerContext) -> Outcome
     The clock output is never heard, whether chosen or standing in for a missing card.
     """
     info = state.output
-    if info.name == "clock" or (info.audible and info.problem is None):
+    if info.kind == "clock" or info.stand_in or (info.audible and info.problem is None):
         return Outcome(state)
-    new = replace(state, output=replace(info, audible=True, problem=None))
+    new = replace(state, output=replace(info, audible=True, connected=True, problem=None))
     return _outcome(state, new, ctx, 0.0, [], None)
 
 
@@ -587,6 +630,8 @@ def saved_view(state: PlayerState) -> SavedState:
         layer_sound=state.layer.sound,
         layer_volume=state.layer.volume,
         layer_on=state.layer.on,
+        output=state.output_name,
+        output_volumes=state.output_volumes,
     )
 
 
@@ -608,6 +653,8 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
         transition_s=transition_s,
         layer=layer,
         sleep_fade=SleepFade(fade.token, fade.duration_s) if fade else None,
+        range_db=ctx.range_db,
+        keep_alive=ctx.keep_alive,
         rise=Rise(run.rise_token, run.rise_s) if run and run.rise_token else None,
     )
 
@@ -639,7 +686,14 @@ def status_document(
         "timer_ends_at": ends_at,
         "layer": layer,
         "last_error": state.last_error,
-        "output": {"name": state.output.name, "audible": state.output.audible},
+        "output": {
+            "name": state.output.name,
+            "kind": state.output.kind,
+            "device": state.output.device,
+            "audible": state.output.audible,
+            "connected": state.output.connected,
+        },
+        "outputs": list(ctx.outputs.names) if ctx.outputs else [state.output_name],
         "preset": state.preset,
         "presets": favourites.names(ctx.presets, state.presets),
         "program": state.program.describe(now_s, wall_now_s) if state.program else None,

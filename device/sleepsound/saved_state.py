@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -17,6 +18,8 @@ from sleepsound.commands import MIN_SLEEP_TIMER_MIN, check_sound_name
 from sleepsound.errors import CommandError
 
 FORMAT_VERSION: Final = 1
+OUTPUT_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+"""What a named output's name looks like (the config's rule)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class SavedState:
     layer_sound: str | None = None
     layer_volume: float | None = None
     layer_on: bool = False
+    output: str | None = None
+    """The chosen named output (``volume`` is its volume); ``None``: the default."""
+    output_volumes: tuple[tuple[str, float], ...] = ()
+    """The other named outputs' volumes, (name, volume) pairs."""
 
 
 def dumps(state: SavedState) -> str:
@@ -46,6 +53,8 @@ def dumps(state: SavedState) -> str:
             "volume": state.layer_volume,
             "on": state.layer_on,
         },
+        "output": state.output,
+        "output_volumes": dict(state.output_volumes),
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
@@ -87,7 +96,11 @@ def loads(text: str | bytes) -> tuple[SavedState, str | None]:
             problems.append("layer.on is not true or false")
     elif layer is not None:
         problems.append("layer is not an object")
-    state = SavedState(volume, sound, sleep_timer, layer_sound, layer_volume, layer_on)
+    output = _output_name(document.get("output"), "output", problems)
+    output_volumes = _output_volumes(document.get("output_volumes"), problems)
+    state = SavedState(
+        volume, sound, sleep_timer, layer_sound, layer_volume, layer_on, output, output_volumes
+    )
     if problems:
         return state, "saved state has problems (defaults used): " + "; ".join(problems)
     return state, None
@@ -127,3 +140,30 @@ def _name(document: dict[str, Any], key: str, problems: list[str], prefix: str =
     except CommandError:
         problems.append(f"{prefix}{key} {value!r} is not a sound id")
         return None
+
+
+_MAX_OUTPUTS: Final = 32
+
+
+def _output_name(value: object, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and OUTPUT_NAME.fullmatch(value):
+        return value
+    problems.append(f"{key} {value!r} is not an output name")
+    return None
+
+
+def _output_volumes(value: object, problems: list[str]) -> tuple[tuple[str, float], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or len(value) > _MAX_OUTPUTS:
+        problems.append("output_volumes is not an object of output names and volumes")
+        return ()
+    kept = []
+    for name in value:
+        checked = _output_name(name, "output_volumes name", problems)
+        number = _number(value, name, 0.0, 100.0, problems, "output_volumes.")
+        if checked is not None and number is not None:
+            kept.append((checked, number))
+    return tuple(sorted(kept))

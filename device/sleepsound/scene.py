@@ -29,6 +29,9 @@ class SleepFade:
 
     token: int
     duration_s: float
+    elapsed_s: float = 0.0
+    """How far the fade had got when this engine first sees its token: an engine opened
+    mid-fade (a switch of output) starts there, never back at the top."""
 
 
 @dataclass(frozen=True)
@@ -65,4 +68,10 @@ class Scene:
     layer: Layer | None = None
     sleep_fade: SleepFade | None = None
     restart_token: int = 0
+    range_db: float = 50.0
+    """The output's volume taper: volume 1 is this many dB below volume 100."""
+    keep_alive: bool = False
+    """Mix the sub-audible keep-alive tone (:mod:`sleepsound.sources.keep_alive`): a
+    Bluetooth headband that hears digital silence switches itself off. Its level does not
+    follow ``volume`` or the sleep fade; it fades in and out on its own, without a click."""
     rise: Rise | None = None

@@ -57,7 +57,15 @@ def output_silence(document: Mapping[str, Any]) -> str | None:
     if not isinstance(output, Mapping) or output.get("audible", True):
         return None
     name = output.get("name") or "no output"
-    where = "the clock output (no sound card)" if name == "clock" else f"{name} (not writing)"
+    kind = output.get("kind")
+    stand_in = kind in ("alsa", "bluetooth") and "device" in output and output["device"] is None
+    if kind == "clock" or name == "clock" or stand_in:
+        # Chosen, or standing in for a missing card (no device): nobody hears the clock.
+        where = "the clock output (no sound card)"
+    elif output.get("connected") is False:
+        where = f"{name} (not connected)"
+    else:
+        where = f"{name} (not writing)"
     return f"SILENT: playing to {where}, nobody hears it"
 
 

@@ -43,6 +43,14 @@ CHANNELS = 2
 SAMPLE_FORMAT = "S32_LE"
 SINK = "sleepsound_clock"
 
+_SINK_ARGUMENTS = (
+    f"sink_name={SINK}",
+    f"rate={RATE}",
+    f"channels={CHANNELS}",
+    "format=s32le",
+    "norewinds=1",
+)
+
 _PULSE_PLUGIN_GLOBS = (
     "/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so",
     "/usr/lib/alsa-lib/libasound_module_pcm_pulse.so",
@@ -221,8 +229,7 @@ class PulseClock:
         script = self.directory / "sleepsound-test.pa"
         script.write_text(
             f"load-module module-native-protocol-unix socket={self.socket_path} auth-anonymous=1\n"
-            f"load-module module-null-sink sink_name={SINK} rate={RATE} channels={CHANNELS}"
-            " format=s32le norewinds=1\n"
+            f"load-module module-null-sink {' '.join(_SINK_ARGUMENTS)}\n"
             f"set-default-sink {SINK}\n"
         )
         env = {
@@ -275,6 +282,38 @@ class PulseClock:
             except OSError:
                 return False
         return True
+
+    def pactl(self, *args: str) -> str:
+        """Run ``pactl ARGS`` against this server; return its output (raises on failure)."""
+        done = subprocess.run(
+            ["pactl", f"--server={self.server}", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.client_env},
+            timeout=30,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pactl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def unplug(self) -> None:
+        """Unload the sink, as a Bluetooth headband goes out of range.
+
+        With no other sink to move it to, a stream playing to it fails (``snd_pcm_writei``
+        reports EIO) and opening :attr:`alsa_device` fails until :meth:`plug_back`.
+        Recordings of the sink's monitor end with it.
+        """
+        for line in self.pactl("list", "short", "modules").splitlines():
+            index, name, *_ = line.split("\t")
+            if name == "module-null-sink":
+                self.pactl("unload-module", index)
+                return
+        raise RuntimeError("the clock sink is not loaded")
+
+    def plug_back(self) -> None:
+        """Load the sink again, under the same name (the headband is back)."""
+        self.pactl("load-module", "module-null-sink", *_SINK_ARGUMENTS)
 
     def record(self, path: Path) -> MonitorRecording:
         """Start recording what the sink plays into ``path`` (stopped with the server)."""

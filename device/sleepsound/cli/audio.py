@@ -129,7 +129,10 @@ def _request(args: argparse.Namespace) -> Request:
         "format": getattr(args, "format", None),
     }
     audio = replace(config.audio, **{k: v for k, v in overrides.items() if v is not None})
-    config = replace(config, audio=audio)
+    # render and play write to [audio]'s device (or a file) with its channels and ceiling:
+    # the named outputs ([outputs.NAME]) are the daemon's, so the context leaves them out.
+    extra = {name: value for name, value in config.extra.items() if name != "outputs"}
+    config = replace(config, audio=audio, extra=extra)
     play: dict[str, Any] = {"action": "play", "sleep_timer": 0}  # --seconds is the length
     for key, value in (
         ("volume", args.volume),

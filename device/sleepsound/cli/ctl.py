@@ -5,6 +5,7 @@
     sleepsound ctl volume 40 | +5 | -5
     sleepsound ctl timer 45 | off
     sleepsound ctl layer on | off | SOUND [--volume V]
+    sleepsound ctl output NAME | next | list
     sleepsound ctl preset save | play | remove NAME
     sleepsound ctl preset list
     sleepsound ctl status [--json]
@@ -85,6 +86,10 @@ def register(subparsers: Any) -> None:
     layer = actions.add_parser("layer", parents=[common], help="a bed under the main sound")
     layer.add_argument("layer", metavar="on|off|SOUND")
     layer.add_argument("--volume", type=finite_number, metavar="V", help="layer volume 0-100")
+    output = actions.add_parser(
+        "output", parents=[common], help="switch to a named output, the next one, or list them"
+    )
+    output.add_argument("output", metavar="NAME|next|list")
     preset = actions.add_parser(
         "preset", parents=[common], help="save what plays as NAME, play it, list or remove"
     )
@@ -118,6 +123,9 @@ def control(args: argparse.Namespace) -> int:
         print(f"sleepsound: {_one_line(str(reply['warning']))}", file=sys.stderr)
     if args.ctl_action == "program":
         print("\n".join(ctl_program.lines(reply)))
+        return EXIT_OK
+    if args.ctl_action == "output" and args.output == "list":
+        print(_output_list(document_of(reply)))
         return EXIT_OK
     if args.ctl_action == "preset" and args.verb == "list":
         document = document_of(reply)
@@ -170,6 +178,12 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
         if args.volume is not None:
             command["layer_volume"] = args.volume
         return command
+    if action == "output":
+        if args.output == "list":
+            return {"action": "status"}
+        if args.output == "next":
+            return {"action": "next_output"}
+        return {"output": args.output}
     if action == "preset":
         if args.verb == "list":
             if args.name is not None:
@@ -189,6 +203,13 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
             raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"action": "play"}\'')
         return raw
     raise AssertionError(f"unhandled ctl action {action}")
+
+
+def _output_list(document: dict[str, Any]) -> str:
+    """The named outputs, one a line, the one playing marked ``*`` (as presets are)."""
+    current = document.get("output", {}).get("name")
+    names = document.get("outputs") or [current]
+    return "\n".join(f"{name} *" if name == current else name for name in names)
 
 
 def _volume(text: str) -> dict[str, Any]:

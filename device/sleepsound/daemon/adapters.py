@@ -46,7 +46,8 @@ class AdapterFactory:
 
 
 ADAPTER_FACTORIES: list[AdapterFactory] = [
-    AdapterFactory("MQTT", "sleepsound.mqtt.adapter:start_adapter", ("mqtt",)),
+    # [outputs]: the Output select's options are the output names.
+    AdapterFactory("MQTT", "sleepsound.mqtt.adapter:start_adapter", ("mqtt", "outputs")),
     AdapterFactory(
         "controls",
         "sleepsound.controls.adapter:start_adapter",

@@ -20,6 +20,12 @@ What happens when the sound card vanishes, start to end:
   sees the thread writing again and reports :class:`OutputBack`: the player says
   the sound is heard again (:func:`~sleepsound.player.output_back`).
 
+Switching between named outputs (:meth:`AudioSupervisor.switch`): the new output is
+opened first, while the old one still plays, so a device that cannot open is an
+error that changes nothing; then the old output fades to silence (the loop hands the
+thread a silent scene), is closed with its thread, and a new thread starts on the new
+output with the scene fading in. No gap is longer than the two fades.
+
 The supervisor decides nothing about the player's state: it reports facts, and pure
 player functions decide what they mean.
 """
@@ -27,6 +33,7 @@ player functions decide what they mean.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,7 +41,10 @@ from sleepsound import outputs
 from sleepsound.config import AudioConfig
 from sleepsound.engine import SourceFactory
 from sleepsound.errors import DeviceMissingError, OutputError, SleepsoundError, SoundError
+from sleepsound.output_table import OutputSetting
 from sleepsound.outputs.base import Output
+from sleepsound.outputs.bluealsa_name import BlueAlsaNameError, parse_bluealsa_pcm
+from sleepsound.outputs.bluetooth_link import BluetoothLink
 from sleepsound.playback import PlaybackThread
 from sleepsound.player import OutputInfo
 from sleepsound.scene import Scene
@@ -77,20 +87,27 @@ class AudioSupervisor:
         # Asked at every open: a reload that reopens the library reaches the thread.
         self._open_source = open_source
         self._audio: AudioConfig | None = None
+        self._named: OutputSetting | None = None
         self._first: Output | OutputError | None = None
         self._thread: PlaybackThread | None = None
         self._stalled = False
         self.missing: str | None = None
         """Why the clock stands in for the sound card (``None`` when it does not)."""
 
-    def open(self, audio: AudioConfig) -> OutputInfo:
-        """Open the configured output (the thread starts with :meth:`start`); a missing
+    def open(self, audio: AudioConfig, named: OutputSetting) -> OutputInfo:
+        """Open the named output (the thread starts with :meth:`start`); a missing
         sound card falls back to the clock. Returns what the state document says."""
-        self._audio = audio
+        self._audio, self._named = audio, named
         self.missing = None
         try:
-            self._first = outputs.open_output(audio)
+            self._first = outputs.open_output(audio, named)
         except DeviceMissingError as error:
+            if named.kind == "bluetooth":
+                # A headband that is off or away: hold and retry (the thread does), never
+                # the clock in its place; it plays when it connects.
+                log.warning("%s; waiting for it to connect", error)
+                self._first = error
+                return _info(named, audible=False)
             self.missing = (
                 f"no sound card: {error}. Playing to the clock output (silence) instead; "
                 "connect the card, then reload (systemctl reload sleepsound)"
@@ -98,20 +115,54 @@ class AudioSupervisor:
             # Expected on a laptop or a Pi not wired yet, and the daemon carries on:
             # a warning (the state document's output says it is silent), not an error.
             log.warning("%s", self.missing)
-            self._first = outputs.open_output(audio, clock_instead=True)
-            return OutputInfo(name="clock", audible=False, problem=self.missing)
+            self._first = outputs.open_output(audio, named, clock_instead=True)
+            return _info(named, audible=False, problem=self.missing, stand_in=True)
         except OutputError as error:
             # There but unusable right now (busy, odd format): the thread keeps retrying.
             log.error("%s", error)
             self._first = error
-            return OutputInfo(name=audio.device, audible=False)
-        if audio.output == "clock":
-            return OutputInfo(name="clock", audible=False)
-        return OutputInfo(name=audio.device, audible=True)
+            return _info(named, audible=False)
+        return _info(named, audible=named.kind != "clock")
+
+    def switch(
+        self, named: OutputSetting, scene: Scene, fade_s: float, silence: Callable[[], None]
+    ) -> OutputInfo:
+        """Move the sound to ``named``: open it, fade the old one out, start on the new one.
+
+        ``silence`` hands the running thread a silent scene (fading over ``fade_s``);
+        ``scene`` is what the new output starts with. Raises :class:`OutputError`
+        (``DeviceMissingError`` when it is not there) before anything changes when
+        the new output cannot open: the sound stays where it was.
+        """
+        audio = self._audio
+        assert audio is not None
+        opened = outputs.open_output(audio, named)
+        silence()
+        if self._thread is not None:
+            self._thread.finish(fade_s + 1.0)  # returns once the engine is silent
+        self._named, self._first, self.missing = named, opened, None
+        self.start(scene)
+        log.info("switched to output %s (%s)", named.name, opened.description)
+        return _info(named, audible=named.kind != "clock")
+
+    def disconnect_later(self, named: OutputSetting, delay_s: float) -> None:
+        """Disconnect ``named`` (a BlueALSA headband) after ``delay_s``, off the loop's
+        thread (``bluetoothctl`` may take seconds); failures are logged, never raised."""
+        try:
+            address = parse_bluealsa_pcm(named.device).disconnect_address
+        except BlueAlsaNameError as error:
+            log.error("off_after_timer: %s", error)
+            return
+        if address is None:
+            log.warning("off_after_timer: %s names no headband to disconnect", named.device)
+            return
+        timer = threading.Timer(delay_s, BluetoothLink().disconnect, args=(address,))
+        timer.daemon = True
+        timer.start()
 
     def start(self, scene: Scene) -> None:
         """Start the audio thread on the output :meth:`open` opened, playing ``scene``."""
-        audio, pending = self._audio, [self._first]
+        audio, named, pending = self._audio, self._named, [self._first]
         assert audio is not None
         clock_instead = self.missing is not None
 
@@ -122,7 +173,7 @@ class AudioSupervisor:
                     raise first
                 assert first is not None
                 return first
-            return outputs.open_output(audio, clock_instead=clock_instead)
+            return outputs.open_output(audio, named, clock_instead=clock_instead)
 
         self._thread = PlaybackThread(
             open_output,
@@ -177,3 +228,18 @@ class AudioSupervisor:
             self._report(SoundFailed(str(error)))
         else:
             self._report(OutputFailed(str(error)))
+
+
+def _info(
+    named: OutputSetting, *, audible: bool, problem: str | None = None, stand_in: bool = False
+) -> OutputInfo:
+    """What the state document says about ``named`` (the clock standing in: no device)."""
+    return OutputInfo(
+        name=named.name,
+        kind=named.kind,
+        device=None if named.kind == "clock" or stand_in else named.device,
+        audible=audible,
+        connected=audible or named.kind == "clock",
+        problem=problem,
+        stand_in=stand_in,
+    )

@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sleepsound import favourites, player, program_player, statefile, wallclock
+from sleepsound import favourites, output_switch, player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
-from sleepsound.commands import Command, parse_command, reply_error, transaction_of
+from sleepsound.commands import Command, parse_command, reply_error, reply_ok, transaction_of
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
 from sleepsound.daemon.listeners import Listener, Listeners, call
 from sleepsound.daemon.programs import DaemonSchedule, StartProgram
-from sleepsound.errors import CommandError
+from sleepsound.errors import CommandError, OutputError
 from sleepsound.player import Outcome, PlayerContext, PlayerState
 from sleepsound.sdnotify import Notifier
 from sleepsound.status_text import status_line
@@ -167,7 +167,11 @@ class CommandLoop:
         elif isinstance(message, SoundsChanged):
             self.on_sounds_changed(now)
         elif isinstance(message, OutputFailed):
-            self.follow(player.output_failed(self.state, message.message, now, self.ctx), now)
+            news = self.follow(
+                player.output_failed(self.state, message.message, now, self.ctx), now
+            )
+            if news.effects:  # once per outage, not at every retry
+                self._switch_away(now)
         elif isinstance(message, OutputBack):
             self.follow(player.output_back(self.state, now, self.ctx), now)
         else:
@@ -185,6 +189,11 @@ class CommandLoop:
             return
         if command.program_edit is not None:
             self._edit_programs(message, command, now)
+            return
+        if output_switch.wants_switch(command):
+            reply = self._switch(command, now)
+            self._answer(message.reply, reply)
+            self.listeners.command(raw, reply)
             return
         outcome = self.follow(program_player.apply(self.state, command, now, self.ctx), now)
         reply = dict(outcome.reply or {})
@@ -218,6 +227,60 @@ class CommandLoop:
                 skip = program_player.skipped(self.state, step.name, step.kind, reason, self.ctx)
                 self.follow(skip, now)
 
+    def _switch(self, command: Command, now: float) -> dict[str, Any]:
+        """Move the sound to another named output, then apply the rest of ``command``.
+
+        The player plans it (:mod:`sleepsound.output_switch`); the audio supervisor opens
+        the new output before anything changes, so a refusal leaves the sound where it was.
+        """
+        transaction = command.transaction
+        try:
+            plan = output_switch.plan(self.state, command, now, self.ctx)
+        except CommandError as error:
+            return reply_error(error, transaction=transaction)
+        if not plan.same:
+            try:
+                info = self._audio.switch(
+                    plan.target,
+                    plan.scene,
+                    plan.fade_s,
+                    silence=lambda: self.follow(
+                        player.release_output(self.state, self.ctx, plan.fade_s), now
+                    ),
+                )
+            except OutputError as error:
+                log.warning("cannot switch to output %r: %s", plan.target.name, error)
+                where = self.state.output_name
+                return reply_error(
+                    f"cannot open output {plan.target.name!r} ({error}); "
+                    f"the sound stays on {where!r}",
+                    "output",
+                    transaction=transaction,
+                )
+            self.ctx = plan.ctx
+            self.follow(output_switch.switched(self.state, plan, info), now)
+        warnings = list(plan.warnings)
+        rest = output_switch.rest_of(command)
+        if rest is not None:
+            outcome = self.follow(program_player.apply(self.state, rest, now, self.ctx), now)
+            if outcome.reply is not None and outcome.reply.get("status") != "ok":
+                return outcome.reply
+            if outcome.reply and outcome.reply.get("warning"):
+                warnings.append(outcome.reply["warning"])
+        return reply_ok(warnings=warnings, transaction=transaction)
+
+    def _switch_away(self, now: float) -> None:
+        """The output went away: move to the one its ``on_disconnect`` names, if any."""
+        target = output_switch.on_disconnect(self.ctx)
+        if target is None:
+            return  # hold: the audio thread retries, the sound comes back with the device
+        log.warning(
+            "output %r went away; switching to %r (on_disconnect)", self.ctx.output_name, target
+        )
+        reply = self._switch(parse_command({"output": target}), now)
+        if reply.get("status") != "ok":
+            log.error("on_disconnect: %s", reply.get("error"))
+
     def reconfigure(self, ctx: PlayerContext, now: float) -> None:
         """Follow a new config or catalogue: the new context, re-scene, tell listeners."""
         before, self.ctx = self.ctx.catalogue, ctx
@@ -242,6 +305,8 @@ class CommandLoop:
                 self.debouncer.changed(now)
             elif isinstance(effect, player.Event):
                 events.append(effect.payload)
+                if effect.payload.get("event_type") == "timer_expired":
+                    self._after_timer()
             elif isinstance(effect, favourites.StorePresets):
                 self._store_presets(effect.presets)
         if publish or events:
@@ -250,6 +315,13 @@ class CommandLoop:
             log.info("event: %s", payload)
             self.listeners.event(payload)
         return outcome
+
+    def _after_timer(self) -> None:
+        """The sleep timer ended: a headband with ``off_after_timer`` is disconnected once
+        the fade-out is over (radio quiet for the rest of the night)."""
+        headband = output_switch.disconnect_after_timer(self.ctx)
+        if headband is not None:
+            self._audio.disconnect_later(headband, self.ctx.fade_out_s + 1.0)
 
     def publish(self, now: float) -> None:
         """Send the state document to the listeners (when it changed) and to sd_notify."""

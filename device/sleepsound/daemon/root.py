@@ -7,6 +7,8 @@ The parts, each in its own module::
     audio.py      the audio supervisor: the output, the audio thread, what happens
                   when the sound card vanishes (facts to the queue)
     reload.py     what happens on SIGHUP: a pure plan from the old and new config
+    output_reload.py  the named outputs on a reload: lower ceilings from a refused
+                  file, an output gone from the config
     adapters.py   the adapter host: MQTT and the controls, each from a factory that
                   gets an AdapterHost (submit, emit_event, add_listener, config, ids)
     listeners.py  who hears each state document and event
@@ -42,8 +44,9 @@ from typing import Any, Final
 
 from sleepsound import player, program_store, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
-from sleepsound.config import Config, load_config, salvage_ceiling
+from sleepsound.config import Config, load_config
 from sleepsound.control_socket.server import ControlServer
+from sleepsound.daemon import output_reload
 from sleepsound.daemon.adapters import Adapters
 from sleepsound.daemon.audio import AudioSupervisor
 from sleepsound.daemon.listeners import Listener
@@ -56,7 +59,7 @@ from sleepsound.daemon.loop import (
     Submitted,
 )
 from sleepsound.daemon.programs import DaemonSchedule, preset_settings
-from sleepsound.daemon.reload import lowered_ceiling, plan_reload
+from sleepsound.daemon.reload import plan_reload
 from sleepsound.daemon.saving import PresetFile, StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
 from sleepsound.errors import ConfigError, SleepsoundError
@@ -211,7 +214,10 @@ class Daemon:
             log.warning("config: %s", warning)
         saved = self._state_file.load()
         self._sounds = self._open_sounds(config)
-        loop.ctx = self._context()
+        named, vanished = config.named_outputs().starting(saved.output)
+        if vanished:
+            log.warning("%s", vanished)
+        loop.ctx = self._context(named.name)
         loop.state = player.initial_state(loop.ctx, saved, self._preset_file.load())
         log_forgotten(saved, loop.state)
         # Bind before any thread starts: binding sets the process umask for a moment.
@@ -285,7 +291,8 @@ class Daemon:
     def _open_output(self, now: float) -> None:
         """Open the output, tell the player what opened, start the audio thread."""
         loop = self._loop
-        info = self._audio.open(self._config.audio)
+        named = self._config.named_outputs().find(loop.ctx.output_name)
+        info = self._audio.open(self._config.audio, named)
         loop.follow(player.output_opened(loop.state, info, now, loop.ctx), now)
         self._audio.start(player.scene_for(loop.state, loop.ctx, loop.ctx.fade_in_s))
 
@@ -312,12 +319,8 @@ class Daemon:
             )
             for problem in error.problems:
                 log.error("  %s", problem)
-            lowered = lowered_ceiling(self._config, salvage_ceiling(error.path))
+            lowered = output_reload.salvaged(self._config, error.path)
             if lowered is not None:
-                log.warning(
-                    "reload: applying its lower max_volume %g all the same",
-                    lowered.audio.max_volume,
-                )
                 self._config = lowered
                 self._set_context(now)
             self._notifier.ready(self._loop.status_text)
@@ -342,7 +345,7 @@ class Daemon:
         if self._loop.schedule is not None:
             self._loop.schedule.reconfigure(config, self._environ)
         self._loop.debouncer.delay_s = config.state.save_delay_s
-        if plan.reopen_output:
+        if output_reload.follow_outputs(self._loop, old, config, now) or plan.reopen_output:
             self._reopen_output(now)
         for name in plan.next_restart:
             log.warning("%s changed: takes effect at the next restart", name)
@@ -369,7 +372,8 @@ class Daemon:
         """Follow a new config or catalogue: the player gets a new context."""
         self._loop.reconfigure(self._context(), now)
 
-    def _context(self) -> PlayerContext:
+    def _context(self, output: str | None = None) -> PlayerContext:
+        """The player's context for ``output`` (unset: the output playing now)."""
         assert self._sounds is not None
         return PlayerContext.from_config(
             self._config,
@@ -379,6 +383,7 @@ class Daemon:
             entries=self._sounds.entries(),
             skipped=self._sounds.skipped(),
             check_spec=self._sounds.spec_check(),
+            output=output if output is not None else self._loop.state.output_name,
         )
 
 

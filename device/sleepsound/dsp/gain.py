@@ -52,20 +52,25 @@ def gain_to_db(gain: float) -> float:
     return -math.inf if gain <= 0.0 else 20.0 * math.log10(gain)
 
 
-def volume_to_db(volume: float, max_volume: float = 100.0) -> float:
+def volume_to_db(
+    volume: float, max_volume: float = 100.0, range_db: float = VOLUME_RANGE_DB
+) -> float:
     """Map a 0–100 volume, capped at ``max_volume``, to dB on the perceptual taper.
 
-    ``0`` (or a ceiling of 0) is ``-inf``: true silence, not merely quiet.
+    ``0`` (or a ceiling of 0) is ``-inf``: true silence, not merely quiet. Volume 1
+    is ``range_db`` below volume 100 (an output may widen it for a quieter volume 1).
     """
     effective = min(max(volume, 0.0), max(min(max_volume, 100.0), 0.0))
     if effective <= 0.0:
         return -math.inf
-    return -VOLUME_RANGE_DB * (100.0 - effective) / 100.0
+    return -range_db * (100.0 - effective) / 100.0
 
 
-def volume_to_gain(volume: float, max_volume: float = 100.0) -> float:
+def volume_to_gain(
+    volume: float, max_volume: float = 100.0, range_db: float = VOLUME_RANGE_DB
+) -> float:
     """Map a 0–100 volume, capped at ``max_volume``, to an amplitude factor."""
-    return db_to_gain(volume_to_db(volume, max_volume))
+    return db_to_gain(volume_to_db(volume, max_volume, range_db))
 
 
 def ceiling_scale(
@@ -168,6 +173,23 @@ class Envelope:
         self._value = float(value)
         self._segment = None
 
+    def skip(self, frames: int) -> None:
+        """Advance ``frames`` frames without rendering them (time that passed unheard).
+
+        Costs the same for an hour as for a block: a sleep fade can catch up with an
+        output that was away.
+        """
+        seg = self._segment
+        if seg is None or frames <= 0:
+            return
+        seg.position = min(seg.frames, seg.position + int(frames))
+        if seg.position >= seg.frames:
+            self._value = seg.end
+            self._segment = None
+            return
+        where = np.array([seg.position / seg.frames])
+        self._value = float(shape_curve(where, seg.start, seg.end, seg.shape, seg.tail)[0])
+
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` gains as float32 and advance."""
         seg = self._segment
@@ -232,6 +254,10 @@ class SlewedGain:
     def jump_to(self, gain: float) -> None:
         """Take ``gain`` at once: only before anything is audible."""
         self._db = self._target_db = self._to_db(gain)
+
+    def settle(self) -> None:
+        """Take the target at once: only while nothing is audible (an output away)."""
+        self._db = self._target_db
 
     def render(self, frames: int) -> np.ndarray:
         """Return the next ``frames`` gains as float32 and advance."""

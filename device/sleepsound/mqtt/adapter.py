@@ -36,7 +36,7 @@ def create_bridge(config: Any, submit: Submit, *, sounds: Sequence[str] = ()) ->
     except ConfigError as error:
         log.error("MQTT is off: %s", "; ".join(error.problems))
         return None
-    return MqttBridge(settings, submit, sounds=sounds)
+    return MqttBridge(settings, submit, sounds=sounds, outputs=config.named_outputs().names)
 
 
 def start_adapter(host: AdapterHost) -> MqttBridge | None:

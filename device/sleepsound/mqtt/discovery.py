@@ -17,6 +17,7 @@ sensor         timer_ends   ``device_class: timestamp``
 sensor         state        ``device_class: enum``: stopped/playing/fading_out
 event          events       button gestures, timer expiry, playback errors, programs
 button         next_sound   one press: the next sound
+select         output       the named outputs (``[outputs.NAME]``)
 binary_sensor  audible      diagnostic: on while a person can hear the output
 sensor         next_wake    ``device_class: timestamp``: the next wake program
 button         skip_next    skips the next wake (once), the program stays on
@@ -71,6 +72,7 @@ ENTITIES: Final[tuple[tuple[str, str], ...]] = (
     ("event", "events"),
     ("button", "next_sound"),
     ("binary_sensor", "audible"),
+    ("select", "output"),
     ("sensor", "next_wake"),
     ("button", "skip_next"),
     ("button", "snooze"),
@@ -89,6 +91,8 @@ class DeviceInfo:
     """Stable, per machine: the device identifier and the unique-id stem."""
     name: str
     sw_version: str
+    outputs: tuple[str, ...] = ("default",)
+    """The named outputs (the "Output" select's options)."""
 
 
 def config_topic(topics: Topics, node_id: str, component: str, object_id: str) -> str:
@@ -104,7 +108,7 @@ def discovery_messages(
     ``presets`` are the preset names (the state document's ``presets``); with none the
     select is still there, empty (Home Assistant allows an empty ``options``), so it
     does not come and go."""
-    specific = _specific(topics, sounds)
+    specific = _specific(topics, sounds, device.outputs)
     specific["preset"] = {
         "name": "Preset",
         "command_topic": topics.set_key("preset"),
@@ -205,7 +209,9 @@ def origin_block(device: DeviceInfo) -> dict[str, Any]:
     return {"name": ORIGIN_NAME, "sw_version": device.sw_version}
 
 
-def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _specific(
+    topics: Topics, sounds: Sequence[str], outputs: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     state = topics.state
     return {
         "playback": {
@@ -292,6 +298,14 @@ def _specific(topics: Topics, sounds: Sequence[str]) -> dict[str, dict[str, Any]
             "payload_off": "OFF",
             "device_class": "sound",
             "entity_category": "diagnostic",
+        },
+        "output": {
+            "name": "Output",
+            "command_topic": topics.set_key("output"),
+            "state_topic": state,
+            "value_template": "{{ value_json.output.name }}",
+            "options": list(outputs),
+            "icon": "mdi:speaker-multiple",
         },
         "next_wake": {
             "name": "Next wake",

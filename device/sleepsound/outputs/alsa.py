@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 FORMATS = {"S32_LE": (alsaaudio.PCM_FORMAT_S32_LE, 32), "S16_LE": (alsaaudio.PCM_FORMAT_S16_LE, 16)}
 AUTO_ORDER = ("S32_LE", "S16_LE")
 _MISSING_MARKERS = ("No such file or directory", "No such device", "Unknown PCM", "does not exist")
+_AWAY_MARKERS = ("Input/output error",)
+"""Open failures of a device that is configured but not answering (EIO): a Bluetooth
+headband out of range, a PulseAudio sink that went away. Retried, like a busy card."""
 
 
 # alsa-lib prints its own diagnostics on stderr ("ALSA lib confmisc.c:…"), which would
@@ -101,6 +104,11 @@ class AlsaOutput:
                     raise DeviceMissingError(
                         f"ALSA device {device!r} is not there ({error}); "
                         "list devices with `aplay -L` and set [audio] device"
+                    ) from error
+                if any(marker in str(error) for marker in _AWAY_MARKERS):
+                    raise OutputError(
+                        f"ALSA device {device!r} does not answer ({error}): it is away or "
+                        "off (a Bluetooth headband out of range or switched off?)"
                     ) from error
                 last_error = error
                 continue
