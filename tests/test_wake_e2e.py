@@ -124,12 +124,14 @@ def test_a_wake_rises_to_its_volume_at_the_due_time_snoozes_and_rises_again(
     steady = float(np.median(levels[(times > rise_end + 1) & (times < at(snooze_wall) - 0.5)]))
     assert steady > SILENT_DB + 40
     quiet = (times > at(mark_wall) + 3) & (times < rise_start - 1)
-    assert np.max(levels[quiet]) < SILENT_DB  # nothing before the rise
+    assert np.max(levels[quiet]) < SILENT_DB, "sound before the rise"
     # The rise, linear in dB from silence to the wake volume, on the due time.
     linear = (times > rise_start + 5) & (times < rise_end - 1)
     expected = steady + FLOOR_DB * (1 - (times[linear] - rise_start) / RISE_S)
-    assert np.max(np.abs(levels[linear] - expected)) < 2.5
-    assert reaches_s(times[linear], levels[linear], steady) == pytest.approx(rise_end, abs=1.0)
+    worst = np.max(np.abs(levels[linear] - expected))
+    assert worst < 2.5, f"the rise is {worst:.1f} dB off its dB-linear line (onset {onset:.2f} s)"
+    reached = reaches_s(times[linear], levels[linear], steady)
+    assert reached == pytest.approx(rise_end, abs=1.0), f"up at {reached:.2f} s, due {rise_end:.2f}"
     assert np.max(levels[(times > rise_start) & (times < at(snooze_wall))]) < steady + 1.5
     # The snooze: a fade over seconds to silence, and silence for the minute.
     fade = (times > at(snooze_wall)) & (times < at(snooze_wall) + SNOOZE_FADE_S)
@@ -140,8 +142,10 @@ def test_a_wake_rises_to_its_volume_at_the_due_time_snoozes_and_rises_again(
     again_start, again_end = at(snooze_wall + 60), at(snooze_wall + 60 + RISE_S)
     linear = (times > again_start + 5) & (times < again_end - 1)
     expected = steady + FLOOR_DB * (1 - (times[linear] - again_start) / RISE_S)
-    assert np.max(np.abs(levels[linear] - expected)) < 2.5
-    assert reaches_s(times[linear], levels[linear], steady) == pytest.approx(again_end, abs=1.0)
+    worst = np.max(np.abs(levels[linear] - expected))
+    assert worst < 2.5, f"the second rise is {worst:.1f} dB off its dB-linear line"
+    reached = reaches_s(times[linear], levels[linear], steady)
+    assert reached == pytest.approx(again_end, abs=1.0), f"up at {reached:.2f}, due {again_end:.2f}"
 
 
 def test_ctl_program_edits_reach_the_daemon_and_survive_a_restart(
