@@ -204,3 +204,31 @@ def test_transaction_is_recovered_from_a_bad_command() -> None:
     assert transaction_of(raw) == "t9"
     assert transaction_of({"transaction": [1]}) is None
     assert transaction_of("junk") is None
+
+
+# -- wake and program commands ---------------------------------------------------------------
+
+
+def test_snooze_and_dismiss_are_actions() -> None:
+    assert parse_command({"action": "snooze"}).action == "snooze"
+    assert parse_command({"action": "dismiss", "transaction": 3}).action == "dismiss"
+    assert not parse_command({"action": "snooze"}).is_query
+
+
+def test_program_edits_go_alone_and_keep_their_value() -> None:
+    add = {"name": "weekday", "kind": "wake", "at": "07:00", "days": ["mon", "tue"]}
+    command = parse_command({"program_add": add, "transaction": "t"})
+    assert command.program_edit == ("program_add", add) and command.transaction == "t"
+    assert not command.is_query
+    assert command.as_object() == {"program_add": add, "transaction": "t"}
+    assert parse_command({"program_skip": "weekday"}).program_edit == ("program_skip", "weekday")
+    assert parse_command({"program_list": True}).program_edit == ("program_list", True)
+    with pytest.raises(CommandError, match="goes alone") as caught:
+        parse_command({"program_skip": "weekday", "volume": 3})
+    assert caught.value.field == "program_skip"
+    with pytest.raises(CommandError, match="program object"):
+        parse_command({"program_add": "07:00"})
+    with pytest.raises(CommandError, match="a program's name"):
+        parse_command({"program_remove": 7})
+    with pytest.raises(CommandError, match="did you mean 'program_skip'"):
+        parse_command({"program_skp": "weekday"})

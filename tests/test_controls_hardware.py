@@ -11,6 +11,7 @@ stretch a bounce into an extra click either.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -551,3 +552,26 @@ def test_a_toml_file_maps_gestures_to_any_command() -> None:
     assert controls.buttons[0].double == {}
     assert controls.encoder.step == 5 and controls.encoder.reverse
     assert config.section("led").breathing.enabled
+
+
+def test_a_wake_light_on_its_own_pin_rises_with_the_wake(
+    factory: PinClock, make_controls: Callable[..., tuple[Controls, Recorder]]
+) -> None:
+    controls, _ = make_controls(led=LedConfig(wake_pin=12))
+    status, wake = factory.pin("GPIO26"), factory.pin("GPIO12")
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
+    controls.show_state(
+        {
+            "state": "playing",
+            "sleep_timer": 0,
+            "program": {"name": "weekday", "kind": "wake", "phase": "rising", "until": until},
+        }
+    )
+    wait_until(lambda: 0.0 < wake.state < 1.0, "the wake light part-way up")
+    wait_until(lambda: wake.state == pytest.approx(1.0), "the wake light full at the due time")
+    rising = [s.state for s in wake.states]
+    assert all(b >= a for a, b in itertools.pairwise(rising))  # only ever brighter
+    assert status.state == pytest.approx(duty_for(0.08))  # the status LED stays dim
+    controls.show_state({"state": "stopped", "sleep_timer": 0, "program": None})
+    wait_until(lambda: wake.state == 0.0, "the wake light dark once dismissed")
+    assert controls.problems == []

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from sleepsound.controls.led import (
+    DEFAULT_WAKE_LEVEL,
     TIMER_PRESETS,
     Breathing,
     StatusLed,
@@ -182,3 +183,58 @@ def test_bad_settings_are_refused() -> None:
         StatusLed(brightness=1.5)
     with pytest.raises(ParameterError, match="end_bpm"):
         Breathing(end_bpm=0)
+
+
+# -- the wake's sunrise ------------------------------------------------------------------
+
+
+WALL = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+def wake_program(phase: str, until: str | None = None) -> dict[str, object]:
+    return {"name": "weekday", "kind": "wake", "phase": phase, "until": until}
+
+
+def test_the_led_rises_with_the_wake_and_is_full_when_the_sound_is_up() -> None:
+    led = StatusLed()
+    led.follow("playing", 0, 0.0)
+    led.follow_program(wake_program("rising", "2027-01-15T08:20:00Z"), 0.0, WALL)
+    levels = [led.level(t) for t in range(0, 1201, 60)]
+    assert levels[0] == 0.0  # dark at the start: a sunrise, not a switch
+    assert all(b > a for a, b in itertools.pairwise(levels))  # brighter every minute
+    assert levels[10] == pytest.approx(DEFAULT_WAKE_LEVEL / 2)
+    assert levels[-1] == pytest.approx(DEFAULT_WAKE_LEVEL)  # up with the sound
+    # Published again mid-rise (another key changed): the sunrise goes on, not over.
+    led.follow_program(wake_program("rising", "2027-01-15T08:20:00Z"), 600.0, WALL + 600)
+    assert led.level(900.0) == pytest.approx(DEFAULT_WAKE_LEVEL * 0.75)
+    led.follow_program(wake_program("ringing"), 1200.0, WALL + 1200)
+    assert led.level(1500.0) == pytest.approx(DEFAULT_WAKE_LEVEL)
+
+
+def test_the_sunrise_goes_dark_when_snoozed_and_gives_the_led_back_when_over() -> None:
+    led = StatusLed()
+    led.follow("playing", 0, 0.0)
+    led.follow_program(wake_program("ringing"), 0.0, WALL)
+    led.follow("fading_out", 0, 10.0)
+    led.follow_program(wake_program("snoozed", "2027-01-15T08:09:00Z"), 10.0, WALL + 10)
+    assert led.sunrise(20.0) is None
+    led.follow_program(wake_program("rising", "2027-01-15T08:10:00Z"), 540.0, WALL + 540)
+    assert led.level(540.0) == 0.0 and led.level(570.0) == pytest.approx(DEFAULT_WAKE_LEVEL / 2)
+    led.follow_program(None, 700.0, WALL + 700)  # dismissed
+    assert led.sunrise(700.0) is None
+    assert led.level(700.0) == pytest.approx(0.08)  # the dim steady light while playing
+
+
+def test_a_bedtime_program_has_no_sunrise() -> None:
+    led = StatusLed()
+    led.follow("playing", 45, 0.0)
+    led.follow_program({"name": "n", "kind": "bedtime", "phase": "playing", "until": None}, 0, WALL)
+    assert led.sunrise(10.0) is None and led.level(10.0) == pytest.approx(0.08)
+
+
+def test_with_a_wake_light_the_status_led_keeps_dim() -> None:
+    led = StatusLed(wake_level=0.0)
+    led.follow("playing", 0, 0.0)
+    led.follow_program(wake_program("rising", "2027-01-15T08:01:00Z"), 0.0, WALL)
+    assert led.level(30.0) == pytest.approx(0.08)
+    assert led.sunrise(30.0) == pytest.approx(0.5)  # what the wake light shows

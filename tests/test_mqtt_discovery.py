@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from sleepsound.cli import main as cli_main
+from sleepsound.commands import parse_plain
 from sleepsound.config import MqttConfig, load_config
 from sleepsound.mqtt.discovery import (
     ENTITIES,
@@ -20,6 +21,7 @@ from sleepsound.mqtt.discovery import (
     PLAYER_STATES,
     DeviceInfo,
     discovery_messages,
+    program_switches,
     removal_topics,
 )
 from sleepsound.mqtt.settings import load_settings, resolve
@@ -252,6 +254,10 @@ def test_the_model_of_the_device() -> None:
         "long",
         "timer_expired",
         "playback_error",
+        "program_started",
+        "snoozed",
+        "dismissed",
+        "program_skipped",
     }
     assert entities["next_sound"]["command_topic"] == "sleepsound/bedroom/set/action"
     assert entities["next_sound"]["payload_press"] == "next"
@@ -286,7 +292,45 @@ def test_unique_ids_are_unique_and_never_collide_between_devices() -> None:
 
 
 def test_event_types_cover_what_the_device_publishes() -> None:
-    assert set(EVENT_TYPES) == {"single", "double", "long", "timer_expired", "playback_error"}
+    gestures = {"single", "double", "long", "timer_expired", "playback_error"}
+    programs = {"program_started", "snoozed", "dismissed", "program_skipped"}
+    assert set(EVENT_TYPES) == gestures | programs
+
+
+def test_a_switch_per_program_valid_by_home_assistants_rules() -> None:
+    messages = program_switches(TOPICS, DEVICE, ["weekday", "School days"])
+    assert [topic.split("/")[3] for topic, _ in messages] == [
+        "program_weekday",
+        "program_school_days",
+    ]
+    for topic, payload in messages:
+        assert _component(topic) == "switch"
+        jsonschema.validate(payload, COMMON_SCHEMA)
+        jsonschema.validate(payload, COMPONENT_SCHEMA["switch"])
+        assert not set(payload) - COMMON_KEYS - COMPONENT_KEYS["switch"]
+        assert payload["command_topic"] == "sleepsound/bedroom/set"  # JSON commands
+        assert (payload["state_on"], payload["state_off"]) == ("ON", "OFF")
+        assert set(re.findall(r"value_json\.(\w+)", payload["value_template"])) <= STATE_KEYS
+    school = messages[1][1]
+    assert json.loads(school["payload_on"]) == {"program_enable": "School days"}
+    assert json.loads(school["payload_off"]) == {"program_disable": "School days"}
+    assert '"School days"' in school["value_template"]
+    assert removal_topics(TOPICS, DEVICE.node_id, ["School days"])[-1] == messages[1][0]
+
+
+def test_next_wake_skip_snooze_and_dismiss() -> None:
+    entities = _by_object(discovery_messages(TOPICS, DEVICE, CATALOGUE))
+    assert entities["next_wake"]["device_class"] == "timestamp"
+    assert entities["next_wake"]["value_template"] == "{{ value_json.next_wake }}"
+    skip = entities["skip_next"]
+    assert skip["command_topic"] == "sleepsound/bedroom/set/skip_next_wake"
+    assert parse_plain("skip_next_wake", skip["payload_press"]).program_edit == (
+        "skip_next_wake",
+        True,
+    )
+    for name in ("snooze", "dismiss"):
+        button = entities[name]
+        assert parse_plain("action", button["payload_press"]).action == name
 
 
 # -- on the broker ----------------------------------------------------------------------------

@@ -40,6 +40,11 @@ STATE_KEYS = frozenset(
         "output",
         "preset",
         "presets",
+        "program",
+        "next_program",
+        "next_wake",
+        "programs",
+        "clock_synced",
     }
 )
 """The keys of the state document, as Home Assistant's templates read them."""

@@ -712,6 +712,11 @@ def test_status_document_is_exactly_the_contract() -> None:
         "outputs": ["default"],
         "preset": None,
         "presets": [],
+        "program": None,
+        "next_program": None,
+        "next_wake": None,
+        "programs": [],
+        "clock_synced": None,
     }
     assert dt.datetime.fromisoformat(doc["timer_ends_at"]).tzinfo is not None
     assert player.status_document(stopped(), T0, wall, CTX)["state"] == "stopped"

@@ -91,3 +91,23 @@ def test_a_partial_or_odd_document_still_gives_a_line(document: dict[str, Any]) 
 def test_document_of_drops_the_reply_envelope() -> None:
     reply = {"status": "ok", "transaction": 7, **PLAYING}
     assert document_of(reply) == PLAYING
+
+
+def test_a_running_program_says_its_phase_and_until_when() -> None:
+    document = {
+        "state": "playing",
+        "sound": "ocean-surf",
+        "volume": 45,
+        "max_volume": 80,
+        "sleep_timer": 0,
+        "program": {
+            "name": "school days",
+            "kind": "wake",
+            "phase": "snoozed",
+            "until": "2026-11-23T07:09:00Z",
+        },
+    }
+    line = status_line(document, dt.UTC)
+    assert "wake program school days snoozed until 07:09" in line
+    document["program"] = {"name": "nap", "kind": "bedtime", "phase": "playing", "until": None}
+    assert status_line(document, dt.UTC).endswith("bedtime program nap playing")

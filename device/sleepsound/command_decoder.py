@@ -8,7 +8,7 @@ is hostile-input code. In order, it refuses
 
 * anything over :data:`MAX_COMMAND_BYTES` (before decoding anything);
 * bytes that are not UTF-8, a byte-order mark, an empty or blank command;
-* nesting deeper than :data:`MAX_DEPTH` (a command object is flat), measured by a
+* nesting deeper than :data:`MAX_DEPTH` (a command object is nearly flat), measured by a
   scan that never recurses, before the JSON parser could recurse on it;
 * ``NaN``/``Infinity``/``-Infinity`` (while parsing: they never become numbers),
   integers longer than :data:`MAX_INT_DIGITS` digits, duplicate keys at any depth;
@@ -39,9 +39,10 @@ from sleepsound.errors import CommandError
 
 MAX_COMMAND_BYTES: Final = 4096
 """The largest command accepted; the longest real one is under 200 bytes."""
-MAX_DEPTH: Final = 2
-"""Object/array nesting accepted by the JSON parser (a command is one flat object;
-one level more still gets a precise "volume must be a number, not an array")."""
+MAX_DEPTH: Final = 3
+"""Object/array nesting accepted by the JSON parser: a command is one flat object, but
+``program_add``'s program is an object holding a ``days`` list (and a flat setting
+given an array still gets a precise "volume must be a number, not an array")."""
 MAX_INT_DIGITS: Final = 20
 """Longer integers are refused: no setting needs them, and a transaction is echoed."""
 ECHOED_KEY_LIMIT: Final = 64

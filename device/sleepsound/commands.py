@@ -13,10 +13,18 @@ optional ``action``::
     {"layer": "on" | "off" | "<sound id>"}  {"layer_volume": 25}
     {"output": "headphones"}  {"action": "next_output"}   # named outputs ([outputs.NAME])
     {"action": "status"}                # a query: the state, no change, not a "touch"
+    {"action": "snooze"}  {"action": "dismiss"}   # while a wake program runs
     {"preset": "rainy-night"}  {"preset_save": "rainy-night"}  {"preset_remove": "old"}
     {"action": "next_preset"}  {"action": "preset_toggle"}    # presets: sleepsound.favourites
+    {"program_add": {"name": "weekday", "kind": "wake", "at": "07:00", ...}}
+    {"program_remove": "weekday"}  {"program_enable": "weekday"}  {"program_disable": ...}
+    {"program_skip": "weekday"}  {"program_unskip": "weekday"}  {"program_list": true}
+    {"skip_next_wake": true}            # whichever wake program is next
 
 A preset key stands alone (with ``transaction``; ``preset`` also takes ``fade``).
+A ``program_*`` key goes alone too (with ``transaction`` at most): the daemon's schedule
+answers it, with the programs in force in the reply; ``program_add``'s object is
+checked by :func:`sleepsound.schedule.parse_program` (here only its shape).
 
 ``transaction`` (any JSON scalar) is echoed in the reply. Home Assistant's MQTT
 entities send bare values on ``<base>/set/<key>`` (``45``, ``45.0``, ``rain``,
@@ -53,6 +61,8 @@ Action = Literal[
     "preset_toggle",
     "status",
     "next_output",
+    "snooze",
+    "dismiss",
 ]
 Transaction = str | int | float | bool
 
@@ -67,6 +77,8 @@ ACTIONS: Final[tuple[Action, ...]] = (
     "preset_toggle",
     "status",
     "next_output",
+    "snooze",
+    "dismiss",
 )
 """Every value ``action`` may take. ``next_preset`` plays the next preset by name;
 ``preset_toggle`` (the knob's push) is ``next_preset`` while stopped, else ``toggle``."""
@@ -91,6 +103,18 @@ PRESET_KEYS: Final[tuple[str, ...]] = ("preset", "preset_save", "preset_remove")
 
 KEYS: Final[tuple[str, ...]] = ("action", *SETTERS, *PRESET_KEYS, "fade", "transaction")
 """Every key a command object may hold."""
+
+PROGRAM_KEYS: Final[tuple[str, ...]] = (
+    "program_add",
+    "program_remove",
+    "program_enable",
+    "program_disable",
+    "program_skip",
+    "program_unskip",
+    "program_list",
+    "skip_next_wake",
+)
+"""Keys of the schedule's edits (each alone in its command): the programs' vocabulary."""
 
 VOLUME_RANGE: Final = (0.0, 100.0)
 VOLUME_STEP_RANGE: Final = (-100.0, 100.0)
@@ -143,11 +167,19 @@ class Command:
     """Save what plays now (or is selected) as the preset of this name."""
     preset_remove: str | None = None
     """Remove the saved preset of this name."""
+    program_edit: tuple[str, Any] | None = None
+    """A schedule edit: ``(key, value)`` of one of :data:`PROGRAM_KEYS` (the daemon's
+    schedule applies it; the player never sees one)."""
 
     @property
     def is_query(self) -> bool:
         """True for a pure status query: it changes nothing and is no "touch" of a control."""
-        return self.action in (None, "status") and not self.has_setters and not self.names_preset
+        return (
+            self.action in (None, "status")
+            and not self.has_setters
+            and not self.names_preset
+            and not self.program_edit
+        )
 
     @property
     def names_preset(self) -> bool:
@@ -158,6 +190,8 @@ class Command:
         """The command as the JSON object it came from: its keys in vocabulary order, absent
         ones left out (what a log line or a relay shows, whichever adapter sent it)."""
         values = {key: getattr(self, key) for key in KEYS}
+        if self.program_edit is not None:
+            values[self.program_edit[0]] = self.program_edit[1]
         return {key: value for key, value in values.items() if value is not None}
 
     @property
@@ -177,9 +211,17 @@ def parse_command(raw: object) -> Command:
             f'a command must be a JSON object such as {{"action": "play"}}, not {type_name(raw)}'
         )
     for key in raw:
-        if not isinstance(key, str) or key not in KEYS:
-            raise CommandError(_unknown("key", key, KEYS), str(key))
+        if not isinstance(key, str) or (key not in KEYS and key not in PROGRAM_KEYS):
+            hint = did_you_mean(str(key), KEYS + PROGRAM_KEYS)
+            raise CommandError(
+                f"unknown key {shorten(str(key))!r}{hint}; known: {', '.join(KEYS)}, "
+                "and the program_* keys (program_add, program_skip, ...)",
+                str(key),
+            )
     transaction = _transaction(raw.get("transaction"))
+    edits = [key for key in PROGRAM_KEYS if key in raw]
+    if edits:
+        return Command(program_edit=_program_edit(raw, edits), transaction=transaction)
     action = _action(raw["action"]) if "action" in raw else None
     values: dict[str, Any] = {
         "sound": _name(raw, "sound"),
@@ -241,6 +283,12 @@ def parse_plain(key: str, text: str | bytes) -> Command:
         return parse_command({"action": action})
     if key in ("transaction", "fade"):
         raise CommandError(f"{key} cannot be sent on its own", key)
+    if key == "program_add":
+        raise CommandError("program_add takes a JSON object: send it on <base>/set", key)
+    if key in ("program_list", "skip_next_wake"):
+        return parse_command({key: True})  # a button: any payload presses it
+    if key in PROGRAM_KEYS:
+        return parse_command({key: value})  # a program's name
     if key not in KEYS:
         raise CommandError(_unknown("key", key, (*KEYS[:-2], "state")), key)
     if key in ("action", "sound", "layer", "output", *PRESET_KEYS):
@@ -251,6 +299,30 @@ def parse_plain(key: str, text: str | bytes) -> Command:
     if not math.isfinite(number):  # 1e999 overflows to inf
         raise CommandError(f"{key} must be a finite number", key)
     return parse_command({key: int(number) if number.is_integer() else number})
+
+
+def _program_edit(raw: Mapping[str, Any], edits: list[str]) -> tuple[str, Any]:
+    """The one ``program_*`` key of ``raw`` and its value, shape-checked."""
+    key = edits[0]
+    others = [k for k in raw if k not in (key, "transaction")]
+    if others:
+        raise CommandError(f"{key} goes alone in a command; give {others[0]} in another", key)
+    value = raw[key]
+    if key == "program_add":
+        if not isinstance(value, Mapping):
+            raise CommandError(
+                f'program_add takes a program object such as {{"name": "weekday", "kind": '
+                f'"wake", "at": "07:00", "sound": "birds"}}, not {type_name(value)}',
+                key,
+            )
+        return key, dict(value)
+    if key in ("program_list", "skip_next_wake"):
+        if value is not True:
+            raise CommandError(f"{key} takes true", key)
+        return key, True
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_CHARS:
+        raise CommandError(f"{key} takes a program's name (a string), not {type_name(value)}", key)
+    return key, value
 
 
 def transaction_of(raw: object) -> Transaction | None:

@@ -21,6 +21,11 @@ When the output goes away and comes back (a headband out of range), the driver c
 :meth:`Engine.resume` with the time that passed: the sleep fade and every fade catch up
 with it, and the whole mix comes back in from silence to the level it would have now.
 
+A wake rise (:class:`~sleepsound.scene.Rise`) is the new voice's own envelope,
+dB-linear from silence over the rise: the master jumps to the wake volume at the
+start (what still plays keeps its level, folded into its own gain, and fades out),
+so the sum reaches the volume exactly when the envelope reaches 1.
+
 A voice is one opened source with its envelope. Switching sounds fades the old
 voice out while the new one fades in; a voice whose envelope reaches zero is closed
 and dropped. A stopped engine keeps rendering silence, so outputs never starve
@@ -45,7 +50,7 @@ from sleepsound.dsp.gain import (
 )
 from sleepsound.dsp.limiter import PeakLimiter
 from sleepsound.errors import SoundError
-from sleepsound.scene import Layer, Scene, SleepFade
+from sleepsound.scene import Layer, Rise, Scene, SleepFade
 from sleepsound.sources import keep_alive
 from sleepsound.sources.base import Source
 
@@ -97,6 +102,7 @@ class Engine:
         self._ceiling = SlewedGain(rate, volume_to_gain(first.max_volume, range_db=first.range_db))
         self._sleep = Envelope(rate, 1.0)
         self._sleep_token: int | None = None
+        self._rise_token: int | None = None
         self._limiter = PeakLimiter(rate, channels)
         self._return = Envelope(rate, 1.0)
         """Multiplies everything: 1, except while fading back in after the output was away."""
@@ -130,12 +136,23 @@ class Engine:
         """Start following ``scene``; the changes it makes are ramped in later blocks."""
         old = self._scene
         self._scene = scene
+        if scene.rise is not None and scene.rise.token != self._rise_token:
+            self._start_rise(scene, scene.rise)
+            if scene.keep_alive != old.keep_alive:
+                self._follow_keep_alive(scene.keep_alive)
+            return
+        if scene.rise is None and self._rise_token is not None:
+            self._stop_rise()
         volume = volume_to_gain(scene.volume, scene.max_volume, scene.range_db)
         ceiling = volume_to_gain(scene.max_volume, range_db=scene.range_db)
         if self._nothing_playing:
             self._volume.jump_to(volume)  # nothing audible: no need to slew
             self._ceiling.jump_to(ceiling)
         else:
+            if scene.sound is None:
+                # On the way to silence the level never rises (a rise stopped where it
+                # was, then faded out, must not swell towards the wake volume first).
+                volume = min(volume, self._volume.gain)
             self._volume.set_target(volume)
             self._ceiling.set_target(ceiling)
         transition = ramp_frames(scene.transition_s, self.rate)
@@ -226,6 +243,70 @@ class Engine:
         envelope = Envelope(self.rate, 0.0)
         envelope.move_to(1.0, frames, "in" if crossfade else "db")
         voices.append(_Voice(spec, source, envelope, SlewedGain(self.rate, level)))
+
+    def _start_rise(self, scene: Scene, rise: Rise) -> None:
+        """Bring ``scene`` up from silence over the rise; fade out what plays meanwhile.
+
+        The master takes the scene's volume at once, so each old voice's level
+        (volume × sleep fade as it is now) is folded into its own gain first: nothing
+        already audible moves until its fade-out starts.
+        """
+        self._rise_token = rise.token
+        volume = volume_to_gain(scene.volume, scene.max_volume, scene.range_db)
+        heard = self._volume.gain * self._sleep.value
+        keep = heard / volume if volume > 0.0 else 0.0
+        fade_frames = ramp_frames(scene.transition_s, self.rate)
+        for voice in self._main + self._layers:
+            voice.level.jump_to(voice.level.gain * keep)
+            if not voice.leaving:
+                voice.leaving = True
+                voice.envelope.move_to(0.0, fade_frames, "db")
+        self._volume.jump_to(volume)
+        self._ceiling.jump_to(volume_to_gain(scene.max_volume, range_db=scene.range_db))
+        self._sleep.set(1.0)
+        self._sleep_token = None
+        rise_frames = ramp_frames(rise.duration_s, self.rate)
+        self._add_rising(self._main, scene.sound, 1.0, rise_frames)
+        if scene.layer is not None:
+            level = volume_to_gain(scene.layer.volume)
+            self._add_rising(self._layers, scene.layer.sound, level, rise_frames)
+
+    def _add_rising(
+        self, voices: list[_Voice], spec: str | None, level: float, frames: int
+    ) -> None:
+        if spec is None:
+            return
+        try:
+            source = self._open_source(spec, self.rate, self.channels)
+        except SoundError as error:
+            log.warning("cannot play %s: %s", spec, error)
+            self.errors.append(error)
+            return
+        envelope = Envelope(self.rate, 0.0)
+        envelope.move_to(1.0, frames, "db")
+        voices.append(_Voice(spec, source, envelope, SlewedGain(self.rate, level)))
+
+    def _stop_rise(self) -> None:
+        """Stop a running rise where it is: its progress moves into the master volume.
+
+        The rising voices' envelopes jump to 1 while the master drops by the same
+        factor (no audible change); the master then glides to the scene's volume.
+        """
+        self._rise_token = None
+        rising = [
+            voice
+            for voice in self._main + self._layers
+            if not voice.leaving and voice.envelope.is_moving and voice.envelope.target == 1.0
+        ]
+        if not rising:
+            return
+        reached = max(rising[0].envelope.value, 1e-4)
+        for voice in rising:
+            voice.envelope.set(1.0)
+        for voice in self._main + self._layers:
+            if voice.leaving:
+                voice.level.jump_to(voice.level.gain / reached)
+        self._volume.jump_to(self._volume.gain * reached)
 
     def _follow_sleep_fade(self, fade: SleepFade | None) -> None:
         if fade is not None and fade.token != self._sleep_token:

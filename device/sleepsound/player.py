@@ -86,8 +86,9 @@ from sleepsound.library import rotation
 from sleepsound.library.beds import MonoBinaural, plan_bed, playback_warning
 from sleepsound.library.catalog import SoundEntry
 from sleepsound.output_table import DEFAULT_OUTPUT, OutputTable
+from sleepsound.program_run import ProgramRun
 from sleepsound.saved_state import SavedState
-from sleepsound.scene import Layer, Scene, SleepFade
+from sleepsound.scene import Layer, Rise, Scene, SleepFade
 
 MIN_FADE_IN_S: Final = 0.5
 """Play from silence never rises faster than this, even with ``"fade": 0``."""
@@ -239,6 +240,8 @@ class PlayerState:
     """The last preset played (or saved); cleared when another sound is chosen."""
     presets: favourites.Presets = ()
     """The presets saved at runtime (``presets.json``); the config's are in the context."""
+    program: ProgramRun | None = None
+    """The program that runs now (:mod:`sleepsound.program_player` starts and steps it)."""
 
     @property
     def audible(self) -> bool:
@@ -440,6 +443,13 @@ def apply(state: PlayerState, command: Command, now_s: float, ctx: PlayerContext
     """Apply a checked command. A refusal leaves ``state`` untouched and replies with why."""
     if command.is_query:
         return Outcome(state, (PublishStatus(),), reply_ok(transaction=command.transaction))
+    if command.program_edit is not None:
+        refused = CommandError("programs are edited through the daemon's schedule", "program")
+        return Outcome(state, (), reply_error(refused, transaction=command.transaction))
+    if command.action in ("snooze", "dismiss"):
+        # sleepsound.program_player takes these while a wake runs; here, none does.
+        refused = CommandError(f"nothing to {command.action}: no wake program is running", "action")
+        return Outcome(state, (), reply_error(refused, transaction=command.transaction))
     named = None
     try:
         if command.names_preset or command.action in PRESET_ACTIONS:
@@ -635,6 +645,7 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
             layer_spec = _spec(state.layer.sound, ctx)
             layer = Layer(sound=layer_spec, volume=state.layer.volume)
     fade = state.sleep_fade
+    run = state.program
     return Scene(
         sound=sound,
         volume=min(state.volume, ctx.max_volume),
@@ -644,6 +655,7 @@ def scene_for(state: PlayerState, ctx: PlayerContext, transition_s: float) -> Sc
         sleep_fade=SleepFade(fade.token, fade.duration_s) if fade else None,
         range_db=ctx.range_db,
         keep_alive=ctx.keep_alive,
+        rise=Rise(run.rise_token, run.rise_s) if run and run.rise_token else None,
     )
 
 
@@ -684,6 +696,12 @@ def status_document(
         "outputs": list(ctx.outputs.names) if ctx.outputs else [state.output_name],
         "preset": state.preset,
         "presets": favourites.names(ctx.presets, state.presets),
+        "program": state.program.describe(now_s, wall_now_s) if state.program else None,
+        # The daemon's schedule fills these (sleepsound.daemon.programs).
+        "next_program": None,
+        "next_wake": None,
+        "programs": [],
+        "clock_synced": None,
     }
 
 

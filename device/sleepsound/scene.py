@@ -35,6 +35,22 @@ class SleepFade:
 
 
 @dataclass(frozen=True)
+class Rise:
+    """A wake rise: the sound comes up from silence, linear in dB, over ``duration_s``.
+
+    The mirror of :class:`SleepFade`: a short linear ramp from exact zero to -60 dB,
+    then linear in dB, so that the scene's volume is reached exactly at the end.
+    ``token`` identifies one rise: a new token starts it (whatever still plays fades
+    out over the scene's ``transition_s`` meanwhile, at the level it had); the same
+    token keeps it going; a scene without a rise while one runs stops it where it is
+    (the volume then glides to the scene's).
+    """
+
+    token: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class Scene:
     """What should be heard now.
 
@@ -58,3 +74,4 @@ class Scene:
     """Mix the sub-audible keep-alive tone (:mod:`sleepsound.sources.keep_alive`): a
     Bluetooth headband that hears digital silence switches itself off. Its level does not
     follow ``volume`` or the sleep fade; it fades in and out on its own, without a click."""
+    rise: Rise | None = None

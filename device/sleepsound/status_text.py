@@ -37,6 +37,12 @@ def status_line(document: Mapping[str, Any], tz: dt.tzinfo | None = None) -> str
     layer = document.get("layer")
     if isinstance(layer, Mapping):
         parts.append(f"layer {layer.get('sound')} at {layer.get('volume')}")
+    program = document.get("program")
+    if isinstance(program, Mapping):
+        until = _local_time(program.get("until"), tz)
+        phase = str(program.get("phase", "")).replace("_", " ")
+        text = f"{program.get('kind')} program {program.get('name')} {phase}"
+        parts.append(f"{text} until {until}" if until else text)
     silent = output_silence(document)
     if silent:
         parts.append(silent)

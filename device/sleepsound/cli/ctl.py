@@ -10,6 +10,8 @@
     sleepsound ctl preset list
     sleepsound ctl status [--json]
     sleepsound ctl send '{"action": "play", "fade": 10}'
+    sleepsound ctl snooze | dismiss                 # while a wake program runs
+    sleepsound ctl program list | add | remove | enable | disable | skip | unskip ...
 
 Each prints the resulting status line (as ``ctl status`` does), after any warning.
 A refused command exits 1 with the reason on one line; a daemon that cannot be
@@ -25,6 +27,7 @@ import sys
 from typing import Any, Final
 
 from sleepsound import runpaths
+from sleepsound.cli import ctl_program
 from sleepsound.cli.args import finite_number
 from sleepsound.command_decoder import decode_value
 from sleepsound.config import Config, load_config
@@ -73,6 +76,9 @@ def register(subparsers: Any) -> None:
     actions.add_parser("toggle", parents=[common], help="play if stopped, else stop")
     actions.add_parser("next", parents=[common], help="the next sound")
     actions.add_parser("previous", parents=[common], help="the previous sound")
+    actions.add_parser("snooze", parents=[common], help="snooze the wake that rings")
+    actions.add_parser("dismiss", parents=[common], help="end the wake that rings")
+    ctl_program.register(actions, common)
     volume = actions.add_parser("volume", parents=[common], help="set (40) or step (+5, -5)")
     volume.add_argument("value", metavar="V|+N|-N", help="absolute 0-100, or a step")
     timer = actions.add_parser("timer", parents=[common], help="sleep timer in minutes (off = 0)")
@@ -115,6 +121,9 @@ def control(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     if reply.get("warning"):
         print(f"sleepsound: {_one_line(str(reply['warning']))}", file=sys.stderr)
+    if args.ctl_action == "program":
+        print("\n".join(ctl_program.lines(reply)))
+        return EXIT_OK
     if args.ctl_action == "output" and args.output == "list":
         print(_output_list(document_of(reply)))
         return EXIT_OK
@@ -156,8 +165,10 @@ def _command(args: argparse.Namespace) -> dict[str, Any]:
         return command
     if action == "stop":
         return {"action": "stop"} if args.fade is None else {"action": "stop", "fade": args.fade}
-    if action in ("toggle", "next", "previous", "status"):
+    if action in ("toggle", "next", "previous", "status", "snooze", "dismiss"):
         return {"action": action}
+    if action == "program":
+        return ctl_program.command(args)
     if action == "volume":
         return _volume(args.value)
     if action == "timer":

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
@@ -113,6 +114,7 @@ class Controls:
             self._wiring.build(pin_factory)
         self.problems.extend(self._wiring.problems)
         self._led_output = LedOutput(self._wiring.pwm)
+        self._wake_output = LedOutput(self._wiring.wake_pwm)
         for problem in self.problems:
             log.error("%s", problem)
 
@@ -175,6 +177,7 @@ class Controls:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         self._led_output.off()
+        self._wake_output.off()
         self._wiring.close()
 
     def __enter__(self) -> Controls:
@@ -211,7 +214,9 @@ class Controls:
                 if volume is not None and not first:
                     self._outbox.append(("command", {"volume": volume}))
             level = self.led.level(now)
+            sunrise = self.led.sunrise(now)
         self._led_output.show(level)
+        self._wake_output.show(sunrise or 0.0)
         self._deliver()
 
     def show_state(self, state: Mapping[str, Any]) -> None:
@@ -220,6 +225,7 @@ class Controls:
         now = self.now_s()
         with self._lock:
             self.led.follow(state.get("state"), state.get("sleep_timer"), now)
+            self.led.follow_program(state.get("program"), now, time.time())
 
     # -- running -------------------------------------------------------------------------
 

@@ -20,13 +20,21 @@ What it shows, highest priority first:
 3. The steady level: ``brightness`` while :attr:`StatusLed.steady` is on (while
    playing), else dark.
 
+Above the breathing and the steady level, a wake program's **sunrise**
+(:meth:`StatusLed.follow_program`): while the wake rises the LED brightens from dark
+to ``wake_level``, reaching it when the sound reaches its volume; it stays there
+while the wake rings and goes dark when it is snoozed or over. With ``[led]
+wake_pin`` the sunrise is on that brighter light instead (:meth:`StatusLed.sunrise`,
+0-1) and the status LED keeps its dim ways (``wake_level`` 0).
+
 :meth:`StatusLed.follow` turns the daemon's state documents into all of the above.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,6 +48,8 @@ used when the controls are built without the configured presets."""
 DEFAULT_BRIGHTNESS: Final = 0.08
 DEFAULT_BLINK_LEVEL: Final = 0.4
 DEFAULT_BLINK_PERIOD_S: Final = 0.8
+DEFAULT_WAKE_LEVEL: Final = 0.6
+"""The status LED's brightness at the end of a wake's sunrise (a wake is meant to be seen)."""
 LONG_BLINK_PERIODS: Final = 3
 """A long blink lasts this many blink periods."""
 
@@ -131,6 +141,16 @@ class Breathing:
         return self.level * shape
 
 
+def _wall_seconds(iso: object) -> float | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` as Unix seconds, or None."""
+    if not isinstance(iso, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 class StatusLed:
     """The LED's behaviour; ask :meth:`level` for the brightness at any moment."""
 
@@ -142,8 +162,11 @@ class StatusLed:
         blink_period_s: float = DEFAULT_BLINK_PERIOD_S,
         breathing: Breathing | None = None,
         timer_presets: Iterable[float] = TIMER_PRESETS,
+        wake_level: float = DEFAULT_WAKE_LEVEL,
     ) -> None:
         self.brightness = _check("brightness", brightness, 0, 1)
+        self.wake_level = _check("wake_level", wake_level, 0, 1)
+        """The sunrise's final brightness here (0: the sunrise is on another light)."""
         self.blink_level = _check("blink level", blink_level, 0, 1)
         self.blink_period_s = _check("blink period_s", blink_period_s, 0.2, 5)
         self.breathing = breathing
@@ -158,6 +181,9 @@ class StatusLed:
         self._state_seen = False
         self._last_state: object = None
         self._last_timer: float | None = None
+        self._sunrise_start: float | None = None
+        self._sunrise_s = 0.0
+        self._wake_seen: tuple[object, object] = (None, None)
 
     def follow(self, state: object, sleep_timer: object, now_s: float) -> None:
         """Follow a state document's ``state`` and ``sleep_timer``: steady light while
@@ -180,6 +206,33 @@ class StatusLed:
         self._state_seen = True
         self._last_state = state
         self._last_timer = timer
+
+    def follow_program(self, program: object, now_s: float, wall_now_s: float) -> None:
+        """Follow a state document's ``program``: the sunrise while a wake rises (until
+        its ``until``, read on the wall clock ``wall_now_s`` at ``now_s``), full while it
+        rings, dark when snoozed or over."""
+        phase = until = None
+        if isinstance(program, Mapping) and program.get("kind") == "wake":
+            phase, until = program.get("phase"), program.get("until")
+        if (phase, until) == self._wake_seen:
+            return  # the same phase published again: the sunrise goes on
+        self._wake_seen = (phase, until)
+        if phase == "rising":
+            ends = _wall_seconds(until)
+            self._sunrise_start = now_s
+            self._sunrise_s = max(ends - wall_now_s, 0.0) if ends is not None else 0.0
+        elif phase in ("ringing", "second_phase"):
+            self._sunrise_start, self._sunrise_s = -math.inf, 0.0
+        else:
+            self._sunrise_start = None
+
+    def sunrise(self, now_s: float) -> float | None:
+        """How far the sunrise is, 0-1 (1 while the wake rings), or None without one."""
+        if self._sunrise_start is None:
+            return None
+        if self._sunrise_s <= 0.0:
+            return 1.0
+        return min(max((now_s - self._sunrise_start) / self._sunrise_s, 0.0), 1.0)
 
     def blink(self, count: int, now_s: float, *, long: bool = False) -> None:
         """Start ``count`` soft blinks (or one long glow) now, replacing any under way."""
@@ -214,6 +267,9 @@ class StatusLed:
         """Perceived brightness 0-1 at ``now_s``."""
         if self._blink_start <= now_s < self.blink_end_s():
             return self._blink_value(now_s - self._blink_start)
+        sunrise = self.sunrise(now_s)
+        if sunrise is not None and self.wake_level > 0.0:
+            return self.wake_level * sunrise
         breath = self._breathing_value(now_s)
         if breath is not None:
             return breath

@@ -28,6 +28,8 @@ def led_core(config: LedConfig, timer_presets: Iterable[float]) -> StatusLed:
         blink_level=config.blink.level,
         blink_period_s=config.blink.period_s,
         timer_presets=timer_presets,
+        # With a wake light of its own, the sunrise is there and the status LED stays dim.
+        wake_level=0.0 if config.wake_pin is not None else config.wake_level,
         breathing=(
             Breathing(
                 start_bpm=breathing.start_bpm,

@@ -193,11 +193,16 @@ class LedConfig:
     pin: Pin = DEFAULT_LED_PIN
     brightness: float = led.DEFAULT_BRIGHTNESS
     """Steady brightness while playing, 0-1 as perceived (0 = off: a dark bedroom)."""
+    wake_level: float = led.DEFAULT_WAKE_LEVEL
+    """The status LED's brightness at the end of a wake's sunrise (0 = no sunrise)."""
+    wake_pin: Pin | None = None
+    """A brighter light (PWM) for the wake's sunrise instead of the status LED."""
     blink: BlinkConfig = field(default_factory=BlinkConfig)
     breathing: BreathingConfig = field(default_factory=BreathingConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "brightness", float(self.brightness))
+        object.__setattr__(self, "wake_level", float(self.wake_level))
         if isinstance(self.blink, Mapping):
             object.__setattr__(self, "blink", _floats(BlinkConfig, self.blink))
         if isinstance(self.breathing, Mapping):
@@ -299,6 +304,8 @@ LED_PROPERTIES: Final[dict[str, Any]] = {
     "enabled": BOOLEAN,
     "pin": PIN,
     "brightness": number_schema(0, 1),
+    "wake_level": number_schema(0, 1),
+    "wake_pin": PIN,
     "blink": _object({"level": number_schema(0, 1), "period_s": number_schema(0.2, 5)}),
     "breathing": _object(
         {

@@ -192,6 +192,8 @@ class Wiring:
         self.pot: PotVolume | None = None
         self.adc: MCP3008 | None = None
         self.pwm: PWMLED | None = None
+        self.wake_pwm: PWMLED | None = None
+        """The wake light (``[led] wake_pin``), when one is configured and works."""
         self.pins: dict[str, str] = {}
         """Config key -> the GPIO it claimed (``{"led.pin": "GPIO26"}``)."""
         self._devices: list[Device] = []
@@ -381,6 +383,13 @@ class Wiring:
         self.pwm = self._device(
             "led.pin", lambda: PWMLED(name, initial_value=0, pin_factory=self.factory)
         )
+        if self.led_config.wake_pin is None:
+            return
+        wake = self._claim("led.wake_pin", self.led_config.wake_pin)
+        if wake is not None:
+            self.wake_pwm = self._device(
+                "led.wake_pin", lambda: PWMLED(wake, initial_value=0, pin_factory=self.factory)
+            )
 
     def _device(self, key: str, make: Callable[[], Any]) -> Any:
         try:

@@ -4,7 +4,7 @@ Everything that changes the state arrives on one queue and is applied here, on o
 thread, by pure player functions; their effects are carried out here too::
 
     submit(command, reply), signals, audio facts, library changes  -->  queue
-    player.apply / tick / output_failed / ...  ->  effects:
+    program_player.apply / tick, player.output_failed / ...  ->  effects:
         SetScene       -> the audio supervisor (an immutable snapshot to the thread)
         PublishStatus  -> listeners' on_status(document), sd_notify STATUS
         SaveState      -> Debouncer, then statefile.save (atomic)
@@ -24,11 +24,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sleepsound import favourites, output_switch, player, statefile, wallclock
+from sleepsound import favourites, output_switch, player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
 from sleepsound.commands import Command, parse_command, reply_error, reply_ok, transaction_of
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
 from sleepsound.daemon.listeners import Listener, Listeners, call
+from sleepsound.daemon.programs import DaemonSchedule, StartProgram
 from sleepsound.errors import CommandError, OutputError
 from sleepsound.player import Outcome, PlayerContext, PlayerState
 from sleepsound.sdnotify import Notifier
@@ -114,6 +115,8 @@ class CommandLoop:
         self._next_watchdog_s: float | None = None
         self._next_health_s = 0.0
         self._clocks: wallclock.Reading | None = None
+        self.schedule: DaemonSchedule | None = None
+        """The programs (set by the daemon before it runs; none in some tests)."""
 
     def start_watchdog(self, now: float) -> None:
         """Feed the watchdog from now on, if systemd asked for one."""
@@ -172,7 +175,8 @@ class CommandLoop:
         elif isinstance(message, OutputBack):
             self.follow(player.output_back(self.state, now, self.ctx), now)
         else:
-            self.follow(player.playback_failed(self.state, message.message, now, self.ctx), now)
+            failed = program_player.playback_failed(self.state, message.message, now, self.ctx)
+            self.follow(failed, now)
 
     def _command(self, message: Submitted, now: float) -> None:
         raw = message.command
@@ -183,17 +187,45 @@ class CommandLoop:
             self._answer(message.reply, refused)
             self.listeners.command(raw, refused)
             return
+        if command.program_edit is not None:
+            self._edit_programs(message, command, now)
+            return
         if output_switch.wants_switch(command):
             reply = self._switch(command, now)
             self._answer(message.reply, reply)
             self.listeners.command(raw, reply)
             return
-        outcome = self.follow(player.apply(self.state, command, now, self.ctx), now)
+        outcome = self.follow(program_player.apply(self.state, command, now, self.ctx), now)
         reply = dict(outcome.reply or {})
         if command.is_query and reply.get("status") == "ok":
             reply.update(self.document)
         self._answer(message.reply, reply)
         self.listeners.command(raw, reply)
+
+    def _edit_programs(self, message: Submitted, command: Command, now: float) -> None:
+        assert command.program_edit is not None
+        key, value = command.program_edit
+        try:
+            if self.schedule is None:
+                raise CommandError("this daemon runs no programs", key)
+            reply = self.schedule.edit(key, value, command.transaction)
+        except CommandError as error:
+            reply = reply_error(error, transaction=command.transaction)
+        else:
+            self.publish(now)  # next_program may have changed
+        self._answer(message.reply, reply)
+        self.listeners.command(message.command, reply)
+
+    def _step_schedule(self, now: float) -> None:
+        assert self.schedule is not None
+        for step in self.schedule.step(now):
+            if isinstance(step, StartProgram):
+                start = program_player.start(self.state, step.start, step.due_s, now, self.ctx)
+                self.follow(start, now)
+            else:
+                reason = f"{step.reason} (due {step.at})"
+                skip = program_player.skipped(self.state, step.name, step.kind, reason, self.ctx)
+                self.follow(skip, now)
 
     def _switch(self, command: Command, now: float) -> dict[str, Any]:
         """Move the sound to another named output, then apply the rest of ``command``.
@@ -230,7 +262,7 @@ class CommandLoop:
         warnings = list(plan.warnings)
         rest = output_switch.rest_of(command)
         if rest is not None:
-            outcome = self.follow(player.apply(self.state, rest, now, self.ctx), now)
+            outcome = self.follow(program_player.apply(self.state, rest, now, self.ctx), now)
             if outcome.reply is not None and outcome.reply.get("status") != "ok":
                 return outcome.reply
             if outcome.reply and outcome.reply.get("warning"):
@@ -294,6 +326,8 @@ class CommandLoop:
     def publish(self, now: float) -> None:
         """Send the state document to the listeners (when it changed) and to sd_notify."""
         document = player.status_document(self.state, now, self._wall_clock(), self.ctx)
+        if self.schedule is not None:
+            document.update(self.schedule.status())
         changed = document != self.document
         self.document = document
         if changed:
@@ -328,10 +362,12 @@ class CommandLoop:
             self.publish(now)
 
     def _do_due(self, now: float) -> None:
-        deadline = player.next_deadline(self.state)
+        deadline = program_player.next_deadline(self.state)
         if deadline is not None and now >= deadline and now >= self._last_tick_s + MIN_TICK_S:
             self._last_tick_s = now
-            self.follow(player.tick(self.state, now, self.ctx), now)
+            self.follow(program_player.tick(self.state, now, self.ctx), now)
+        if self.schedule is not None and now >= self.schedule.due_s:
+            self._step_schedule(now)
         if self.debouncer.due(now):
             self.save_now()
         if self._next_watchdog_s is not None and now >= self._next_watchdog_s:
@@ -343,7 +379,9 @@ class CommandLoop:
 
     def _next_wake(self) -> float | None:
         candidates = [self._next_health_s]
-        deadline = player.next_deadline(self.state)
+        if self.schedule is not None:
+            candidates.append(self.schedule.due_s)
+        deadline = program_player.next_deadline(self.state)
         if deadline is not None:
             candidates.append(max(deadline, self._last_tick_s + MIN_TICK_S))
         save = self.debouncer.deadline()

@@ -3,6 +3,7 @@
 The parts, each in its own module::
 
     loop.py       the command loop: owns the PlayerState; queue, effects, deadlines
+    programs.py   the schedule: programs in force, stepped on the wall clock, stored
     audio.py      the audio supervisor: the output, the audio thread, what happens
                   when the sound card vanishes (facts to the queue)
     reload.py     what happens on SIGHUP: a pure plan from the old and new config
@@ -41,7 +42,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from sleepsound import player, runpaths
+from sleepsound import player, program_store, runpaths
 from sleepsound.adapter_host import AdapterHost, Reply
 from sleepsound.config import Config, load_config
 from sleepsound.control_socket.server import ControlServer
@@ -57,6 +58,7 @@ from sleepsound.daemon.loop import (
     SoundsChanged,
     Submitted,
 )
+from sleepsound.daemon.programs import DaemonSchedule, preset_settings
 from sleepsound.daemon.reload import plan_reload
 from sleepsound.daemon.saving import PresetFile, StateFile, log_forgotten
 from sleepsound.daemon.sounds import DaemonSounds
@@ -115,6 +117,15 @@ class Daemon:
             wall_clock=wall_clock,
             health_check_s=health_check_s,
             store_presets=self._preset_file.save,
+        )
+        self._loop.schedule = DaemonSchedule(
+            config,
+            program_store.path_beside(self.state_path),
+            wall_clock=wall_clock,
+            environ=self._environ,
+        )
+        self._loop.schedule.resolve_preset = lambda name: preset_settings(
+            name, self._loop.ctx.presets, self._loop.state.presets
         )
         self._loop.on_reload = self._reload
         self._loop.on_sounds_changed = self._set_context
@@ -342,6 +353,8 @@ class Daemon:
         else:
             self._sounds.refresh()
         self._set_context(now)
+        if self._loop.schedule is not None:
+            self._loop.schedule.reconfigure(config, self._environ)
         self._loop.debouncer.delay_s = config.state.save_delay_s
         if output_reload.follow_outputs(self._loop, old, config, now) or plan.reopen_output:
             self._reopen_output(now)

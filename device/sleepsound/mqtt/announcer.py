@@ -18,7 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from sleepsound.commands import Command
-from sleepsound.mqtt.discovery import DeviceInfo, discovery_messages
+from sleepsound.mqtt.discovery import (
+    DeviceInfo,
+    discovery_messages,
+    program_switch_topic,
+    program_switches,
+)
 from sleepsound.mqtt.outbox import Outbox
 from sleepsound.mqtt.payloads import encode
 from sleepsound.mqtt.topics import AVAILABLE
@@ -69,21 +74,33 @@ class Announcer:
         self._published_sounds: tuple[str, ...] | None = None
         self._presets: tuple[str, ...] = ()
         self._published_presets: tuple[str, ...] | None = None
+        self._programs: tuple[str, ...] = ()
+        self._published_programs: tuple[str, ...] | None = None
         self._rebirth: threading.Timer | None = None
 
     def on_status(self, doc: Mapping[str, Any]) -> None:
         """The state document changed (or was asked for): publish it, retained."""
         presets = doc.get("presets")
+        programs = doc.get("programs")
         with self._lock:
             self._status = dict(doc)
             if isinstance(presets, list):
                 self._presets = tuple(str(name) for name in presets)
+            if isinstance(programs, list):
+                self._programs = tuple(
+                    str(p["name"]) for p in programs if isinstance(p, Mapping) and "name" in p
+                )
             republish = self._published_presets is not None and (
                 self._presets != self._published_presets
+            )
+            new_programs = self._published_programs is not None and (
+                self._programs != self._published_programs
             )
         if self._connection.connected:
             if republish:
                 self._publish_discovery(only="preset")
+            if new_programs:
+                self._publish_program_switches()
             self._outbox.set_state(self.topics.state, encode(doc))
 
     def set_sounds(self, sounds: Sequence[str]) -> None:
@@ -152,6 +169,24 @@ class Announcer:
         for topic, config in discovery_messages(self.topics, self._device, sounds, presets):
             if only is None or topic.endswith(f"/{only}/config"):
                 self._publish(topic, encode(config), retain=True)
+        if only is None:
+            self._publish_program_switches()
+
+    def _publish_program_switches(self) -> None:
+        """A switch per program; a program gone since the last time has its switch removed."""
+        if not self._settings.discovery:
+            return
+        with self._lock:
+            programs, before = self._programs, self._published_programs or ()
+            self._published_programs = programs
+        for topic, config in program_switches(self.topics, self._device, programs):
+            self._publish(topic, encode(config), retain=True)
+        node = self._device.node_id
+        kept = {program_switch_topic(self.topics, node, name) for name in programs}
+        for name in before:
+            topic = program_switch_topic(self.topics, node, name)
+            if topic not in kept:
+                self._publish(topic, b"", retain=True)
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
         """Availability and discovery: few, and never dropped for a full outbox."""

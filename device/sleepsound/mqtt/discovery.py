@@ -15,10 +15,15 @@ select         preset       the presets (re-published when one is saved or remov
 number         sleep_timer  minutes, ``device_class: duration``
 sensor         timer_ends   ``device_class: timestamp``
 sensor         state        ``device_class: enum``: stopped/playing/fading_out
-event          events       button gestures, timer expiry, playback errors
+event          events       button gestures, timer expiry, playback errors, programs
 button         next_sound   one press: the next sound
 select         output       the named outputs (``[outputs.NAME]``)
 binary_sensor  audible      diagnostic: on while a person can hear the output
+sensor         next_wake    ``device_class: timestamp``: the next wake program
+button         skip_next    skips the next wake (once), the program stays on
+button         snooze       snoozes the wake that rings
+button         dismiss      ends the wake that rings
+switch         program_<n>  one per program (:func:`program_switches`): enabled
 =============  ===========  ===============================================
 
 Every entity reads the one state document (``value_template``) and commands
@@ -28,6 +33,8 @@ the device (:func:`removal_topics`) is an empty retained payload on each topic.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -40,7 +47,17 @@ MODEL: Final = "Bedside sleep-sound player"
 
 PLAYER_STATES: Final = ("stopped", "playing", "fading_out")
 """The ``state`` values of the state document (the enum sensor's options)."""
-EVENT_TYPES: Final = ("single", "double", "long", "timer_expired", "playback_error")
+EVENT_TYPES: Final = (
+    "single",
+    "double",
+    "long",
+    "timer_expired",
+    "playback_error",
+    "program_started",
+    "snoozed",
+    "dismissed",
+    "program_skipped",
+)
 """Every ``event_type`` the device publishes on ``<base>/event``."""
 SLEEP_TIMER_MAX_MIN: Final = 720
 
@@ -56,8 +73,14 @@ ENTITIES: Final[tuple[tuple[str, str], ...]] = (
     ("button", "next_sound"),
     ("binary_sensor", "audible"),
     ("select", "output"),
+    ("sensor", "next_wake"),
+    ("button", "skip_next"),
+    ("button", "snooze"),
+    ("button", "dismiss"),
 )
-"""(component, object_id) of every entity, in publishing order."""
+"""(component, object_id) of every fixed entity, in publishing order (the programs'
+switches come and go with the programs: :func:`program_switches`)."""
+PROGRAM_SWITCH_PREFIX: Final = "program_"
 
 
 @dataclass(frozen=True)
@@ -103,9 +126,55 @@ def discovery_messages(
     ]
 
 
-def removal_topics(topics: Topics, node_id: str) -> list[str]:
-    """The config topics to clear (empty retained payload) to remove the device."""
-    return [config_topic(topics, node_id, c, o) for c, o in ENTITIES]
+def removal_topics(topics: Topics, node_id: str, programs: Sequence[str] = ()) -> list[str]:
+    """The config topics to clear (empty retained payload) to remove the device (and the
+    switches of ``programs``, by name)."""
+    fixed = [config_topic(topics, node_id, c, o) for c, o in ENTITIES]
+    return fixed + [program_switch_topic(topics, node_id, name) for name in programs]
+
+
+def program_object_id(name: str) -> str:
+    """The switch's object id for program ``name`` (``School days`` -> ``program_school_days``)."""
+    return PROGRAM_SWITCH_PREFIX + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def program_switch_topic(topics: Topics, node_id: str, name: str) -> str:
+    """The config topic of program ``name``'s switch."""
+    return config_topic(topics, node_id, "switch", program_object_id(name))
+
+
+def program_switches(
+    topics: Topics, device: DeviceInfo, programs: Sequence[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """A switch per program (on = enabled): JSON commands on ``<base>/set``, its state
+    from the state document's ``programs``. Publish retained; clear the switch of a
+    program that is gone (:func:`program_switch_topic`, empty payload)."""
+    messages = []
+    for name in programs:
+        quoted = json.dumps(name)  # a JSON string is a Jinja string literal too
+        specific = {
+            "name": f"Program {name}",
+            "command_topic": topics.set,
+            "payload_on": json.dumps({"program_enable": name}),
+            "payload_off": json.dumps({"program_disable": name}),
+            "state_on": "ON",
+            "state_off": "OFF",
+            "state_topic": topics.state,
+            "value_template": (
+                "{% set p = value_json.programs | selectattr('name', 'eq', "
+                + quoted
+                + ") | list %}{{ 'ON' if p and p[0].enabled else 'OFF' }}"
+            ),
+            "icon": "mdi:alarm",
+        }
+        object_id = program_object_id(name)
+        messages.append(
+            (
+                program_switch_topic(topics, device.node_id, name),
+                entity_config(topics, device, object_id, specific),
+            )
+        )
+    return messages
 
 
 def entity_config(
@@ -237,5 +306,30 @@ def _specific(
             "value_template": "{{ value_json.output.name }}",
             "options": list(outputs),
             "icon": "mdi:speaker-multiple",
+        },
+        "next_wake": {
+            "name": "Next wake",
+            "state_topic": state,
+            "value_template": "{{ value_json.next_wake }}",
+            "device_class": "timestamp",
+            "icon": "mdi:alarm",
+        },
+        "skip_next": {
+            "name": "Skip next wake",
+            "command_topic": topics.set_key("skip_next_wake"),
+            "payload_press": "PRESS",
+            "icon": "mdi:alarm-off",
+        },
+        "snooze": {
+            "name": "Snooze",
+            "command_topic": topics.set_key("action"),
+            "payload_press": "snooze",
+            "icon": "mdi:alarm-snooze",
+        },
+        "dismiss": {
+            "name": "Dismiss wake",
+            "command_topic": topics.set_key("action"),
+            "payload_press": "dismiss",
+            "icon": "mdi:alarm-check",
         },
     }
