@@ -371,3 +371,37 @@ def test_choosing_the_output_on_the_page_moves_the_sound_under_its_ceiling(
         )
         assert pressed.get_attribute("aria-pressed") == "true"
         assert "ceiling 40" in browser.find_element(By.ID, "output-facts").text
+
+
+def test_a_program_added_on_the_page_is_skipped_and_switched_off_there(
+    page: Any, device: tuple[DaemonProcess, MqttProbe]
+) -> None:
+    daemon, _ = device
+
+    def program() -> dict[str, Any] | None:
+        found = [p for p in daemon.status()["programs"] if p["name"] == "web-wake"]
+        return found[0] if found else None
+
+    WebDriverWait(page, 10).until(lambda d: d.find_element(By.ID, "programs").is_displayed())
+    name = page.find_element(By.ID, "program-name")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", name)
+    name.send_keys("web-wake")
+    page.execute_script("document.getElementById('program-at').value = '07:00'")
+    Select(page.find_element(By.ID, "program-sound")).select_by_value("rain")
+    tap(page, page.find_element(By.CSS_SELECTOR, "#program-form button"))
+    wait_until(lambda: program() is not None, "the program to be added")
+    assert program() == {
+        "name": "web-wake",
+        "kind": "wake",
+        "at": "07:00",
+        "enabled": True,
+        "skip_next": False,
+    }
+    WebDriverWait(page, 10).until(
+        lambda d: "web-wake" in d.find_element(By.ID, "program-next").text
+    )
+    tap_css(page, 'button[aria-label="Skip the next web-wake"]')
+    wait_until(lambda: program()["skip_next"], "the next wake to be skipped")
+    tap_css(page, 'button[aria-label="web-wake enabled"]')
+    wait_until(lambda: not program()["enabled"], "the program to be switched off")
+    daemon.request({"program_remove": "web-wake"})

@@ -69,6 +69,7 @@ function render(doc) {
     button.setAttribute("aria-current", String(button.dataset.id === state.sound));
   }
   renderOutputs();
+  renderPrograms();
   renderPresets();
   renderDevice();
 }
@@ -104,6 +105,43 @@ function renderOutputs() {
     .filter(Boolean).join(" · ");
 }
 
+// -- Programs (shown once the device has them: status "programs") ------------------------
+function programButton(text, label, command) {
+  const button = Object.assign(document.createElement("button"), {type: "button", textContent: text});
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", () => send(command, $("program-error")));
+  return button;
+}
+
+function renderPrograms() {
+  const programs = state.programs;
+  $("programs").hidden = !Array.isArray(programs);
+  if (!Array.isArray(programs)) return;
+  const next = state.next_program;
+  $("program-next").textContent = next ? `Next: ${next.name} (${next.kind}) at ${clock(next.at)}` +
+    (state.clock_synced === false ? " · waiting for the clock to be set" : "") : "No program due.";
+  const running = state.program;
+  $("program-running").hidden = !(running && running.kind === "wake");
+  if (running) $("program-phase").textContent = `${running.name}: ${running.phase.replace(/_/g, " ")}`;
+  const items = programs.map((program) => {
+    const item = document.createElement("li");
+    const label = Object.assign(document.createElement("span"), {className: "sound", textContent: `${program.name} · ${program.kind} · ${program.at}`});
+    const enabled = programButton(program.enabled ? "On" : "Off", `${program.name} enabled`,
+      {[program.enabled ? "program_disable" : "program_enable"]: program.name});
+    enabled.setAttribute("aria-pressed", String(program.enabled));
+    const skip = programButton("Skip next", `Skip the next ${program.name}`,
+      {[program.skip_next ? "program_unskip" : "program_skip"]: program.name});
+    skip.setAttribute("aria-pressed", String(program.skip_next));
+    const removing = Object.assign(document.createElement("button"), {type: "button", textContent: "Remove"});
+    removing.setAttribute("aria-label", `Remove ${program.name}`);
+    removing.addEventListener("click", () => { if (confirm(`Remove the program “${program.name}”?`)) send({program_remove: program.name}, $("program-error")); });
+    item.append(label, enabled, skip, removing);
+    return item;
+  });
+  if (!items.length) items.push(Object.assign(document.createElement("li"), {className: "muted", textContent: "No programs yet."}));
+  $("program-list").replaceChildren(...items);
+}
+
 // -- Presets (shown once the device has them: status "presets") ---------------------------
 function renderPresets() {
   const names = state.presets;
@@ -136,6 +174,9 @@ async function loadSounds() {
   select.value = tags.includes(chosen) ? chosen : "";
   const layer = $("layer-sound");
   layer.replaceChildren(...sounds.map((sound) => new Option(sound.title, sound.id)));
+  const programSound = $("program-sound").value;
+  $("program-sound").replaceChildren(...sounds.map((sound) => new Option(sound.title, sound.id)));
+  if (programSound) $("program-sound").value = programSound;
   renderSounds();
   render({});
 }
@@ -302,6 +343,13 @@ function wire() {
   $("layer-sound").addEventListener("change", (e) => send({layer: e.target.value}));
   $("layer-vol").addEventListener("input", () => { dragging = true; });
   $("layer-vol").addEventListener("change", (e) => { dragging = false; send({layer_volume: Number(e.target.value)}); });
+  $("snooze").addEventListener("click", () => send({action: "snooze"}, $("program-error")));
+  $("dismiss").addEventListener("click", () => send({action: "dismiss"}, $("program-error")));
+  $("program-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    send({program_add: {name: $("program-name").value, kind: $("program-kind").value,
+      at: $("program-at").value, sound: $("program-sound").value}}, $("program-error"));
+  });
   $("preset-next").addEventListener("click", () => send({action: "next_preset"}));
   $("preset-form").addEventListener("submit", (e) => {
     e.preventDefault();
