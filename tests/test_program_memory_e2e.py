@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_a_stored_fired_occurrence_does_not_start_again(tmp_path: Path) -> None:
         assert record in judged(daemon)
 
 
-def test_without_the_record_it_fires_and_a_restart_does_not_fire_it_again(
+def test_without_the_record_it_fires_and_neither_a_reload_nor_a_restart_fires_it_again(
     tmp_path: Path,
 ) -> None:
     due = due_this_minute()
@@ -83,6 +84,14 @@ def test_without_the_record_it_fires_and_a_restart_does_not_fire_it_again(
         running = watch(daemon)
         assert running is not None and running["name"] == "nap", daemon.log_text()
         assert {"program": "nap", "due": iso(due)} in judged(daemon)
+        # A reload keeps the memory too: stopped, then SIGHUP, it does not start again.
+        assert daemon.request({"action": "stop"})["status"] == "ok"
+        daemon.signal(signal.SIGHUP)
+        until = time.monotonic() + 10
+        while "config reloaded" not in daemon.log_text() and time.monotonic() < until:
+            time.sleep(0.1)
+        assert watch(daemon) is None, daemon.log_text()
+        assert daemon.log_text().count("program_started") == 1
         assert daemon.terminate() == 0
         before = daemon.log_text()
         daemon.start()  # the restart, seconds later and well within grace_min
