@@ -225,3 +225,35 @@ def test_a_reload_brings_the_config_s_new_programs(tmp_path: Path) -> None:
     keeper.reconfigure(parse_config(tomllib.loads(later)))
     assert keeper.status()["next_wake"] == "2026-11-23T07:30:00Z"
     assert keeper.due_s == 0.0  # stepped at once
+
+
+def test_a_restart_after_a_wake_fired_neither_rings_it_again_nor_calls_it_missed(
+    tmp_path: Path,
+) -> None:
+    clocks = Clocks(MONDAY_0600)
+    keeper = make(tmp_path, clocks)
+    assert [type(s) for s in run_until(keeper, clocks, MONDAY_0600 + 40 * 60 + 1)] == [StartProgram]
+    stored = program_store.load(tmp_path / "programs.json")
+    assert stored.judged == {("weekday", dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.UTC))}
+    clocks.advance(3 * 60)  # a restart (power cut, systemctl restart) 3 min into the rise
+    again = make(tmp_path, clocks)
+    assert run_until(again, clocks, clocks.wall + 10) == []
+    clocks.advance(60 * 60)  # a restart at 07:43, well past the grace
+    assert run_until(make(tmp_path, clocks), clocks, clocks.wall + 10) == []
+    assert again.status()["next_program"]["at"] == "2026-11-24T07:00:00Z"
+    # Without the stored memory the same restart rings again (this test can fail).
+    (tmp_path / "programs.json").unlink()
+    clocks.advance(-60 * 60)
+    forgetful = make(tmp_path, clocks)
+    assert [type(s) for s in run_until(forgetful, clocks, clocks.wall + 10)] == [StartProgram]
+
+
+def test_a_reload_keeps_what_fired(tmp_path: Path) -> None:
+    clocks = Clocks(MONDAY_0600)
+    keeper = make(tmp_path, clocks)
+    run_until(keeper, clocks, MONDAY_0600 + 40 * 60 + 1)
+    keeper.reconfigure(
+        parse_config(tomllib.loads(CONFIG.replace("grace_min = 15", "grace_min = 30")))
+    )
+    assert run_until(keeper, clocks, clocks.wall + 10) == []
+    assert program_store.load(tmp_path / "programs.json").judged != frozenset()

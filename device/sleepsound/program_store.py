@@ -1,15 +1,18 @@
-"""The runtime programs (``ctl program add …``) and the skip-next set, kept across
+"""The runtime programs (``ctl program add …``), the skip-next set and the occurrences
+already fired or skipped (``judged``: a restart must not fire a wake again), kept across
 reboots in ``programs.json`` beside the state file. An adapter: file I/O, no policy.
 
 Saved atomically (temp file, fsync, rename: :func:`sleepsound.statefile.write_atomic`),
 so a power cut leaves the old list or the new one. :func:`load` never raises: a missing
 file is an empty list; a corrupt one is renamed aside (``programs.json.corrupt``) and
 an empty list returned, with a warning; a single bad entry is dropped with a warning.
+A file without ``judged`` (written before it existed) loads with nothing judged.
 Each entry is checked by :func:`sleepsound.schedule.parse_program`, like the config's.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Iterable
@@ -17,7 +20,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from sleepsound.errors import ProgramError
-from sleepsound.schedule import Program, parse_program, program_to_dict
+from sleepsound.schedule import (
+    Program,
+    judged_from_list,
+    judged_to_list,
+    parse_program,
+    program_to_dict,
+)
+from sleepsound.schedule.memory import Judged
 from sleepsound.statefile import write_atomic
 
 FILE_NAME: Final = "programs.json"
@@ -28,10 +38,13 @@ MAX_BYTES: Final = 1024 * 1024
 
 @dataclass(frozen=True)
 class StoredPrograms:
-    """What :func:`load` read: the programs, the skip-next set, and what went wrong."""
+    """What :func:`load` read: the programs, the skip-next set, the judged occurrences,
+    and what went wrong."""
 
     programs: tuple[Program, ...] = ()
     skip_next: frozenset[str] = frozenset()
+    judged: Judged = frozenset()
+    """``(program name, due UTC)`` of occurrences fired or skipped lately."""
     warnings: tuple[str, ...] = ()
     """One line each, for the log (a renamed corrupt file, a dropped entry)."""
 
@@ -77,15 +90,21 @@ def load(path: str | os.PathLike[str]) -> StoredPrograms:
     names = frozenset(n for n in skip if isinstance(n, str)) if isinstance(skip, list) else None
     if names is None:
         warnings.append(f"{target}: skip_next is not a list of names; nothing skipped")
-    return StoredPrograms(tuple(programs), names or frozenset(), tuple(warnings))
+    judged: Judged = frozenset()
+    if "judged" in document:
+        judged, problems = judged_from_list(document["judged"])
+        warnings.extend(f"{target}: {problem}" for problem in problems)
+    return StoredPrograms(tuple(programs), names or frozenset(), judged, tuple(warnings))
 
 
 def save(
     path: str | os.PathLike[str],
     programs: Iterable[Program],
     skip_next: Iterable[str] = (),
+    judged: Iterable[tuple[str, dt.datetime]] = (),
 ) -> None:
-    """Write the runtime programs and the skip-next set atomically (creating the folder).
+    """Write the runtime programs, the skip-next set and the judged occurrences (the
+    caller prunes them: :func:`sleepsound.schedule.prune`) atomically, creating the folder.
 
     Raises :class:`OSError` when it cannot be written (the caller logs it and carries on).
     """
@@ -93,6 +112,7 @@ def save(
         "version": FORMAT_VERSION,
         "programs": [program_to_dict(program) for program in programs],
         "skip_next": sorted(skip_next),
+        "judged": judged_to_list(judged),
     }
     target = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)

@@ -11,6 +11,8 @@ thread, by pure player functions; their effects are carried out here too::
         StorePresets   -> presets.json at once (favourites_store, atomic)
         Event          -> listeners' on_event(payload)
 
+Programs' edits and the schedule's steps go through :mod:`sleepsound.daemon.program_steps`.
+
 The loop blocks on the queue until the next deadline (player timer, debounced save,
 watchdog, health check), so an idle daemon wakes only when something is due.
 """
@@ -27,9 +29,10 @@ from typing import Any, Final
 from sleepsound import favourites, output_switch, player, program_player, statefile, wallclock
 from sleepsound.adapter_host import Reply
 from sleepsound.commands import Command, parse_command, reply_error, reply_ok, transaction_of
+from sleepsound.daemon import program_steps
 from sleepsound.daemon.audio import AudioFact, AudioSupervisor, OutputBack, OutputFailed
 from sleepsound.daemon.listeners import Listener, Listeners, call
-from sleepsound.daemon.programs import DaemonSchedule, StartProgram
+from sleepsound.daemon.programs import DaemonSchedule
 from sleepsound.errors import CommandError, OutputError
 from sleepsound.player import Outcome, PlayerContext, PlayerState
 from sleepsound.sdnotify import Notifier
@@ -187,45 +190,19 @@ class CommandLoop:
             self._answer(message.reply, refused)
             self.listeners.command(raw, refused)
             return
-        if command.program_edit is not None:
-            self._edit_programs(message, command, now)
-            return
-        if output_switch.wants_switch(command):
+        if command.program_edit is not None:  # the schedule owns the programs
+            reply, edited = program_steps.edit(self.schedule, command)
+            if edited:
+                self.publish(now)  # next_program may have changed
+        elif output_switch.wants_switch(command):
             reply = self._switch(command, now)
-            self._answer(message.reply, reply)
-            self.listeners.command(raw, reply)
-            return
-        outcome = self.follow(program_player.apply(self.state, command, now, self.ctx), now)
-        reply = dict(outcome.reply or {})
-        if command.is_query and reply.get("status") == "ok":
-            reply.update(self.document)
+        else:
+            outcome = self.follow(program_player.apply(self.state, command, now, self.ctx), now)
+            reply = dict(outcome.reply or {})
+            if command.is_query and reply.get("status") == "ok":
+                reply.update(self.document)
         self._answer(message.reply, reply)
         self.listeners.command(raw, reply)
-
-    def _edit_programs(self, message: Submitted, command: Command, now: float) -> None:
-        assert command.program_edit is not None
-        key, value = command.program_edit
-        try:
-            if self.schedule is None:
-                raise CommandError("this daemon runs no programs", key)
-            reply = self.schedule.edit(key, value, command.transaction)
-        except CommandError as error:
-            reply = reply_error(error, transaction=command.transaction)
-        else:
-            self.publish(now)  # next_program may have changed
-        self._answer(message.reply, reply)
-        self.listeners.command(message.command, reply)
-
-    def _step_schedule(self, now: float) -> None:
-        assert self.schedule is not None
-        for step in self.schedule.step(now):
-            if isinstance(step, StartProgram):
-                start = program_player.start(self.state, step.start, step.due_s, now, self.ctx)
-                self.follow(start, now)
-            else:
-                reason = f"{step.reason} (due {step.at})"
-                skip = program_player.skipped(self.state, step.name, step.kind, reason, self.ctx)
-                self.follow(skip, now)
 
     def _switch(self, command: Command, now: float) -> dict[str, Any]:
         """Move the sound to another named output, then apply the rest of ``command``.
@@ -367,7 +344,7 @@ class CommandLoop:
             self._last_tick_s = now
             self.follow(program_player.tick(self.state, now, self.ctx), now)
         if self.schedule is not None and now >= self.schedule.due_s:
-            self._step_schedule(now)
+            program_steps.step(self.schedule, self, now)
         if self.debouncer.due(now):
             self.save_now()
         if self._next_watchdog_s is not None and now >= self._next_watchdog_s:

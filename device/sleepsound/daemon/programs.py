@@ -14,7 +14,10 @@ decision into something for the player:
 
 Runtime edits (``program_add`` …, one vocabulary with every other command) change the
 stored programs and the skip-next set, saved atomically beside the state file
-(:mod:`sleepsound.program_store`).
+(:mod:`sleepsound.program_store`). The occurrences the scheduler has judged (fired,
+missed, skipped) are saved there too whenever a step changes them, and read back at
+start: a restart within ``grace_min`` of a wake does not ring it again, and one later
+does not report it missed. A reload (SIGHUP) keeps the state as it is.
 """
 
 from __future__ import annotations
@@ -87,7 +90,10 @@ class DaemonSchedule:
         for warning in stored.warnings:
             log.warning("programs: %s", warning)
         self._stored = stored.programs
-        self.state = SchedulerState(skip_next=stored.skip_next)
+        now_utc = dt.datetime.fromtimestamp(wall_clock(), dt.UTC)
+        self.state = SchedulerState(
+            judged=schedule.prune(stored.judged, now_utc), skip_next=stored.skip_next
+        )
         self.reconfigure(config, environ)
 
     def reconfigure(self, config: Config, environ: Mapping[str, str] | None = None) -> None:
@@ -110,13 +116,13 @@ class DaemonSchedule:
         now_utc = dt.datetime.fromtimestamp(wall, dt.UTC)
         synced = self._clock_synced(now_s)
         trusted = synced is not False or not self._settings.require_clock_sync
-        before = self.state.skip_next
+        before = (self.state.skip_next, self.state.judged)
         programs = self.programs
         self.state, decisions = schedule.step(
             self.state, programs, now_utc, self._tz, trusted, self._settings.grace_min
         )
-        if self.state.skip_next != before:
-            self._save()  # a skip-next was used up
+        if (self.state.skip_next, self.state.judged) != before:
+            self._save()  # fired, missed, a skip-next used up, or an old one forgotten
         self.due_s = now_s + self._seconds_to_next_start(programs, now_utc)
         return [self._translate(decision, wall, now_s) for decision in decisions]
 
@@ -270,7 +276,7 @@ class DaemonSchedule:
 
     def _save(self) -> str | None:
         try:
-            program_store.save(self._path, self._stored, self.state.skip_next)
+            program_store.save(self._path, self._stored, self.state.skip_next, self.state.judged)
         except OSError as error:
             message = f"cannot save the programs to {self._path} ({error}); kept until a restart"
             log.error("%s", message)

@@ -4,6 +4,8 @@ The parts, each in its own module::
 
     loop.py       the command loop: owns the PlayerState; queue, effects, deadlines
     programs.py   the schedule: programs in force, stepped on the wall clock, stored
+                  (with what already fired, so a restart does not fire it again)
+    program_steps.py  the loop's program glue: edits answered, decisions to the player
     audio.py      the audio supervisor: the output, the audio thread, what happens
                   when the sound card vanishes (facts to the queue)
     reload.py     what happens on SIGHUP: a pure plan from the old and new config

@@ -23,6 +23,10 @@ synchronised are passed in. The API the daemon and the CLI use:
 * Edits, each returning new values: :func:`merged` (config programs overlaid by the
   stored ones: the programs in force), :func:`add_program`, :func:`remove_program`,
   :func:`set_enabled`, :func:`skip_next`, :func:`unskip`, :func:`find_program`.
+* The state's memory across restarts: :func:`judged_to_list` / :func:`judged_from_list`
+  (the programs store's form of ``SchedulerState.judged``), :func:`prune` (keep what
+  can still matter). Put the stored set in the state with
+  ``replace(state, judged=...)``, store it again whenever a step changes it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sleepsound.schedule.edits import (
     skip_next,
     unskip,
 )
+from sleepsound.schedule.memory import judged_from_list, judged_to_list, prune
 from sleepsound.schedule.program import (
     DAY_NAMES,
     DEFAULT_BEDTIME_FADE_MIN,
@@ -81,12 +86,15 @@ __all__ = [
     "days_text",
     "find_program",
     "iso_utc",
+    "judged_from_list",
+    "judged_to_list",
     "merged",
     "next_occurrence",
     "next_program",
     "occurrences",
     "parse_program",
     "program_to_dict",
+    "prune",
     "remove_program",
     "set_enabled",
     "skip_next",

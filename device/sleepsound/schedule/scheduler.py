@@ -26,7 +26,9 @@ The rules:
 * a program added or changed while running is judged from the moment it is first
   seen: setting a wake for 07:00 at 07:05 does not fire it at once.
 
-Keep one :class:`SchedulerState` for the daemon's life (also across config reloads).
+Keep one :class:`SchedulerState` for the daemon's life (also across config reloads),
+and store its ``judged`` set across restarts (:mod:`sleepsound.schedule.memory`): a
+fresh state would fire again, or call missed, what already ran.
 """
 
 from __future__ import annotations
