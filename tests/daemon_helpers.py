@@ -35,6 +35,7 @@ from sleepsound import cli
 from sleepsound.control_socket.client import request
 from sleepsound.daemon.sounds import DaemonSounds
 from support.audio import level_envelope_db
+from support.broker import free_port
 from support.waiting import WAIT_S
 from support.waiting import wait_until as wait_until  # re-exported for the daemon tests
 
@@ -132,6 +133,8 @@ class DaemonProcess:
         self.config = directory / "config.toml"
         self.log = directory / "daemon.log"
         self.watchdog_usec = watchdog_usec
+        self.web_port = free_port()
+        """The phone page's port (``[web] listen`` on 127.0.0.1, unless the test sets [web])."""
         self.write_config(extra_config)
         self.process: subprocess.Popen[bytes] | None = None
         self.notify: NotifyListener | None = None
@@ -154,6 +157,8 @@ class DaemonProcess:
             "[sounds]\n"
             f'dir = "{self.directory / "sounds"}"\n'
             f"{extra}"
+            # Its own port, so test daemons side by side never fight over 8080.
+            + ("" if "[web]" in extra else f'[web]\nlisten = "127.0.0.1:{self.web_port}"\n')
         )
 
     def write_config(

@@ -35,6 +35,13 @@ class AdapterHost:
     sound_ids: tuple[str, ...] = ()
     """The playable sound ids in catalogue order when the adapter starts (a listener's
     ``on_sounds`` hears about later changes)."""
+    sound_entries: Callable[[], Mapping[str, Any]] = dict
+    """Id -> :class:`~sleepsound.library.catalog.SoundEntry` of the library now (title,
+    category, triggers, file path); an immutable snapshot, safe from any thread."""
+    links: Callable[[], Mapping[str, bool]] = dict
+    """Adapter name -> whether its line to the outside is up now (``{"MQTT": True}``:
+    connected to the broker); adapters that are off or have no such line are absent.
+    For the device's health on the phone page."""
     pin_factory: Any = None
     """The gpiozero pin factory for the controls (``None``: the board's own driver)."""
     on_controls_started: Callable[[Any], None] | None = None

@@ -480,6 +480,7 @@ SECTIONS: dict[str, SectionSpec | str] = {
     "controls": "sleepsound.controls.schema:CONTROLS_SECTION",
     "led": "sleepsound.controls.schema:LED_SECTION",
     "outputs": "sleepsound.output_config:OUTPUTS_SECTION",
+    "web": "sleepsound.web.settings:WEB_SECTION",
 }
 """Every known section. Values are specs or ``"module:ATTRIBUTE"`` names of one."""
 

@@ -53,6 +53,7 @@ ADAPTER_FACTORIES: list[AdapterFactory] = [
         "sleepsound.controls.adapter:start_adapter",
         ("controls", "led", "sleep.presets_min"),
     ),
+    AdapterFactory("web", "sleepsound.web.adapter:start_adapter", ("web", "sounds.dir")),
 ]
 """The adapters, started in this order after READY and stopped in reverse."""
 

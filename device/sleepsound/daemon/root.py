@@ -268,9 +268,20 @@ class Daemon:
             emit_event=self.emit_event,
             add_listener=self.add_listener,
             sound_ids=self.sound_ids,
+            sound_entries=lambda: self._loop.ctx.entries,
+            links=self._links,
             pin_factory=self._pin_factory,
             on_controls_started=self._on_controls_started,
         )
+
+    def _links(self) -> dict[str, bool]:
+        """Adapter name -> whether it is connected, for adapters that say (``connected``)."""
+        found = {}
+        for running in list(self._adapters.running):
+            connected = getattr(running.adapter, "connected", None)
+            if isinstance(connected, bool):
+                found[running.factory.name] = connected
+        return found
 
     def _stop_adapters(self) -> None:
         self._adapters.stop_all()
