@@ -47,13 +47,6 @@ def test_without_tables_the_audio_keys_are_one_output_called_default() -> None:
     assert (only.kind, only.device, only.channels, only.max_volume) == ("alsa", "hw:X", 1, 70)
 
 
-def test_the_default_taper_is_the_dsp_one() -> None:
-    from sleepsound import output_table
-    from sleepsound.dsp import gain
-
-    assert output_table.VOLUME_RANGE_DB == gain.VOLUME_RANGE_DB
-
-
 def test_worn_outputs_get_a_lower_default_ceiling_than_speakers() -> None:
     table = parse_toml(HOUSE).named_outputs()
     assert table.default == "pillow"

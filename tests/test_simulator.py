@@ -204,6 +204,25 @@ def test_ctrl_c_fades_out_exits_0_and_gives_the_terminal_back(pane: Pane) -> Non
     assert "TTY-SAME" in pane.screen()
 
 
+def test_a_terminal_that_goes_away_ends_the_simulator_instead_of_spinning(pane: Pane) -> None:
+    pane.start()
+    pane.wait_for(r"^  state +stopped")
+    found = subprocess.run(
+        ["pgrep", "-f", f"sleepsound.cli run --simulate --config {pane.config}"],
+        capture_output=True,
+        text=True,
+    )
+    pids = [int(pid) for pid in found.stdout.split()]
+    assert pids, "the simulator's process was not found"
+    pane.close()  # the window closes: the terminal hangs up under the simulator
+
+    def alive() -> list[int]:
+        return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+    # Before the fix the view spun a core at ~70 % all night on the dead terminal.
+    waiting.wait_for(alive, lambda left: not left, "the simulator to exit", timeout_s=WAIT_S)
+
+
 def test_without_a_terminal_it_says_so_in_one_line_and_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[audio]\noutput = "clock"\n')

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from sleepsound.commands import did_you_mean
+from sleepsound.dsp.taper import VOLUME_RANGE_DB
 from sleepsound.errors import CommandError
 
-VOLUME_RANGE_DB: Final = 50.0
-"""The taper's usual range (``sleepsound.dsp.gain.VOLUME_RANGE_DB``, kept equal by a test;
-not imported from there, which would load numpy into the pure core)."""
 DEFAULT_OUTPUT: Final = "default"
 """The name of the one output the ``[audio]`` keys describe when there are no tables."""
 KINDS: Final = ("alsa", "bluetooth", "clock")

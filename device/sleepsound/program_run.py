@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 
-from sleepsound.dsp.gain import FLOOR_DB, VOLUME_RANGE_DB, volume_to_db
+from sleepsound.dsp.taper import FLOOR_DB, VOLUME_RANGE_DB, volume_to_db
 
 LATE_RISE_S: Final = 60.0
 """A wake started late (the clock synced, the device came up within the grace) still
@@ -259,7 +259,7 @@ def snooze(run: ProgramRun, now_s: float) -> ProgramRun:
 def heard_volume(run: ProgramRun, now_s: float) -> float:
     """The volume (0–100 taper) the rise has reached at ``now_s``: where it stops.
 
-    The engine's rise is linear in dB from :data:`~sleepsound.dsp.gain.FLOOR_DB` under
+    The engine's rise is linear in dB from :data:`~sleepsound.dsp.taper.FLOOR_DB` under
     the wake volume; below volume 1 (the taper's quietest step) this says 1.
     """
     if run.phase is not Phase.RISING or run.rise_s <= 0.0:

@@ -480,6 +480,13 @@ class TerminalView:
                 key = screen.getch()
                 if key != -1:
                     self._key(key)
+                elif not _terminal_present():
+                    # The terminal hung up (a closed window, a killed tmux): getch now returns
+                    # at once, so the view would spin a core all night. SIGHUP means "reload"
+                    # to the daemon, so nothing else ends the simulation: end it here.
+                    log.warning("the simulator's terminal went away; stopping the daemon")
+                    self.daemon.request_stop()
+                    break
         except Exception:
             log.exception("the simulator's view failed; stopping the daemon")
             self.daemon.request_stop()
@@ -621,3 +628,11 @@ __all__ = [
     "terminal_problem",
     "timer_text",
 ]
+
+
+def _terminal_present() -> bool:
+    """True while stdin and stdout are still a terminal (false once it has hung up)."""
+    try:
+        return os.isatty(sys.stdin.fileno()) and os.isatty(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False

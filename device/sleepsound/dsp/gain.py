@@ -25,11 +25,14 @@ from typing import Literal
 
 import numpy as np
 
-VOLUME_RANGE_DB = 50.0
-"""Volume 1 is this many dB below volume 100; volume 0 is silence."""
-
-FLOOR_DB = -60.0
-"""Fades to or from silence run linearly in dB down to here, then ramp to zero."""
+from sleepsound.dsp.taper import (  # noqa: F401 (the taper's home; re-exported here)
+    FLOOR_DB,
+    VOLUME_RANGE_DB,
+    db_to_gain,
+    gain_to_db,
+    volume_to_db,
+    volume_to_gain,
+)
 
 MIN_RAMP_S = 0.02
 """No start, stop or jump is ever shorter than this, even when 0 is asked for."""
@@ -40,37 +43,6 @@ SILENCE_TAIL_MAX_S = 1.0
 Shape = Literal["db", "in", "out", "linear"]
 
 _FLOOR_GAIN = 10.0 ** (FLOOR_DB / 20.0)
-
-
-def db_to_gain(level_db: float) -> float:
-    """Return the amplitude factor for ``level_db`` (``-inf`` gives 0)."""
-    return 0.0 if level_db == -math.inf else 10.0 ** (level_db / 20.0)
-
-
-def gain_to_db(gain: float) -> float:
-    """Return ``gain`` in dB (0 gives ``-inf``)."""
-    return -math.inf if gain <= 0.0 else 20.0 * math.log10(gain)
-
-
-def volume_to_db(
-    volume: float, max_volume: float = 100.0, range_db: float = VOLUME_RANGE_DB
-) -> float:
-    """Map a 0–100 volume, capped at ``max_volume``, to dB on the perceptual taper.
-
-    ``0`` (or a ceiling of 0) is ``-inf``: true silence, not merely quiet. Volume 1
-    is ``range_db`` below volume 100 (an output may widen it for a quieter volume 1).
-    """
-    effective = min(max(volume, 0.0), max(min(max_volume, 100.0), 0.0))
-    if effective <= 0.0:
-        return -math.inf
-    return -range_db * (100.0 - effective) / 100.0
-
-
-def volume_to_gain(
-    volume: float, max_volume: float = 100.0, range_db: float = VOLUME_RANGE_DB
-) -> float:
-    """Map a 0–100 volume, capped at ``max_volume``, to an amplitude factor."""
-    return db_to_gain(volume_to_db(volume, max_volume, range_db))
 
 
 def ceiling_scale(
