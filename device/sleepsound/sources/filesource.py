@@ -1,7 +1,7 @@
 """Sound files as endless, seamless streams at the output's rate and channel count.
 
 A file is read block by block (never whole: a 10-hour file plays in constant
-memory), looped with a crossfaded seam, mapped to the output's channels and
+memory), mapped to the output's channels, looped with a crossfaded seam and
 resampled with soxr. The loop is made at the file's own rate, before resampling,
 so the resampler sees one continuous signal and adds no edge of its own.
 
@@ -30,6 +30,7 @@ from sleepsound.sources.base import BlockFifo
 from sleepsound.sources.file_checks import readable_name
 from sleepsound.sources.soundfiles import (
     decode_frames,
+    map_channels,
     open_sound_file,
     read_converted,
     seek_exact,
@@ -59,7 +60,7 @@ class FileSource:
         self.declared_frames = self._file.frames
         self._seam = max(min(round(seam_s * self.native_rate), self.declared_frames // 4), 0)
         try:
-            self._head = decode_frames(self._file, self._seam, path)
+            self._head = self._decode(self._seam)
             seek_exact(self._file, 0)
         except SoundFileError:
             self._file.close()
@@ -79,7 +80,7 @@ class FileSource:
         return f"FileSource({self.path!r}, rate={self.rate}, channels={self.channels})"
 
     def _native_blocks(self) -> Iterator[np.ndarray]:
-        """Yield the looped stream at the file's own rate and channel count."""
+        """Yield the looped stream at the file's own rate, in the output's channels."""
         start = 0
         while True:
             if start and not seek_exact(self._file, start):
@@ -89,7 +90,7 @@ class FileSource:
             produced = 0
             while True:
                 try:
-                    chunk = decode_frames(self._file, READ_FRAMES, self.path)
+                    chunk = self._decode(READ_FRAMES)
                 except SoundFileError as error:
                     if produced + held_frames == 0:
                         raise
@@ -107,7 +108,7 @@ class FileSource:
                     held_frames -= len(released)
                     produced += len(released)
                     yield released
-            tail = np.concatenate(held) if held else np.empty((0, self.native_channels), "float32")
+            tail = np.concatenate(held) if held else np.empty((0, self.channels), "float32")
             body = max(len(tail) - self._seam, 0)
             if body:
                 produced += body
@@ -124,6 +125,15 @@ class FileSource:
             )
             self.loops += 1
             start = overlap
+
+    def _decode(self, frames: int) -> np.ndarray:
+        """Decode up to ``frames`` frames, mapped to the output's channels at once.
+
+        Mapping before the seam keeps what the loop holds (the head and a seam's worth
+        of tail) in the output's channels: a 192 kHz 8-channel file holds a quarter of
+        the memory it would in its own channels (about 10 MB less on a stereo output).
+        """
+        return map_channels(decode_frames(self._file, frames, self.path), self.channels)
 
     def _damaged(self, error: SoundFileError, frame: int) -> None:
         if not self.damaged:
