@@ -148,3 +148,20 @@ def test_a_snooze_fades_out_from_where_the_rise_was_never_up(tmp_path: Path) -> 
     assert levels[(times > 8.05)] == pytest.approx(steady, abs=0.2)  # up again, on time
     assert levels[(times > 7.0) & (times < 7.9)].max() < steady - 1.0
     assert click_score(played, RATE) < CLEAN_CLICK_DB
+
+
+@pytest.mark.parametrize("rising", [False, True], ids=["play", "wake rise"])
+def test_a_bad_parameter_is_a_sound_that_cannot_play_not_a_crash(rising: bool) -> None:
+    """A built-in with a parameter the opener refuses (it reached the engine unchecked)
+    is reported as a sound failure, as a missing file is, and the engine plays on."""
+    engine = Engine(RATE, 2, open_source)
+    scene = Scene(sound="binaural-delta:beat=1000", volume=50, transition_s=0.1)
+    if rising:
+        scene = Scene(sound=scene.sound, volume=50, rise=Rise(token=1, duration_s=0.5))
+    engine.apply(scene)
+    played = engine.render(RATE // 2)
+    assert not np.any(played), "nothing can play, so silence"
+    assert [type(error).__name__ for error in engine.errors] == ["SoundError"]
+    assert "binaural-delta:beat=1000" in str(engine.errors[0])
+    engine.apply(Scene(sound="pink-noise", volume=50, transition_s=0.1))
+    assert np.any(engine.render(RATE // 2)), "the next sound plays"

@@ -43,13 +43,14 @@ import numpy as np
 
 from sleepsound.dsp.gain import (
     Envelope,
+    Shape,
     SlewedGain,
     ceiling_scale,
     ramp_frames,
     volume_to_gain,
 )
 from sleepsound.dsp.limiter import PeakLimiter
-from sleepsound.errors import SoundError
+from sleepsound.errors import ParameterError, SoundError
 from sleepsound.scene import Layer, Rise, Scene, SleepFade
 from sleepsound.sources import keep_alive
 from sleepsound.sources.base import Source
@@ -232,17 +233,7 @@ class Engine:
             if not voice.leaving:
                 voice.leaving = True
                 voice.envelope.move_to(0.0, frames, "out" if crossfade else "db")
-        if spec is None:
-            return
-        try:
-            source = self._open_source(spec, self.rate, self.channels)
-        except SoundError as error:
-            log.warning("cannot play %s: %s", spec, error)
-            self.errors.append(error)
-            return
-        envelope = Envelope(self.rate, 0.0)
-        envelope.move_to(1.0, frames, "in" if crossfade else "db")
-        voices.append(_Voice(spec, source, envelope, SlewedGain(self.rate, level)))
+        self._add_voice(voices, spec, level, frames, "in" if crossfade else "db")
 
     def _start_rise(self, scene: Scene, rise: Rise) -> None:
         """Bring ``scene`` up from silence over the rise; fade out what plays meanwhile.
@@ -266,24 +257,30 @@ class Engine:
         self._sleep.set(1.0)
         self._sleep_token = None
         rise_frames = ramp_frames(rise.duration_s, self.rate)
-        self._add_rising(self._main, scene.sound, 1.0, rise_frames)
+        self._add_voice(self._main, scene.sound, 1.0, rise_frames, "db")
         if scene.layer is not None:
             level = volume_to_gain(scene.layer.volume)
-            self._add_rising(self._layers, scene.layer.sound, level, rise_frames)
+            self._add_voice(self._layers, scene.layer.sound, level, rise_frames, "db")
 
-    def _add_rising(
-        self, voices: list[_Voice], spec: str | None, level: float, frames: int
+    def _add_voice(
+        self, voices: list[_Voice], spec: str | None, level: float, frames: int, shape: Shape
     ) -> None:
+        """Open ``spec`` and bring it in from silence over ``frames`` (nothing for ``None``).
+
+        A sound that cannot open is logged and kept in :attr:`errors` for the shell; a bad
+        parameter counts as such a sound (a :class:`SoundError`), never as an output fault.
+        """
         if spec is None:
             return
         try:
             source = self._open_source(spec, self.rate, self.channels)
-        except SoundError as error:
-            log.warning("cannot play %s: %s", spec, error)
-            self.errors.append(error)
+        except (SoundError, ParameterError) as error:
+            failure = error if isinstance(error, SoundError) else SoundError(f"{spec}: {error}")
+            log.warning("cannot play %s: %s", spec, failure)
+            self.errors.append(failure)
             return
         envelope = Envelope(self.rate, 0.0)
-        envelope.move_to(1.0, frames, "db")
+        envelope.move_to(1.0, frames, shape)
         voices.append(_Voice(spec, source, envelope, SlewedGain(self.rate, level)))
 
     def _stop_rise(self) -> None:
