@@ -31,15 +31,7 @@ def headband(
     """A daemon playing to the ``headband`` PCM, ready to move to ``pillow``."""
     written = tmp_path / "written.raw"
     asoundrc = tmp_path / "headband.asoundrc"
-    asoundrc.write_text(
-        "pcm.headband {\n"
-        "    type file\n"
-        f'    slave.pcm "{pulse_env.alsa_device}"\n'
-        f'    file "{written}"\n'
-        '    format "raw"\n'
-        "    truncate false\n"
-        "}\n"
-    )
+    asoundrc.write_text(pulse_env.file_pcm("headband", written))
     monkeypatch.setenv("ALSA_CONFIG_PATH", f"{os.environ['ALSA_CONFIG_PATH']}:{asoundrc}")
     warm_loudness_cache(SOUND)
     with daemons_in(tmp_path) as make:

@@ -217,6 +217,20 @@ class PulseClock:
             "PULSE_COOKIE": str(self.directory / "cookie"),
         }
 
+    def file_pcm(self, name: str, written: Path) -> str:
+        """ALSA config text for a PCM ``name`` that plays into this sink (clocked, and away
+        while the sink is unplugged) through ALSA's ``file`` plugin, which keeps what the
+        sink accepted in ``written`` (raw, appended)."""
+        return (
+            f"pcm.{name} {{\n"
+            "    type file\n"
+            f'    slave.pcm "{self.alsa_device}"\n'
+            f'    file "{written}"\n'
+            '    format "raw"\n'
+            "    truncate false\n"
+            "}\n"
+        )
+
     @property
     def alsa_device(self) -> str:
         """The ALSA name of the clocked sink (``pcm.pulse`` from libasound2-plugins)."""
