@@ -292,6 +292,26 @@ def test_the_view_says_whether_anyone_hears_the_sound_and_wraps_the_error() -> N
     assert "  output   default (heard)" in lines and "  sound    late-rain" in lines
 
 
+def test_the_view_names_the_preset_the_running_wake_and_the_next_program() -> None:
+    document = {
+        "state": "playing",
+        "sound": "rain",
+        "volume": 30,
+        "max_volume": 80,
+        "preset": "rainy-night",
+        "program": {"name": "morning", "kind": "wake", "phase": "rising", "until": "07:00Z"},
+        "next_program": {"name": "bedtime", "kind": "bedtime", "at": "2026-12-03T22:00:00Z"},
+        "output": {"name": "default", "audible": True},
+    }
+    lines = render(ViewState(document=document), 0.0, width=100, height=40)
+    assert "  preset   rainy-night" in lines
+    assert "  program  wake morning: rising until 07:00Z   (space: snooze, l: dismiss)" in lines
+    assert "  next     bedtime bedtime at 2026-12-03T22:00:00Z" in lines
+    quiet = {**document, "preset": None, "program": None, "next_program": None}
+    shown = "\n".join(render(ViewState(document=quiet), 0.0, width=100, height=40))
+    assert "preset" not in shown and "program" not in shown and "next " not in shown
+
+
 def test_the_controls_and_commands_are_told_in_words() -> None:
     text = controls_text({"main": "GPIO23"}, ("GPIO17", "GPIO27"), "GPIO22", 0)
     assert text == (

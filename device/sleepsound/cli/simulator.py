@@ -166,6 +166,9 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
         if isinstance(layer, Mapping):
             layer_sound = sound_text(layer.get("sound"), view.titles)
             lines.append(f"  layer    {layer_sound} at {layer.get('volume')}")
+        if document.get("preset"):
+            lines.append(f"  preset   {document['preset']}")
+        lines += program_lines(document)
         lines.append(f"  output   {output_text(document)}")
         if document.get("last_error"):
             # Wrapped, not cut: the fix is usually at the end of the message.
@@ -194,6 +197,25 @@ def render(view: ViewState, now_wall_s: float, width: int, height: int) -> list[
     if room:
         lines += view.log[-room:]
     return [line[:width] for line in lines[:height]]
+
+
+def program_lines(document: Mapping[str, Any]) -> list[str]:
+    """The running program (and what the button does now), then the next one due."""
+    lines = []
+    running = document.get("program")
+    if isinstance(running, Mapping):
+        until = f" until {running['until']}" if running.get("until") else ""
+        hint = "   (space: snooze, l: dismiss)" if running.get("kind") == "wake" else ""
+        lines.append(
+            f"  program  {running.get('kind')} {running.get('name')}: "
+            f"{running.get('phase')}{until}{hint}"
+        )
+    upcoming = document.get("next_program")
+    if isinstance(upcoming, Mapping):
+        lines.append(
+            f"  next     {upcoming.get('kind')} {upcoming.get('name')} at {upcoming.get('at')}"
+        )
+    return lines
 
 
 def sound_text(sound_id: object, titles: Mapping[str, str]) -> str:
