@@ -168,17 +168,44 @@ def test_bad_edits_name_what_was_wrong_and_change_nothing(tmp_path: Path) -> Non
     assert not (tmp_path / "programs.json").exists()
 
 
-def test_a_program_naming_a_preset_without_presets_is_skipped_with_why(tmp_path: Path) -> None:
+def test_a_wake_naming_a_preset_that_is_gone_still_rings_without_it(tmp_path: Path) -> None:
     clocks = Clocks(MONDAY_0600)
     text = CONFIG.replace('sound = "birds"', 'preset = "dawn"')
     keeper = make(tmp_path, clocks, text)
     steps = run_until(keeper, clocks, MONDAY_0600 + 41 * 60)
-    assert len(steps) == 1 and isinstance(steps[0], SkipProgram)
-    assert "dawn" in steps[0].reason
+    assert len(steps) == 1 and isinstance(steps[0], StartProgram)
+    assert steps[0].start.sound is None and steps[0].start.volume == 45  # its own keys
     keeper.resolve_preset = lambda name: {"sound": "ocean-surf", "volume": 33}
     clocks.advance(24 * 3600)
     steps = run_until(keeper, clocks, clocks.wall + 3600)
     assert steps[0].start.sound == "ocean-surf" and steps[0].start.volume == 45
+
+
+def test_a_bedtime_naming_a_preset_that_is_gone_is_skipped_with_why(tmp_path: Path) -> None:
+    clocks = Clocks(MONDAY_0600)
+    text = CONFIG.replace('kind = "wake"', 'kind = "bedtime"').replace(
+        'sound = "birds"', 'preset = "dawn"'
+    )
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("then_"))
+    keeper = make(tmp_path, clocks, text)
+    steps = run_until(keeper, clocks, MONDAY_0600 + 61 * 60)
+    assert len(steps) == 1 and isinstance(steps[0], SkipProgram)
+    assert "dawn" in steps[0].reason
+
+
+def test_an_added_program_that_cannot_play_is_refused_and_a_replaced_one_is_said(
+    tmp_path: Path,
+) -> None:
+    clocks = Clocks(MONDAY_0600)
+    keeper = make(tmp_path, clocks)
+    program = {"name": "x", "kind": "wake", "at": "07:30", "sound": "nightingale"}
+    with pytest.raises(ProgramError, match="nightingale"):
+        keeper.edit("program_add", program, check=lambda p: f"unknown sound {p.sound!r}")
+    assert not (tmp_path / "programs.json").exists()
+    reply = keeper.edit("program_add", {**program, "sound": "birds"}, check=lambda p: None)
+    assert reply["status"] == "ok" and "warning" not in reply
+    reply = keeper.edit("program_add", {**program, "sound": "birds", "at": "07:45"})
+    assert "replaced" in reply["warning"]
 
 
 def test_skip_next_wake_skips_whichever_wake_is_next_and_the_document_lists_programs(

@@ -278,12 +278,47 @@ def test_snooze_and_dismiss_without_a_wake_are_refused() -> None:
     assert room.state.program is not None  # a refused command ends nothing
 
 
-def test_a_wake_with_an_unknown_sound_is_skipped_with_the_reason() -> None:
+def test_a_wake_whose_sound_is_gone_still_rings_and_says_why() -> None:
+    """A wake must never stay silent: a sound deleted since the program was added falls
+    back to the last sound (or a built-in), in last_error and the event."""
     room = Bedroom()
+    room.send({"sound": "ocean-surf"})
     room.fire(wake(sound="nightingale"), T0 + 600)
+    assert room.event_types() == ["program_started"]
+    assert "nightingale" in room.events[0]["warning"]
+    assert room.state.state is State.PLAYING and room.state.sound == "ocean-surf"
+    assert room.scene.rise is not None and room.scene.sound == "ocean-surf"
+    assert "nightingale" in (room.state.last_error or "")
+    nothing_chosen = Bedroom()
+    nothing_chosen.fire(wake(sound="nightingale", layer="crickets"), T0 + 600)
+    assert nothing_chosen.state.sound == "pink-noise"  # the default, a built-in
+    assert "without its layer" in nothing_chosen.events[0]["warning"]
+
+
+def test_a_bedtime_whose_sound_is_gone_is_skipped_and_says_so_in_last_error() -> None:
+    room = Bedroom()
+    room.fire(bedtime(sound="nightingale"), T0)
     assert room.event_types() == ["program_skipped"]
-    assert "nightingale" in room.events[0]["reason"] and room.events[0]["program"] == "weekday"
-    assert room.state.program is None and room.state.state is State.STOPPED
+    assert room.state.state is State.STOPPED
+    assert "nightingale" in (room.state.last_error or "")
+
+
+def test_adding_a_program_that_names_an_unknown_sound_or_preset_is_refused() -> None:
+    from sleepsound.schedule import parse_program
+
+    state = player.initial_state(CTX)
+    base = {"name": "w", "kind": "wake", "at": "07:00", "days": "daily"}
+    assert (
+        program_player.program_problem(parse_program({**base, "sound": "rain"}), state, CTX) is None
+    )
+    for extra, named in [
+        ({"sound": "nightingal"}, "nightingal"),
+        ({"sound": "rain", "then_after_min": 5, "then_sound": "nope"}, "nope"),
+        ({"sound": "rain", "layer": "crickets"}, "crickets"),
+        ({"preset": "dawn"}, "dawn"),
+    ]:
+        problem = program_player.program_problem(parse_program({**base, **extra}), state, CTX)
+        assert problem is not None and named in problem, (extra, problem)
 
 
 # -- bedtime ------------------------------------------------------------------------------------

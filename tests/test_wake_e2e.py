@@ -166,6 +166,10 @@ def test_ctl_program_edits_reach_the_daemon_and_survive_a_restart(
     assert daemon.ctl("program", "skip", "weekday")[1].strip().endswith("(next one skipped)")
     code, out, err = daemon.ctl("program", "disable", "weekdya")
     assert code == 1 and "did you mean 'weekday'" in err.lower()
+    code, _, err = daemon.ctl(
+        "program", "add", "typo", "--kind", "wake", "--at", "07:00", "--sound", "brwon-noise"
+    )
+    assert code == 1 and "brown-noise" in err  # refused at once, with the likely fix
     code, _, err = daemon.ctl("snooze")
     assert code == 1 and "no wake program is running" in err
     assert daemon.terminate() == 0

@@ -21,10 +21,10 @@ bedtime program. Events: ``program_started``, ``snoozed``, ``dismissed``,
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sleepsound import program_run
-from sleepsound.commands import Command, reply_ok
+from sleepsound import favourites, program_run
+from sleepsound.commands import LAYER_OFF, LAYER_ON, Command, reply_ok
 from sleepsound.errors import CommandError
 from sleepsound.player import (
     MIN_FADE_IN_S,
@@ -39,12 +39,20 @@ from sleepsound.player import (
     _known,
     _layer,
     _outcome,
+    _playable,
     _stop,
 )
 from sleepsound.player import apply as player_apply
 from sleepsound.player import next_deadline as player_deadline
 from sleepsound.player import playback_failed as player_failed
 from sleepsound.program_run import Kind, Phase, ProgramRun, ProgramStart, Step
+
+FALLBACK_WAKE_SOUND = "pink-noise"
+"""What a wake plays when its own sound is gone and nothing else can (a built-in: always
+there)."""
+
+if TYPE_CHECKING:  # the schedule's model, for the add-time check only
+    from sleepsound.schedule import Program
 
 SNOOZE_KEYS = ("toggle", "snooze")
 """Actions that snooze a wake (the button's press sends ``toggle``)."""
@@ -66,7 +74,25 @@ def start(
             return _start_bedtime(state, begin, now_s, ctx)
         return _start_wake(state, begin, due_s, now_s, ctx)
     except CommandError as error:
-        return skipped(state, begin.name, begin.kind, str(error), ctx)
+        outcome = skipped(state, begin.name, begin.kind, str(error), ctx)
+        failed = replace(outcome.state, last_error=f"program {begin.name!r} skipped: {error}")
+        return replace(outcome, state=failed)
+
+
+def program_problem(program: Program, state: PlayerState, ctx: PlayerContext) -> str | None:
+    """Why ``program`` could not play what it names (an unknown sound, preset, layer or
+    ``then_sound``), or ``None``: checked when a program is added, so that a typo is
+    refused at once instead of a wake that stays silent at 7 in the morning."""
+    try:
+        if program.preset is not None:
+            favourites.find(program.preset, ctx.presets, state.presets)
+        for field_name in ("sound", "then_sound", "layer"):
+            sound = getattr(program, field_name)
+            if sound is not None and sound not in (LAYER_ON, LAYER_OFF):
+                _known(sound, field_name, ctx)
+    except CommandError as error:
+        return str(error)
+    return None
 
 
 def skipped(
@@ -172,15 +198,26 @@ def _start_bedtime(
 def _start_wake(
     state: PlayerState, begin: ProgramStart, due_s: float, now_s: float, ctx: PlayerContext
 ) -> Outcome:
-    sound = _known(begin.sound, "sound", ctx) if begin.sound else state.sound
+    # A wake must ring: a sound that has gone (a deleted file, a removed preset's sound)
+    # falls back to one that plays, said in last_error and the event, never silence.
+    problems: list[str] = []
+    sound = begin.sound or state.sound
+    try:
+        sound = _known(sound, "sound", ctx) if sound is not None else None
+    except CommandError as error:
+        sound = _playable(state.sound, ctx) or FALLBACK_WAKE_SOUND
+        problems.append(f"{error}; the wake plays {sound} instead")
     if sound is None:
-        raise CommandError("the program names no sound and none was chosen before", "sound")
+        sound = _playable(None, ctx) or FALLBACK_WAKE_SOUND
     volume = begin.volume if begin.volume is not None else state.volume
     if volume <= 0:
         raise CommandError("the wake volume is 0: give the program a volume above 0", "volume")
     layer = replace(state.layer, on=False)
     if begin.layer is not None:
-        layer = _layer(state.layer, begin.layer, ctx, [])
+        try:
+            layer = _layer(state.layer, begin.layer, ctx, [])
+        except CommandError as error:
+            problems.append(f"{error}; the wake plays without its layer")
     if begin.layer_volume is not None:
         layer = replace(layer, volume=begin.layer_volume)
     token = state.fade_token + 1
@@ -194,7 +231,10 @@ def _start_wake(
         max_volume=ctx.max_volume,
     )
     new = _rising(replace(state, layer=layer), run, token)
-    events = [program_run.event("program_started", begin.name, begin.kind)]
+    extra = {"warning": "; ".join(problems)} if problems else {}
+    if problems:
+        new = replace(new, last_error=f"wake {begin.name!r}: " + "; ".join(problems))
+    events = [program_run.event("program_started", begin.name, begin.kind, **extra)]
     # Whatever still plays (a sleep sound) fades out under the whole rise.
     return _outcome(state, new, ctx, run.rise_s, events, None)
 

@@ -191,7 +191,7 @@ class CommandLoop:
             self.listeners.command(raw, refused)
             return
         if command.program_edit is not None:  # the schedule owns the programs
-            reply, edited = program_steps.edit(self.schedule, command)
+            reply, edited = program_steps.edit(self.schedule, command, self)
             if edited:
                 self.publish(now)  # next_program may have changed
         elif output_switch.wants_switch(command):

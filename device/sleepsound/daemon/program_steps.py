@@ -17,6 +17,7 @@ from sleepsound.commands import Command, reply_error
 from sleepsound.daemon.programs import DaemonSchedule, StartProgram
 from sleepsound.errors import CommandError
 from sleepsound.player import Outcome, PlayerContext, PlayerState
+from sleepsound.schedule import Program
 
 
 class PlayerOwner(Protocol):
@@ -30,15 +31,25 @@ class PlayerOwner(Protocol):
         ...
 
 
-def edit(schedule: DaemonSchedule | None, command: Command) -> tuple[dict[str, Any], bool]:
+def edit(
+    schedule: DaemonSchedule | None, command: Command, owner: PlayerOwner | None = None
+) -> tuple[dict[str, Any], bool]:
     """Apply ``command``'s program edit: the reply, and whether it was applied (the
-    status document's ``next_program`` and ``programs`` may have changed then)."""
+    status document's ``next_program`` and ``programs`` may have changed then). With
+    ``owner``, an added program naming a sound or preset the player does not know is
+    refused."""
     assert command.program_edit is not None
     key, value = command.program_edit
+
+    def playable(program: Program) -> str | None:
+        if owner is None:
+            return None
+        return program_player.program_problem(program, owner.state, owner.ctx)
+
     try:
         if schedule is None:
             raise CommandError("this daemon runs no programs", key)
-        return schedule.edit(key, value, command.transaction), True
+        return schedule.edit(key, value, command.transaction, check=playable), True
     except CommandError as error:
         return reply_error(error, transaction=command.transaction), False
 

@@ -146,7 +146,11 @@ class DaemonSchedule:
         try:
             start = self._start_of(program)
         except Exception as error:  # an unknown preset: said in the event, not a crash
-            return SkipProgram(program.name, program.kind, str(error), at)
+            if program.kind != Kind.WAKE:
+                return SkipProgram(program.name, program.kind, str(error), at)
+            # A wake must ring: without its preset it plays its own keys or the last sound.
+            log.warning("wake %s: %s; it rings without the preset", program.name, error)
+            start = self._start_of(replace(program, preset=None))
         due_s = now_s + (decision.due_utc.timestamp() - wall)
         log.info("program %s starts (due %s, %.0f s late)", program.name, at, decision.late_s)
         return StartProgram(start, due_s)
@@ -227,16 +231,31 @@ class DaemonSchedule:
 
     # -- edits ------------------------------------------------------------------------------
 
-    def edit(self, key: str, value: Any, transaction: Transaction | None = None) -> dict[str, Any]:
+    def edit(
+        self,
+        key: str,
+        value: Any,
+        transaction: Transaction | None = None,
+        check: Callable[[schedule.Program], str | None] | None = None,
+    ) -> dict[str, Any]:
         """Apply one ``program_*`` edit; the reply, with the programs in force.
 
+        ``check`` says why an added program could not play what it names (the player
+        knows the sounds and presets), so a typo is refused now, not met at wake time.
         Raises :class:`~sleepsound.errors.ProgramError` (a ``CommandError``) naming what
         was wrong; nothing changes then.
         """
         stored, skip = self._stored, self.state.skip_next
         programs = self.programs
+        warnings = []
         if key == "program_add":
-            stored = schedule.add_program(stored, schedule.parse_program(value))
+            added = schedule.parse_program(value)
+            problem = check(added) if check is not None else None
+            if problem:
+                raise ProgramError([(key, problem)])
+            if any(program.name == added.name for program in programs):
+                warnings.append(f"program {added.name!r} replaced by the one just added")
+            stored = schedule.add_program(stored, added)
         elif key == "program_remove":
             stored = schedule.remove_program(stored, self._config_programs, value)
             skip = skip - {value}
@@ -252,7 +271,6 @@ class DaemonSchedule:
             if upcoming is None:
                 raise ProgramError([("skip_next_wake", "no wake program is enabled")])
             skip = skip | {upcoming[0].name}
-        warnings = []
         if (stored, skip) != (self._stored, self.state.skip_next):
             self._stored = stored
             self.state = replace(self.state, skip_next=skip)
