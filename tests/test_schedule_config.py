@@ -328,3 +328,17 @@ def test_without_tz_the_system_zone_file_is_read(tmp_path: Path) -> None:
     zone = local_time.system_zone({}, "/usr/share/zoneinfo/Europe/Paris")
     assert str(zone) == "Europe/Paris"
     assert str(local_time.system_zone({}, str(tmp_path / "none"))) == "UTC"
+
+
+def test_a_second_damaged_store_never_overwrites_the_first_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "programs.json"
+    for content in (b"{first", b"{second", b"{third"):
+        path.write_bytes(content)
+        (warning,) = program_store.load(path).warnings
+        assert "moved to" in warning
+    kept = {p.name: p.read_bytes() for p in tmp_path.glob("programs.json.corrupt*")}
+    assert kept == {
+        "programs.json.corrupt": b"{first",
+        "programs.json.corrupt.1": b"{second",
+        "programs.json.corrupt.2": b"{third",
+    }

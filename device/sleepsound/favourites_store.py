@@ -2,9 +2,10 @@
 
 The format and its checks are :mod:`sleepsound.favourites` (pure); this reads the file
 at start-up and writes it with the state file's atomic write whenever a preset is
-saved or removed (rare, so not debounced). A damaged file is set aside as
-``presets.json.bad`` with a warning and the presets start empty: never a crash, and
-the user's file is kept for a look.
+saved or removed (rare, so not debounced). A damaged file (or one over 1 MiB, never
+read whole) is set aside as ``presets.json.bad`` (then ``.bad.1``…, never over an
+earlier one) with a warning and the presets start empty: never a crash, and the
+user's file is kept for a look.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Final
 from sleepsound import favourites, statefile
 
 FILE_NAME: Final = "presets.json"
+MAX_BYTES: Final = 1024 * 1024
+"""A presets file larger than this is damaged (a thousand presets take about 200 KiB)."""
 
 
 def path_beside(state_path: str) -> str:
@@ -26,16 +29,18 @@ def load(path: str) -> tuple[favourites.Presets, list[str]]:
     """The stored presets and warnings (a missing file is no warning); never raises."""
     try:
         with open(path, "rb") as file:
-            data = file.read()
+            data = file.read(MAX_BYTES + 1)  # never a 100 MB file into a 512 MB Pi
     except FileNotFoundError:
         return (), []
     except OSError as error:
         return (), [f"cannot read the saved presets at {path} ({error.strerror or error})"]
-    presets, warnings = favourites.loads(data)
+    if len(data) > MAX_BYTES:
+        presets, warnings = (), [f"it is over {MAX_BYTES // 1024} KiB, far more than presets take"]
+    else:
+        presets, warnings = favourites.loads(data)
     if warnings and not presets and data.strip():
-        aside = path + ".bad"
         try:
-            os.replace(path, aside)
+            aside = statefile.set_aside(path, ".bad")
         except OSError as error:
             aside = f"nowhere ({error.strerror or error})"
         return (), [f"the saved presets at {path} are damaged ({warnings[0]}); moved to {aside}"]

@@ -28,7 +28,7 @@ from sleepsound.schedule import (
     program_to_dict,
 )
 from sleepsound.schedule.memory import Judged
-from sleepsound.statefile import write_atomic
+from sleepsound.statefile import set_aside, write_atomic
 
 FILE_NAME: Final = "programs.json"
 FORMAT_VERSION: Final = 1
@@ -120,9 +120,8 @@ def save(
 
 
 def _set_aside(target: str) -> str:
-    aside = target + ".corrupt"
     try:
-        os.replace(target, aside)
+        aside = set_aside(target, ".corrupt")
     except OSError as error:
         return f"{target} is not a programs file and cannot be moved aside ({error}); ignored"
     return f"{target} is not a programs file; moved to {aside}, starting with no stored programs"

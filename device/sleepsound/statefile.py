@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Final
 
 # The model and its JSON form are core (the player builds SavedState); the names stay
 # importable from here, where the shell has always found them.
@@ -90,6 +91,23 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         os.close(dir_fd)
 
 
+MAX_ASIDE: Final = 20
+"""Damaged files kept set aside per store; older ones give way to the newest."""
+
+
+def set_aside(path: str, suffix: str) -> str:
+    """Move a damaged ``path`` aside without overwriting one set aside before; the new name.
+
+    ``presets.json`` becomes ``presets.json.bad``, then ``.bad.1``, ``.bad.2``… (a second
+    damage must not destroy the first one the user may still want), up to
+    :data:`MAX_ASIDE`, where the last name is reused. Raises :class:`OSError`.
+    """
+    candidates = [path + suffix] + [f"{path}{suffix}.{n}" for n in range(1, MAX_ASIDE)]
+    aside = next((name for name in candidates if not os.path.lexists(name)), candidates[-1])
+    os.replace(path, aside)
+    return aside
+
+
 class Debouncer:
     """Decides when a burst of changes has settled enough to be written once.
 
@@ -142,5 +160,6 @@ __all__ = [
     "load",
     "loads",
     "save",
+    "set_aside",
     "write_atomic",
 ]
