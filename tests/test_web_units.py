@@ -155,3 +155,20 @@ def test_the_sidecar_editor_keeps_other_keys_and_refuses_bad_fields(tmp_path: Pa
         assert refused.value.status == 400, bad
     assert tomllib.loads((sounds / "brook.toml").read_text())["triggers"] == ["water"]
     assert sorted(os.listdir(sounds)) == ["brook.flac", "brook.toml"]
+
+
+@pytest.mark.parametrize(
+    ("given", "title"),
+    [
+        ("Soft_Rain.flac", "Soft Rain"),
+        ("a\x00b.wav", "ab"),
+        ("\ufffd\ufffd.wav", ""),
+        ("bell\u202e.wav", "bell"),  # a right-to-left override would flip the list's text
+        ("x" * 5000 + ".wav", "x" * 200),
+        ("C:\\Users\\me\\night\tsea.mp3", "night sea"),
+    ],
+)
+def test_an_uploaded_name_makes_a_readable_title(given: str, title: str) -> None:
+    from sleepsound.web.uploads import upload_title
+
+    assert upload_title(given) == title

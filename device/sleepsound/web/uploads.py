@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,22 @@ from sleepsound.sources.slug import slugify
 CHUNK_BYTES: Final = 64 * 1024
 EDITABLE: Final = ("title", "category", "triggers")
 """What the page's editor writes into a sidecar; other sidecar keys are kept."""
+
+
+MAX_TITLE_CHARS: Final = 200
+
+
+def upload_title(client_name: str) -> str:
+    """The title a file name given by a browser makes: its stem, ``_`` as spaces, without
+    control, format or undecodable characters (``a%00b``, ``\\ufffd``), at most
+    :data:`MAX_TITLE_CHARS` characters. Empty when nothing readable is left."""
+    stem = client_name.replace("\\", "/").rsplit("/", 1)[-1].rpartition(".")[0]
+    readable = "".join(
+        char
+        for char in default_title(stem)
+        if unicodedata.category(char)[0] != "C" and char != "\ufffd"
+    )
+    return " ".join(readable.split())[:MAX_TITLE_CHARS].strip()
 
 
 class Body(Protocol):
@@ -131,8 +148,7 @@ class SoundsFolder:
     def _title_sidecar(self, final: Path, client_name: str) -> bool:
         """Keep the name the person gave as the title ("Soft Rain" for soft-rain.flac),
         in a sidecar written before the sound appears; True if one was written."""
-        stem = client_name.replace("\\", "/").rsplit("/", 1)[-1].rpartition(".")[0]
-        title = default_title(stem)[:200]
+        title = upload_title(client_name)
         sidecar = final.with_suffix(SIDECAR_SUFFIX)
         if not title or title == final.stem or os.path.lexists(sidecar):
             return False
