@@ -107,8 +107,7 @@ class Engine:
         self._limiter = PeakLimiter(rate, channels)
         self._return = Envelope(rate, 1.0)
         """Multiplies everything: 1, except while fading back in after the output was away."""
-        self._keep_alive: keep_alive.KeepAliveTone | None = None
-        self._keep_alive_level = Envelope(rate, 0.0)
+        self._keep_alive = keep_alive.KeepAlive(rate, channels)
         self.errors: collections.deque[SoundError] = collections.deque(maxlen=MAX_ERRORS_KEPT)
         if scene is not None:
             self.apply(scene)
@@ -126,7 +125,7 @@ class Engine:
     @property
     def is_silent(self) -> bool:
         """True when nothing is playing or fading (only silence comes out)."""
-        return self._nothing_playing and self._keep_alive is None
+        return self._nothing_playing and not self._keep_alive.active
 
     @property
     def _nothing_playing(self) -> bool:
@@ -137,10 +136,10 @@ class Engine:
         """Start following ``scene``; the changes it makes are ramped in later blocks."""
         old = self._scene
         self._scene = scene
+        if scene.keep_alive != old.keep_alive:
+            self._keep_alive.follow(scene.keep_alive)
         if scene.rise is not None and scene.rise.token != self._rise_token:
             self._start_rise(scene, scene.rise)
-            if scene.keep_alive != old.keep_alive:
-                self._follow_keep_alive(scene.keep_alive)
             return
         if scene.rise is None and self._rise_token is not None:
             self._stop_rise()
@@ -169,8 +168,6 @@ class Engine:
                 if not voice.leaving:
                     voice.level.set_target(volume_to_gain(new_layer.volume))
         self._follow_sleep_fade(scene.sleep_fade)
-        if scene.keep_alive != old.keep_alive:
-            self._follow_keep_alive(scene.keep_alive)
 
     def resume(self, away_s: float, fade_s: float = RETURN_FADE_S) -> None:
         """The output was away for ``away_s`` and is back: catch up, then fade in.
@@ -184,7 +181,7 @@ class Engine:
         """
         frames = max(0, round(away_s * self.rate))
         self._sleep.skip(frames)
-        self._keep_alive_level.skip(frames)
+        self._keep_alive.skip(frames)
         for voices in (self._main, self._layers):
             for voice in list(voices):
                 voice.envelope.skip(frames)
@@ -196,35 +193,6 @@ class Engine:
         self._limiter = PeakLimiter(self.rate, self.channels)
         self._return.set(0.0)
         self._return.move_to(1.0, ramp_frames(fade_s, self.rate), "db")
-
-    def _follow_keep_alive(self, on: bool) -> None:
-        """Fade the keep-alive tone in (opening it) or out (it is closed once silent)."""
-        if on and self._keep_alive is None:
-            self._keep_alive = keep_alive.KeepAliveTone(self.rate, self.channels)
-        frames = ramp_frames(keep_alive.FADE_S, self.rate)
-        self._keep_alive_level.move_to(1.0 if on else 0.0, frames, "db")
-
-    def _add_keep_alive(
-        self, out: np.ndarray | None, frames: int, back: float | np.ndarray
-    ) -> np.ndarray | None:
-        """Add the keep-alive tone × its own fade × ``back`` (the return fade) into ``out``."""
-        tone = self._keep_alive
-        if tone is None:
-            return out
-        level = self._keep_alive_level
-        gain = (level.render(frames) if level.is_moving else level.value) * back
-        block = tone.read(frames)
-        if isinstance(gain, np.ndarray):
-            block *= gain.astype(np.float32, copy=False)[:, None]
-        else:
-            block *= np.float32(gain)
-        if not level.is_moving and level.value == 0.0:
-            tone.close()
-            self._keep_alive = None
-        if out is None:
-            return block
-        out += block
-        return out
 
     def _switch(self, voices: list[_Voice], spec: str | None, level: float, frames: int) -> None:
         """Fade the current voice(s) out and, if ``spec`` is set, a new one in."""
@@ -399,7 +367,7 @@ class Engine:
         master = self._master(frames, layer_gains, back)
         out = self._mix(self._main, frames, master, None)
         out = self._mix(self._layers, frames, master, out, layer_gains)
-        out = self._add_keep_alive(out, frames, back)
+        out = self._keep_alive.add(out, frames, back)
         if out is None:
             out = np.zeros((frames, self.channels), dtype=np.float32)
         return self._limiter.process(out)

@@ -36,9 +36,10 @@ from typing import Final
 
 import numpy as np
 
+from sleepsound.dsp.gain import Envelope, ramp_frames
 from sleepsound.errors import ParameterError
 
-__all__ = ["FADE_S", "FREQUENCY_HZ", "PEAK_DB", "RMS_DB", "KeepAliveTone"]
+__all__ = ["FADE_S", "FREQUENCY_HZ", "PEAK_DB", "RMS_DB", "KeepAlive", "KeepAliveTone"]
 
 FREQUENCY_HZ: Final[float] = 20.0
 """The tone's frequency: the bottom of human hearing, where the threshold is ~78 dB SPL."""
@@ -86,3 +87,51 @@ class KeepAliveTone:
     def close(self) -> None:
         """Nothing to release; later reads are refused."""
         self._closed = True
+
+
+class KeepAlive:
+    """The tone as the engine mixes it: opened when asked for, faded in and out over
+    :data:`FADE_S`, closed once faded out, at its fixed level whatever the volume."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self.rate = rate
+        self.channels = channels
+        self._tone: KeepAliveTone | None = None
+        self._level = Envelope(rate, 0.0)
+
+    @property
+    def active(self) -> bool:
+        """True while the tone sounds or fades (open)."""
+        return self._tone is not None
+
+    def follow(self, on: bool) -> None:
+        """Fade the tone in (opening it) or out."""
+        if on and self._tone is None:
+            self._tone = KeepAliveTone(self.rate, self.channels)
+        self._level.move_to(1.0 if on else 0.0, ramp_frames(FADE_S, self.rate), "db")
+
+    def skip(self, frames: int) -> None:
+        """Move its fade on by ``frames`` (time the output was away)."""
+        self._level.skip(frames)
+
+    def add(
+        self, out: np.ndarray | None, frames: int, back: float | np.ndarray
+    ) -> np.ndarray | None:
+        """Add the tone × its own fade × ``back`` (the engine's return fade) into ``out``."""
+        tone = self._tone
+        if tone is None:
+            return out
+        level = self._level
+        gain = (level.render(frames) if level.is_moving else level.value) * back
+        block = tone.read(frames)
+        if isinstance(gain, np.ndarray):
+            block *= gain.astype(np.float32, copy=False)[:, None]
+        else:
+            block *= np.float32(gain)
+        if not level.is_moving and level.value == 0.0:
+            tone.close()
+            self._tone = None
+        if out is None:
+            return block
+        out += block
+        return out
