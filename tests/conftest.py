@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,14 @@ def mqtt_probe() -> Iterator[Callable[..., MqttProbe]]:
 def real_mp3s(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Mp3Case]:
     """MP3s from lame, sox and ffmpeg (see support.encoders), encoded once per session."""
     return make_mp3_matrix(tmp_path_factory.mktemp("mp3-matrix"))
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Factory of real daemons in ``tmp_path`` (``make_daemon(extra_config="", ...)``, see
+    ``daemon_helpers.daemons_in``); every one is stopped afterwards. Modules whose daemons
+    need more (a broker, sounds) define their own ``make_daemon``."""
+    from daemon_helpers import daemons_in  # the daemon's imports only where daemons run
+
+    with daemons_in(tmp_path) as make:
+        yield make

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from daemon_helpers import (
     REPLY_TIMEOUT_S,
     DaemonProcess,
     block_levels_db,
-    daemons_in,
     read_recording,
     run_on_mock_pins,
     wait_until,
@@ -49,13 +48,6 @@ SILENT_DB = -85.0
 @pytest.fixture(scope="module", autouse=True)
 def _measured_sounds() -> None:
     warm_loudness_cache("pink-noise", "brown-noise")
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    """Factory: ``make_daemon(extra_config="", watchdog_usec=None)``; all killed afterwards."""
-    with daemons_in(tmp_path) as make:
-        yield make
 
 
 def _state(daemon: DaemonProcess, wanted: str) -> dict:

@@ -21,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,6 @@ from gpiozero.pins.mock import MockPWMPin
 from daemon_helpers import (
     CACHE_HOME,
     DaemonProcess,
-    daemons_in,
     mqtt_section,
     run_on_mock_pins,
     wait_until,
@@ -63,13 +62,6 @@ def _availability(ha: HomeAssistant) -> list[str]:
 
 
 # -- the daemon as a subprocess, reloaded like systemd does --------------------------------
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    """Factory: ``make_daemon(extra_config)``; all killed afterwards."""
-    with daemons_in(tmp_path) as make:
-        yield make
 
 
 def _reload(daemon: DaemonProcess) -> None:

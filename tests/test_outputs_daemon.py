@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from daemon_helpers import DaemonProcess, daemons_in, mqtt_section, read_recording
+from daemon_helpers import DaemonProcess, mqtt_section, read_recording
 from support.waiting import wait_until
 from test_mqtt_helpers import HomeAssistant
 
@@ -29,12 +28,6 @@ def outputs(daemon: DaemonProcess, *names: str) -> str:
         + tables.get(name, "")
         for name in names
     )
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    with daemons_in(tmp_path) as make:
-        yield make
 
 
 def test_the_chosen_output_and_each_outputs_volume_survive_a_restart(

@@ -10,7 +10,6 @@ the schema is shown to refuse what breaks the contract, so these checks can fail
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from daemon_helpers import DaemonProcess, daemons_in, mqtt_section, wait_until
+from daemon_helpers import DaemonProcess, mqtt_section, wait_until
 from sleepsound import config, player
 from test_mqtt_helpers import HomeAssistant
 
@@ -85,13 +84,6 @@ def test_the_schema_refuses_documents_that_break_the_contract(
     missing = dict(good)
     del missing["output"]
     assert problems(missing)
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    """``make_daemon(extra_config, name)``: daemons closed afterwards."""
-    with daemons_in(tmp_path) as make:
-        yield make
 
 
 def _socket_document(daemon: DaemonProcess) -> dict[str, Any]:

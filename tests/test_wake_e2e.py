@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from daemon_helpers import DaemonProcess, daemons_in, read_recording, warm_loudness_cache
+from daemon_helpers import DaemonProcess, read_recording, warm_loudness_cache
 from sleepsound.dsp.gain import FLOOR_DB
 from sleepsound.program_run import SNOOZE_FADE_S
 from support.audio import level_envelope_db
@@ -33,12 +32,6 @@ SILENT_DB = -85.0
 @pytest.fixture(scope="module", autouse=True)
 def _measured_sounds() -> None:
     warm_loudness_cache("pink-noise", "brown-noise")
-
-
-@pytest.fixture
-def make_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
-    with daemons_in(tmp_path) as make:
-        yield make
 
 
 def reaches_s(times: np.ndarray, levels: np.ndarray, steady: float) -> float:

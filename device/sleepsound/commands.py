@@ -46,7 +46,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from sleepsound.errors import CommandError
 
@@ -66,20 +66,7 @@ Action = Literal[
 ]
 Transaction = str | int | float | bool
 
-ACTIONS: Final[tuple[Action, ...]] = (
-    "play",
-    "stop",
-    "toggle",
-    "next",
-    "previous",
-    "timer_cycle",
-    "next_preset",
-    "preset_toggle",
-    "status",
-    "next_output",
-    "snooze",
-    "dismiss",
-)
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 """Every value ``action`` may take. ``next_preset`` plays the next preset by name;
 ``preset_toggle`` (the knob's push) is ``next_preset`` while stopped, else ``toggle``."""
 
